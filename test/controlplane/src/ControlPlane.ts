@@ -1,0 +1,436 @@
+/**
+ * A real Kubernetes control plane on loopback: etcd, kube-apiserver (RBAC, client-certificate
+ * authentication) and kube-controller-manager (garbage collector, namespace and service-account
+ * controllers), built from Go modules (see {@link Build}) and started in a temporary folder.
+ *
+ * `ControlPlane.layer` is a scoped Layer: building it starts everything and waits until the API
+ * server is ready and the `default` namespace exists; releasing it stops every process and
+ * removes the folder, also when a test fails or the run is interrupted. Processes run under a
+ * supervisor that stops them if this process dies without releasing.
+ *
+ * @since 0.1.0
+ */
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { request } from "node:https"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Context, Data, Effect, Layer, type Scope } from "effect"
+import * as Build from "./Build.ts"
+import * as Kubeconfig from "./Kubeconfig.ts"
+import * as Process from "./Process.ts"
+
+/** What a started control plane offers its users. @since 0.1.0 */
+export interface Info {
+  /** The API server's URL, `https://127.0.0.1:<port>`. */
+  readonly server: string
+  /** Path of a kubeconfig for `kubefx-admin`, a member of `system:masters`. */
+  readonly kubeconfig: string
+  /** Path of a kubeconfig for `kubefx-restricted`, a user with no rights at all. */
+  readonly restrictedKubeconfig: string
+  /** The restricted user's name, for RoleBindings. */
+  readonly restrictedUser: string
+  /** Path of the cluster CA certificate. */
+  readonly caFile: string
+  /** The temporary folder holding data, certificates and logs (removed on release). */
+  readonly dataDir: string
+  /** The supervised processes (the supervisor's pid; the server is its only child). */
+  readonly processes: ReadonlyArray<{ readonly name: string; readonly pid: number }>
+  /** A kubeconfig for a new client-certificate user `name` in `groups`; returns its path. */
+  readonly userKubeconfig: (
+    name: string,
+    groups?: ReadonlyArray<string>
+  ) => Effect.Effect<string, ControlPlaneError>
+}
+
+/** The control plane could not be built or started; the message says which part and why. @since 0.1.0 */
+export class ControlPlaneError extends Data.TaggedError("ControlPlaneError")<{
+  readonly message: string
+}> {}
+
+/** Options for {@link start}. @since 0.1.0 */
+export interface Options {
+  /** Keep the data folder after release, for debugging (default false). */
+  readonly keepData?: boolean
+  /** Write an audit log of every request to `<dataDir>/audit.log` (default false). */
+  readonly auditLog?: boolean
+  /** Start kube-controller-manager (default true). */
+  readonly controllerManager?: boolean
+}
+
+const freePort = Effect.callback<number, ControlPlaneError>((resume) => {
+  const server = createServer()
+  server.unref()
+  server.on("error", (error) =>
+    resume(Effect.fail(new ControlPlaneError({ message: `no free port: ${error.message}` })))
+  )
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+interface Tls {
+  readonly ca: Buffer
+  readonly cert: Buffer
+  readonly key: Buffer
+}
+
+/**
+ * GETs `url` with client-certificate TLS, or with none and any server certificate for
+ * `"self-signed"` (kube-controller-manager's health endpoint); resolves with status and body.
+ */
+const get = (url: string, tls: Tls | "self-signed") =>
+  Effect.callback<{ status: number; body: string }, ControlPlaneError>((resume, signal) => {
+    const options = tls === "self-signed" ? { rejectUnauthorized: false } : tls
+    const req = request(url, { ...options, method: "GET", signal, timeout: 5_000 }, (res) => {
+      let body = ""
+      res.setEncoding("utf8")
+      res.on("data", (chunk) => (body += chunk))
+      res.on("end", () => resume(Effect.succeed({ status: res.statusCode ?? 0, body })))
+    })
+    req.on("timeout", () => req.destroy(new Error("timed out")))
+    req.on("error", (error) =>
+      resume(Effect.fail(new ControlPlaneError({ message: `GET ${url}: ${error.message}` })))
+    )
+    req.end()
+  })
+
+/** Fails unless `process` still runs, quoting its log. */
+const stillRunning = (process: Process.Running) =>
+  Effect.suspend(() => {
+    const code = process.exitCode()
+    return code === undefined
+      ? Effect.void
+      : Effect.fail(
+          new ControlPlaneError({
+            message: `${process.name} exited with code ${code} while starting; last lines of ${process.logFile}:\n${Process.tail(process.logFile)}`
+          })
+        )
+  })
+
+/** Polls `check` every 200 ms until it holds; fails at once if `process` died, or after `seconds`. */
+const waitUntil = (
+  what: string,
+  process: Process.Running,
+  seconds: number,
+  check: Effect.Effect<boolean, ControlPlaneError>
+) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + seconds * 1000
+    for (;;) {
+      yield* stillRunning(process)
+      if (yield* check.pipe(Effect.orElseSucceed(() => false))) return
+      if (Date.now() > deadline) {
+        return yield* new ControlPlaneError({
+          message: `${what} did not happen within ${seconds}s; last lines of ${process.logFile}:\n${Process.tail(process.logFile)}`
+        })
+      }
+      yield* Effect.sleep("200 millis")
+    }
+  })
+
+const runHelper = (helper: string, args: ReadonlyArray<string>) =>
+  Effect.try({
+    try: () => execFileSync(helper, args, { stdio: ["ignore", "pipe", "pipe"] }),
+    catch: (error) =>
+      new ControlPlaneError({
+        message: `kubefx-cp ${args[0]}: ${(error as { stderr?: Buffer }).stderr?.toString() ?? String(error)}`
+      })
+  })
+
+/**
+ * Starts a control plane in the current scope and returns its {@link Info}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ControlPlane } from "@kubefx/controlplane"
+ *
+ * const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const cluster = yield* ControlPlane.start()
+ *     console.log(cluster.server, cluster.kubeconfig)
+ *   })
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const binaries = yield* Build.ensureBinaries.pipe(
+      Effect.mapError((error) => new ControlPlaneError({ message: error.message }))
+    )
+    const dataDir = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        removeAbandonedDataDirs()
+        const dir = mkdtempSync(join(tmpdir(), dataDirPrefix))
+        writeFileSync(join(dir, "owner.pid"), String(process.pid))
+        return dir
+      }),
+      (dir) =>
+        Effect.sync(() => {
+          if (!options.keepData) rmSync(dir, { recursive: true, force: true })
+        })
+    )
+    const pki = join(dataDir, "pki")
+    yield* runHelper(binaries.helper, ["pki", pki])
+    const file = (name: string) => join(pki, name)
+    const [etcdPort, etcdPeerPort, apiPort, kcmPort] = [
+      yield* freePort,
+      yield* freePort,
+      yield* freePort,
+      yield* freePort
+    ]
+    const server = `https://127.0.0.1:${apiPort}`
+    const tls: Tls = {
+      ca: readFileSync(file("ca.crt")),
+      cert: readFileSync(file("users/admin.crt")),
+      key: readFileSync(file("users/admin.key"))
+    }
+
+    const etcd = yield* Process.start({
+      name: "etcd",
+      helper: binaries.helper,
+      program: binaries.etcd,
+      logFile: join(dataDir, "etcd.log"),
+      args: [
+        "--name=kubefx",
+        `--data-dir=${join(dataDir, "etcd")}`,
+        `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+        `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+        `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+        `--initial-cluster=kubefx=http://127.0.0.1:${etcdPeerPort}`,
+        "--unsafe-no-fsync",
+        "--log-level=warn"
+      ]
+    })
+    yield* waitUntil(
+      "etcd health",
+      etcd,
+      30,
+      Effect.tryPromise({
+        try: () => fetch(`http://127.0.0.1:${etcdPort}/health`).then((r) => r.ok),
+        catch: (error) => new ControlPlaneError({ message: String(error) })
+      })
+    )
+
+    const apiserver = yield* Process.start({
+      name: "kube-apiserver",
+      helper: binaries.helper,
+      program: binaries.kubeApiserver,
+      logFile: join(dataDir, "kube-apiserver.log"),
+      args: [
+        `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        `--secure-port=${apiPort}`,
+        `--cert-dir=${join(dataDir, "apiserver")}`,
+        `--tls-cert-file=${file("serving.crt")}`,
+        `--tls-private-key-file=${file("serving.key")}`,
+        `--client-ca-file=${file("ca.crt")}`,
+        "--authorization-mode=RBAC",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        `--service-account-key-file=${file("sa.pub")}`,
+        `--service-account-signing-key-file=${file("sa.key")}`,
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--allow-privileged=true",
+        "--profiling=false",
+        ...(options.auditLog
+          ? [
+              `--audit-log-path=${join(dataDir, "audit.log")}`,
+              `--audit-policy-file=${writeAuditPolicy(dataDir)}`,
+              "--audit-log-format=json",
+              "--audit-log-mode=blocking"
+            ]
+          : [])
+      ]
+    })
+    yield* waitUntil(
+      "kube-apiserver /readyz",
+      apiserver,
+      90,
+      get(`${server}/readyz`, tls).pipe(Effect.map((r) => r.status === 200))
+    )
+
+    const kubeconfig = Kubeconfig.write({
+      path: join(dataDir, "admin.kubeconfig"),
+      server,
+      caFile: file("ca.crt"),
+      certFile: file("users/admin.crt"),
+      keyFile: file("users/admin.key"),
+      user: "kubefx-admin"
+    })
+    const restrictedKubeconfig = Kubeconfig.write({
+      path: join(dataDir, "restricted.kubeconfig"),
+      server,
+      caFile: file("ca.crt"),
+      certFile: file("users/restricted.crt"),
+      keyFile: file("users/restricted.key"),
+      user: "kubefx-restricted"
+    })
+
+    const processes = [etcd, apiserver].map(({ name, pid }) => ({ name, pid }))
+    if (options.controllerManager !== false) {
+      const kcmKubeconfig = Kubeconfig.write({
+        path: join(dataDir, "controller-manager.kubeconfig"),
+        server,
+        caFile: file("ca.crt"),
+        certFile: file("users/controller-manager.crt"),
+        keyFile: file("users/controller-manager.key"),
+        user: "system:kube-controller-manager"
+      })
+      const kcm = yield* Process.start({
+        name: "kube-controller-manager",
+        helper: binaries.helper,
+        program: binaries.kubeControllerManager,
+        logFile: join(dataDir, "kube-controller-manager.log"),
+        args: [
+          `--kubeconfig=${kcmKubeconfig}`,
+          `--authentication-kubeconfig=${kcmKubeconfig}`,
+          `--authorization-kubeconfig=${kcmKubeconfig}`,
+          "--bind-address=127.0.0.1",
+          `--secure-port=${kcmPort}`,
+          `--cert-dir=${join(dataDir, "controller-manager")}`,
+          "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller",
+          `--service-account-private-key-file=${file("sa.key")}`,
+          `--root-ca-file=${file("ca.crt")}`,
+          "--use-service-account-credentials=false",
+          "--leader-elect=false"
+        ]
+      })
+      processes.push({ name: kcm.name, pid: kcm.pid })
+      yield* waitUntil(
+        "kube-controller-manager /healthz",
+        kcm,
+        60,
+        get(`https://127.0.0.1:${kcmPort}/healthz`, "self-signed").pipe(
+          Effect.map((r) => r.status === 200)
+        )
+      )
+    }
+
+    yield* waitUntil(
+      "the default namespace",
+      apiserver,
+      60,
+      get(`${server}/api/v1/namespaces/default`, tls).pipe(Effect.map((r) => r.status === 200))
+    )
+
+    const userKubeconfig = (name: string, groups: ReadonlyArray<string> = []) =>
+      Effect.gen(function* () {
+        yield* runHelper(binaries.helper, ["user", pki, name, ...groups])
+        return Kubeconfig.write({
+          path: join(dataDir, `${name.replace(/[^a-zA-Z0-9_.-]/g, "_")}.kubeconfig`),
+          server,
+          caFile: file("ca.crt"),
+          certFile: file(`users/${name}.crt`),
+          keyFile: file(`users/${name}.key`),
+          user: name
+        })
+      })
+
+    return {
+      server,
+      kubeconfig,
+      restrictedKubeconfig,
+      restrictedUser: "kubefx-restricted",
+      caFile: file("ca.crt"),
+      dataDir,
+      processes,
+      userKubeconfig
+    } satisfies Info
+  }).pipe(
+    Effect.catchTag("ProcessError", (error) =>
+      Effect.fail(new ControlPlaneError({ message: error.message }))
+    )
+  )
+
+const dataDirPrefix = "kubefx-controlplane-"
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/**
+ * Removes data folders left by runs that were killed before they could clean up (their owner
+ * process is gone; their servers were already stopped by the supervisor).
+ */
+const removeAbandonedDataDirs = () => {
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith(dataDirPrefix)) continue
+    const dir = join(tmpdir(), name)
+    try {
+      const owner = Number(readFileSync(join(dir, "owner.pid"), "utf8"))
+      if (owner > 0 && !isAlive(owner)) rmSync(dir, { recursive: true, force: true })
+    } catch {
+      // Not ours to judge (no owner file, or already gone).
+    }
+  }
+}
+
+const writeAuditPolicy = (dataDir: string): string => {
+  const path = join(dataDir, "audit-policy.yaml")
+  writeFileSync(
+    path,
+    "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n"
+  )
+  return path
+}
+
+/**
+ * The control plane as a service.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ControlPlane } from "@kubefx/controlplane"
+ *
+ * const program = Effect.gen(function* () {
+ *   const { kubeconfig } = yield* ControlPlane.ControlPlane
+ *   return kubeconfig
+ * }).pipe(Effect.provide(ControlPlane.layer))
+ * ```
+ * @since 0.1.0
+ */
+export class ControlPlane extends Context.Service<ControlPlane, Info>()(
+  "@kubefx/controlplane/ControlPlane"
+) {}
+
+/**
+ * A scoped Layer that starts a fresh control plane and stops it on release.
+ *
+ * @example
+ * ```ts
+ * import { layer } from "@effect/vitest"
+ * import { ControlPlane } from "@kubefx/controlplane"
+ *
+ * layer(ControlPlane.layer)("against a real API server", (it) => { ... })
+ * ```
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<ControlPlane, ControlPlaneError> = Layer.effect(
+  ControlPlane,
+  start()
+)
+
+/**
+ * Like {@link layer}, with {@link Options}.
+ *
+ * @example
+ * ```ts
+ * import { ControlPlane } from "@kubefx/controlplane"
+ * const audited = ControlPlane.layerWith({ auditLog: true })
+ * ```
+ * @since 0.1.0
+ */
+export const layerWith = (options: Options): Layer.Layer<ControlPlane, ControlPlaneError> =>
+  Layer.effect(ControlPlane, start(options))
