@@ -38,6 +38,27 @@ const programs = {
   helper: { name: "kubefx-cp", pkg: "./cmd/kubefx-cp" }
 } as const
 
+/** `go build` flags for `program`; the Kubernetes servers learn their own version from them. */
+const buildFlags = (program: string): Array<string> => {
+  const kubernetes = Paths.pinnedVersions().kubernetes
+  const [major, minor] = kubernetes.replace(/^v/, "").split(".")
+  const version = (name: string, value: string) =>
+    `-X k8s.io/component-base/version.${name}=${value}`
+  const ldflags = ["-s", "-w"]
+  if (program.startsWith("kube-")) {
+    ldflags.push(
+      version("gitVersion", kubernetes),
+      version("gitMajor", major ?? ""),
+      version("gitMinor", minor ?? ""),
+      version("gitTreeState", "clean")
+    )
+  }
+  return ["build", "-trimpath", `-ldflags=${ldflags.join(" ")}`]
+}
+
+/** Changes whenever the way binaries are built changes, so the cache key changes with it. */
+export const recipe = "2: trimpath, stripped, component-base version"
+
 const run = (command: string, args: ReadonlyArray<string>, cwd: string) =>
   Effect.callback<string, BuildError>((resume, signal) => {
     const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"], signal })
@@ -141,7 +162,7 @@ const withLock = <A, E, R>(lockPath: string, effect: Effect.Effect<A, E, R>) =>
  */
 export const ensureBinaries: Effect.Effect<Binaries, BuildError> = Effect.gen(function* () {
   const goVersion = yield* run("go", ["version"], Paths.goModuleDir)
-  const dir = join(Paths.cacheRoot(), "controlplane", Paths.buildKey(goVersion))
+  const dir = join(Paths.cacheRoot(), "controlplane", Paths.buildKey(`${goVersion}\n${recipe}`))
   const binaries = binariesIn(join(dir, "bin"))
   if (complete(binaries)) return binaries
   mkdirSync(dir, { recursive: true })
@@ -161,14 +182,7 @@ export const ensureBinaries: Effect.Effect<Binaries, BuildError> = Effect.gen(fu
           program.name,
           run(
             "go",
-            [
-              "build",
-              "-trimpath",
-              "-ldflags=-s -w",
-              "-o",
-              join(staging, program.name),
-              program.pkg
-            ],
+            [...buildFlags(program.name), "-o", join(staging, program.name), program.pkg],
             Paths.goModuleDir
           )
         )
