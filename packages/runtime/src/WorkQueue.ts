@@ -1,0 +1,186 @@
+/**
+ * The work queue: objects in, one worker fiber per object key, the newest state wins.
+ *
+ * - **Keyed**: items are grouped by `key(item)`: `Resource.identity` (`namespace/name/uid`) tells
+ *   a re-created object apart, `Resource.key` (`namespace/name`) does not. At most one fiber
+ *   processes a key at any time.
+ * - **Latest wins**: each key has a mailbox of size one. Items offered while its worker runs
+ *   replace each other; when the worker finishes it takes the newest, so a burst of events costs
+ *   at most one more run. An optional `batchWindow` lets a burst settle before the first run.
+ * - **Bounded**: a semaphore bounds how many keys are processed at the same time. The newest
+ *   item is taken only once a permit is held, so waiting keys also collapse.
+ * - **Idle workers exit**: a worker whose mailbox is empty ends; the next offer starts a new one.
+ * - **Comebacks**: `process` answers `Option<Duration>`; `Some(d)` re-offers the processed item
+ *   after `d` (a timer fiber in a {@link FiberMap}, in memory, no self-touching patch). A newer
+ *   item for the key cancels the pending comeback (so does `forget`); the newer item's own
+ *   processing decides the next one.
+ *
+ * `process` must handle its own errors; a defect is logged and the item dropped (no comeback).
+ *
+ * @since 0.1.0
+ */
+import { Cause, Duration, Effect, FiberMap, Option, Semaphore } from "effect"
+import type * as Scope from "effect/Scope"
+
+/**
+ * Options of a work queue.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkQueueOptions<A, R> {
+  /** The identity of an item: items with the same key are processed one after the other. */
+  readonly key: (item: A) => string
+  /** Processes the newest item of a key; `Some(d)` asks to come back after `d`. */
+  readonly process: (item: A) => Effect.Effect<Option.Option<Duration.Duration>, never, R>
+  /** How many keys may be processed at the same time. */
+  readonly concurrency: number
+  /** Wait this long after a worker starts before it takes its first item (default 0). */
+  readonly batchWindow?: Duration.Input | undefined
+}
+
+/**
+ * A running work queue.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkQueue<A> {
+  /** Hands over the newest state of an item; cancels the key's pending comeback. */
+  readonly offer: (item: A) => Effect.Effect<void>
+  /** Drops the key's pending item and comeback (a running process is not interrupted). */
+  readonly forget: (key: string) => Effect.Effect<void>
+  /** Keys with a live worker (running, waiting for a permit, or in its batch window). */
+  readonly active: Effect.Effect<number>
+  /** Keys with a pending comeback. */
+  readonly scheduled: Effect.Effect<number>
+  /** Waits until no worker is alive (comebacks may still be pending). */
+  readonly awaitIdle: Effect.Effect<void>
+}
+
+interface Slot<A> {
+  /** The mailbox: the newest item not yet taken, boxed because `A` may be `undefined`. */
+  pending: { readonly item: A } | undefined
+}
+
+/**
+ * Starts a work queue in the current scope; closing the scope interrupts workers and
+ * comebacks.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect, Option } from "effect"
+ * import { WorkQueue } from "@kubefx/runtime"
+ *
+ * const program = Effect.gen(function*() {
+ *   const queue = yield* WorkQueue.make({
+ *     key: (o: { readonly name: string; readonly n: number }) => o.name,
+ *     concurrency: 4,
+ *     process: (o) =>
+ *       Effect.log(`processing ${o.name} #${o.n}`).pipe(
+ *         Effect.as(o.n < 3 ? Option.some(Duration.seconds(10)) : Option.none())
+ *       )
+ *   })
+ *   yield* queue.offer({ name: "a", n: 1 })
+ *   yield* queue.offer({ name: "a", n: 2 }) // replaces #1 if it has not started yet
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <A, R = never>(
+  options: WorkQueueOptions<A, R>
+): Effect.Effect<WorkQueue<A>, never, R | Scope.Scope> =>
+  Effect.gen(function* () {
+    const context = yield* Effect.context<R>()
+    const semaphore = yield* Semaphore.make(Math.max(1, options.concurrency))
+    const workers = yield* FiberMap.make<string, void, never>()
+    const comebacks = yield* FiberMap.make<string, void, never>()
+    const slots = new Map<string, Slot<A>>()
+    const window = Duration.fromInputUnsafe(options.batchWindow ?? 0)
+
+    const processOne = (item: A): Effect.Effect<Option.Option<Duration.Duration>> =>
+      options.process(item).pipe(
+        Effect.provideContext(context),
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause)
+            ? Effect.failCause(cause)
+            : Effect.logError(`work queue: processing ${options.key(item)} died`, cause).pipe(
+                Effect.as(Option.none<Duration.Duration>())
+              )
+        )
+      )
+
+    const worker = (key: string, slot: Slot<A>): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        while (true) {
+          if (Duration.isGreaterThan(window, Duration.zero)) yield* Effect.sleep(window)
+          const done = yield* Semaphore.withPermit(
+            semaphore,
+            Effect.suspend(() => {
+              const box = slot.pending
+              if (box === undefined) return Effect.succeed(undefined)
+              slot.pending = undefined
+              return Effect.map(processOne(box.item), (after) => ({ item: box.item, after }))
+            })
+          )
+          if (done !== undefined && Option.isSome(done.after) && slot.pending === undefined) {
+            const { item, after } = { item: done.item, after: done.after.value }
+            yield* FiberMap.run(
+              comebacks,
+              key,
+              Effect.sleep(after).pipe(Effect.andThen(submit(item)))
+            )
+          }
+          // Atomic (no yield): either take the newer item, or retire the slot.
+          const exit = yield* Effect.sync(() => {
+            if (slot.pending !== undefined) return false
+            if (slots.get(key) === slot) slots.delete(key)
+            return true
+          })
+          if (exit) return
+        }
+      }).pipe(
+        // An interrupted worker (the scope closing) must not leave a slot that blocks its key.
+        Effect.ensuring(
+          Effect.sync(() => {
+            if (slots.get(key) === slot) slots.delete(key)
+          })
+        )
+      )
+
+    /** Puts the item in its key's mailbox, starting a worker when none runs. */
+    const submit = (item: A): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const key = options.key(item)
+        const existing = slots.get(key)
+        if (existing !== undefined) {
+          existing.pending = { item }
+          return Effect.void
+        }
+        const slot: Slot<A> = { pending: { item } }
+        slots.set(key, slot)
+        return Effect.asVoid(FiberMap.run(workers, key, worker(key, slot)))
+      })
+
+    const offer = (item: A): Effect.Effect<void> =>
+      Effect.andThen(FiberMap.remove(comebacks, options.key(item)), submit(item))
+
+    const forget = (key: string): Effect.Effect<void> =>
+      Effect.andThen(
+        FiberMap.remove(comebacks, key),
+        Effect.sync(() => {
+          const slot = slots.get(key)
+          if (slot !== undefined) slot.pending = undefined
+        })
+      )
+
+    return {
+      offer,
+      forget,
+      active: Effect.sync(() => slots.size),
+      scheduled: FiberMap.size(comebacks),
+      awaitIdle: FiberMap.awaitEmpty(workers)
+    } satisfies WorkQueue<A>
+  })

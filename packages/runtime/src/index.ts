@@ -1,0 +1,72 @@
+/**
+ * `@kubefx/runtime`: carries kubefx decisions out against a real Kubernetes API server.
+ *
+ * - {@link Kube}: the client service (discovery, list, watch, CRUD, patches, status, events),
+ *   with typed errors ({@link KubeError}) and retries of transient failures.
+ * - {@link Watcher}: list-then-watch streams with bookmarks, relist on 410 and reconnection.
+ * - {@link WorkQueue}: one worker per object, latest state wins, bounded concurrency, comebacks.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export {
+  type DeleteOptions,
+  type DiscoverQuery,
+  type EventSpec,
+  Kube,
+  KubeConfigError,
+  type KubeOptions,
+  type KubeService,
+  type ListOptions,
+  type RawRequest,
+  type RawWatchEvent,
+  type WatchOptions,
+  type WriteOptions
+} from "./Kube.ts"
+/**
+ * @since 0.1.0
+ */
+export * as KubeError from "./KubeError.ts"
+/**
+ * @since 0.1.0
+ */
+export {
+  AlreadyExists,
+  BadRequest,
+  Conflict,
+  DecodeError,
+  Expired,
+  Forbidden,
+  Invalid,
+  NotFound,
+  ServerError,
+  TooManyRequests,
+  TransportError,
+  Unauthorized
+} from "./KubeError.ts"
+
+/**
+ * @since 0.1.0
+ */
+export * as Patch from "./Patch.ts"
+
+/**
+ * @since 0.1.0
+ */
+export * as Resource from "./Resource.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Watcher from "./Watcher.ts"
+/**
+ * @since 0.1.0
+ */
+export * as WatchState from "./WatchState.ts"
+
+/**
+ * @since 0.1.0
+ */
+export * as WorkQueue from "./WorkQueue.ts"

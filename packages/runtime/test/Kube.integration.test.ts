@@ -1,0 +1,317 @@
+import { assert, layer } from "@effect/vitest"
+import { ControlPlane } from "@kubefx/controlplane"
+import { KubeConfig } from "@kubernetes/client-node"
+import { Effect, Schedule } from "effect"
+import { Kube, type KubeError, Patch, Resource } from "../src/index.ts"
+import {
+  ClusterLayer,
+  configMap,
+  configMaps,
+  ensureWidgets,
+  eventually,
+  freshNamespace,
+  widgets
+} from "./support.ts"
+
+layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube", (it) => {
+  it.effect("discovers plural, kind and scope from a group version", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const deployments = yield* kube.discover({ group: "apps", version: "v1", kind: "Deployment" })
+      assert.deepStrictEqual(deployments, Resource.make("apps", "v1", "deployments", "Deployment"))
+      const ns = yield* kube.discover({ group: "", version: "v1", plural: "namespaces" })
+      assert.deepStrictEqual(ns, Resource.core("v1", "namespaces", "Namespace", false))
+      const byShortName = yield* kube.discover({ group: "", version: "v1", plural: "cm" })
+      assert.strictEqual(byShortName.plural, "configmaps")
+      const missing = yield* Effect.flip(
+        kube.discover({ group: "apps", version: "v1", kind: "Nope" })
+      )
+      assert.strictEqual(missing._tag, "NotFound")
+      const noGroup = yield* Effect.flip(
+        kube.discover({ group: "nope.io", version: "v1", kind: "X" })
+      )
+      assert.strictEqual(noGroup._tag, "NotFound")
+    })
+  )
+
+  it.effect("creates, gets, lists by pages, replaces, patches four ways and deletes", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const ns = yield* freshNamespace
+      const created = yield* kube.create(configMaps, configMap(ns, "a", { x: "1" }))
+      assert.strictEqual(created.metadata?.namespace, ns)
+      assert.isString(created.metadata?.uid)
+      for (const name of ["b", "c", "d", "e"]) yield* kube.create(configMaps, configMap(ns, name))
+
+      const got = yield* kube.get(configMaps, "a", { namespace: ns })
+      assert.deepStrictEqual(got.data, { x: "1" })
+
+      const page1 = yield* kube.list(configMaps, { namespace: ns, limit: 2 })
+      assert.strictEqual(page1.items.length, 2)
+      assert.isString(page1.continue)
+      const page2 = yield* kube.list(configMaps, {
+        namespace: ns,
+        limit: 2,
+        continue: page1.continue
+      })
+      assert.strictEqual(page2.items.length, 2)
+      const all = yield* kube.listAll(configMaps, { namespace: ns, limit: 2 })
+      // kube-root-ca.crt is added by the controller-manager in every namespace, maybe not yet.
+      const names = all.items.map((o) => o.metadata?.name).filter((n) => n !== "kube-root-ca.crt")
+      assert.deepStrictEqual(names, ["a", "b", "c", "d", "e"])
+      assert.isString(all.resourceVersion)
+      assert.strictEqual(all.continue, undefined)
+
+      const labelled = yield* kube.patch(
+        configMaps,
+        "b",
+        Patch.merge({ metadata: { labels: { pick: "me" } } }),
+        {
+          namespace: ns
+        }
+      )
+      assert.deepStrictEqual(labelled.metadata?.labels, { pick: "me" })
+      const selected = yield* kube.listAll(configMaps, { namespace: ns, labelSelector: "pick=me" })
+      assert.deepStrictEqual(
+        selected.items.map((o) => o.metadata?.name),
+        ["b"]
+      )
+
+      const replaced = yield* kube.replace(configMaps, "a", { ...got, data: { x: "2" } })
+      assert.deepStrictEqual(replaced.data, { x: "2" })
+
+      const merged = yield* kube.patch(
+        configMaps,
+        "a",
+        Patch.merge({ data: { y: "3", x: null } }),
+        {
+          namespace: ns
+        }
+      )
+      assert.deepStrictEqual(merged.data, { y: "3" })
+
+      const jsonPatched = yield* kube.patch(
+        configMaps,
+        "a",
+        Patch.json([
+          { op: "test", path: "/data/y", value: "3" },
+          { op: "add", path: "/data/z", value: "4" }
+        ]),
+        { namespace: ns }
+      )
+      assert.deepStrictEqual(jsonPatched.data, { y: "3", z: "4" })
+
+      const strategic = yield* kube.patch(configMaps, "a", Patch.strategic({ data: { s: "5" } }), {
+        namespace: ns
+      })
+      assert.deepStrictEqual(strategic.data, { y: "3", z: "4", s: "5" })
+
+      const applied = yield* kube.patch(
+        configMaps,
+        "applied",
+        Patch.apply(configMap(ns, "applied", { k: "v" }), { fieldManager: "kubefx-test" }),
+        { namespace: ns }
+      )
+      assert.deepStrictEqual(applied.data, { k: "v" })
+      const managedFields = (applied.metadata?.managedFields ?? []) as Array<{ manager: string }>
+      assert.include(
+        managedFields.map((m) => m.manager),
+        "kubefx-test"
+      )
+
+      const deleted = yield* kube.delete(configMaps, "a", { namespace: ns })
+      assert.isObject(deleted)
+      const gone = yield* Effect.flip(kube.get(configMaps, "a", { namespace: ns }))
+      assert.strictEqual(gone._tag, "NotFound")
+      assert.strictEqual((gone as KubeError.NotFound).status, 404)
+    })
+  )
+
+  it.effect("reads and writes the status subresource of a custom resource", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const ns = yield* freshNamespace
+      const resource = yield* ensureWidgets
+      assert.deepStrictEqual(resource, widgets)
+      yield* eventually(
+        kube.create(widgets, {
+          apiVersion: "kubefx.test/v1",
+          kind: "Widget",
+          metadata: { name: "w", namespace: ns },
+          spec: { size: 1 }
+        })
+      )
+      const patched = yield* kube.patchStatus(
+        widgets,
+        "w",
+        Patch.merge({ status: { phase: "Ready" } }),
+        {
+          namespace: ns
+        }
+      )
+      assert.deepStrictEqual(patched.status, { phase: "Ready" })
+      // The main resource ignores status; the status subresource ignores spec.
+      yield* kube.patch(
+        widgets,
+        "w",
+        Patch.merge({ spec: { size: 2 }, status: { phase: "Ignored" } }),
+        {
+          namespace: ns
+        }
+      )
+      const status = yield* kube.getStatus(widgets, "w", { namespace: ns })
+      assert.deepStrictEqual(status.status, { phase: "Ready" })
+      assert.deepStrictEqual(status.spec, { size: 2 })
+      const replaced = yield* kube.replaceStatus(widgets, "w", {
+        ...status,
+        spec: { size: 9 },
+        status: { phase: "Done" }
+      })
+      assert.deepStrictEqual(replaced.status, { phase: "Done" })
+      assert.deepStrictEqual(replaced.spec, { size: 2 })
+      // Strategic merge patches are not served for custom resources: 415, a final BadRequest.
+      const strategic = yield* Effect.flip(
+        kube.patch(widgets, "w", Patch.strategic({ spec: { size: 3 } }), { namespace: ns })
+      )
+      assert.strictEqual(strategic._tag, "BadRequest")
+      assert.strictEqual((strategic as KubeError.BadRequest).status, 415)
+    })
+  )
+
+  it.effect("posts core/v1 Events about an object", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const ns = yield* freshNamespace
+      const cm = yield* kube.create(configMaps, configMap(ns, "evented"))
+      const event = yield* kube.createEvent({
+        involvedObject: cm,
+        type: "Warning",
+        reason: "Testing",
+        message: "x".repeat(2000),
+        reportingComponent: "kubefx-test"
+      })
+      assert.strictEqual(event.kind, "Event")
+      const events = yield* kube.listAll(Resource.core("v1", "events", "Event"), {
+        namespace: ns,
+        fieldSelector: `involvedObject.name=evented`
+      })
+      assert.strictEqual(events.items.length, 1)
+      const e = events.items[0]!
+      assert.strictEqual(e.reason, "Testing")
+      assert.strictEqual(e.type, "Warning")
+      assert.strictEqual(e.reportingComponent, "kubefx-test")
+      assert.strictEqual((e.message as string).length, 1024)
+      assert.deepInclude(e.involvedObject as object, {
+        kind: "ConfigMap",
+        name: "evented",
+        namespace: ns,
+        uid: cm.metadata?.uid
+      })
+    })
+  )
+
+  it.effect("answers typed errors: NotFound, AlreadyExists, Conflict, Invalid", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const ns = yield* freshNamespace
+      const notFound = yield* Effect.flip(kube.get(configMaps, "missing", { namespace: ns }))
+      assert.strictEqual(notFound._tag, "NotFound")
+      assert.include(notFound.message, "missing")
+
+      const first = yield* kube.create(configMaps, configMap(ns, "dup"))
+      const exists = yield* Effect.flip(kube.create(configMaps, configMap(ns, "dup")))
+      assert.strictEqual(exists._tag, "AlreadyExists")
+      assert.strictEqual((exists as KubeError.AlreadyExists).status, 409)
+
+      yield* kube.patch(configMaps, "dup", Patch.merge({ data: { v: "2" } }), { namespace: ns })
+      const stale = yield* Effect.flip(
+        kube.replace(configMaps, "dup", { ...first, data: { v: "stale" } })
+      )
+      assert.strictEqual(stale._tag, "Conflict")
+      assert.strictEqual((stale as KubeError.Conflict).reason, "Conflict")
+
+      // Server-side apply: another manager's field, without force, conflicts; with force, wins.
+      yield* kube.patch(
+        configMaps,
+        "ssa",
+        Patch.apply(configMap(ns, "ssa", { k: "a" }), { fieldManager: "one" }),
+        {
+          namespace: ns
+        }
+      )
+      const ssaConflict = yield* Effect.flip(
+        kube.patch(
+          configMaps,
+          "ssa",
+          Patch.apply(configMap(ns, "ssa", { k: "b" }), { fieldManager: "two" }),
+          {
+            namespace: ns
+          }
+        )
+      )
+      assert.strictEqual(ssaConflict._tag, "Conflict")
+      const forced = yield* kube.patch(
+        configMaps,
+        "ssa",
+        Patch.apply(configMap(ns, "ssa", { k: "b" }), { fieldManager: "two", force: true }),
+        { namespace: ns }
+      )
+      assert.deepStrictEqual(forced.data, { k: "b" })
+
+      const invalid = yield* Effect.flip(kube.create(configMaps, configMap(ns, "Not_A_Valid_Name")))
+      assert.strictEqual(invalid._tag, "Invalid")
+      const causes = (invalid as KubeError.Invalid).causes
+      assert.isAbove(causes.length, 0)
+      assert.strictEqual(causes[0]?.field, "metadata.name")
+      assert.include(invalid.message, "Not_A_Valid_Name")
+
+      const badPatch = yield* Effect.flip(
+        kube.patch(
+          configMaps,
+          "dup",
+          Patch.json([{ op: "test", path: "/data/v", value: "nope" }]),
+          {
+            namespace: ns
+          }
+        )
+      )
+      assert.strictEqual(badPatch._tag, "Invalid")
+    })
+  )
+
+  it.effect("a user without rights gets Forbidden; unknown credentials get Unauthorized", () =>
+    Effect.gen(function* () {
+      const cp = yield* ControlPlane.ControlPlane
+      const restricted = yield* Kube.make(yield* Kube.loadFile(cp.restrictedKubeconfig))
+      const forbidden = yield* Effect.flip(restricted.list(configMaps, { namespace: "default" }))
+      assert.strictEqual(forbidden._tag, "Forbidden")
+      assert.include(forbidden.message, "kubefx-restricted")
+
+      const kc = yield* Kube.loadFile(cp.kubeconfig)
+      const anonymous = new KubeConfig()
+      anonymous.loadFromClusterAndUser(kc.getCurrentCluster()!, {
+        name: "nobody",
+        token: "not-a-token"
+      })
+      const stranger = yield* Kube.make(anonymous)
+      const unauthorized = yield* Effect.flip(stranger.list(configMaps, { namespace: "default" }))
+      assert.strictEqual(unauthorized._tag, "Unauthorized")
+    })
+  )
+
+  it.effect("a refused connection is a TransportError", () =>
+    Effect.gen(function* () {
+      const cp = yield* ControlPlane.ControlPlane
+      const kc = yield* Kube.loadFile(cp.kubeconfig)
+      const refused = new KubeConfig()
+      refused.loadFromClusterAndUser(
+        { ...kc.getCurrentCluster()!, name: "closed", server: "https://127.0.0.1:1" },
+        kc.getCurrentUser()!
+      )
+      const nowhere = yield* Kube.make(refused, { retry: Schedule.recurs(2) })
+      const error = yield* Effect.flip(nowhere.get(configMaps, "x", { namespace: "default" }))
+      assert.strictEqual(error._tag, "TransportError")
+      assert.strictEqual((error as KubeError.TransportError).code, "ECONNREFUSED")
+    })
+  )
+})

@@ -1,0 +1,321 @@
+import * as net from "node:net"
+import { assert, layer } from "@effect/vitest"
+import { ControlPlane } from "@kubefx/controlplane"
+import { KubeConfig } from "@kubernetes/client-node"
+import { Effect, Exit, Fiber, Schedule, Stream } from "effect"
+import {
+  Kube,
+  type KubeService,
+  Patch,
+  type RawWatchEvent,
+  Resource,
+  Watcher,
+  type WatchState
+} from "../src/index.ts"
+import {
+  ClusterLayer,
+  collect,
+  configMap,
+  configMaps,
+  ensureWidgets,
+  eventually,
+  freshNamespace,
+  widgets
+} from "./support.ts"
+
+const name = (e: { readonly object?: Resource.KubeObject }) => e.object?.metadata?.name
+
+const isSynced = (e: WatchState.WatchEvent) => e._tag === "Synced"
+const is =
+  (tag: "Applied" | "Deleted", n: string, test: (o: Resource.KubeObject) => boolean = () => true) =>
+  (e: WatchState.WatchEvent) =>
+    e._tag === tag && name(e) === n && test(e.object)
+
+/** A TCP proxy to `target` whose connections can all be cut at once. */
+const tcpProxy = (target: URL) =>
+  Effect.acquireRelease(
+    Effect.callback<{
+      readonly url: string
+      readonly server: net.Server
+      readonly dropAll: () => void
+      readonly connections: () => number
+    }>((resume) => {
+      const sockets = new Set<net.Socket>()
+      let count = 0
+      const server = net.createServer((client) => {
+        count++
+        const upstream = net.connect(Number(target.port), target.hostname)
+        for (const s of [client, upstream]) {
+          sockets.add(s)
+          s.on("close", () => sockets.delete(s))
+          s.on("error", () => {})
+        }
+        client.pipe(upstream).pipe(client)
+        client.on("close", () => upstream.destroy())
+        upstream.on("close", () => client.destroy())
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as net.AddressInfo
+        resume(
+          Effect.succeed({
+            url: `https://127.0.0.1:${port}`,
+            server,
+            dropAll: () => {
+              for (const s of sockets) s.resetAndDestroy()
+            },
+            connections: () => count
+          })
+        )
+      })
+    }),
+    (proxy) =>
+      Effect.sync(() => {
+        proxy.dropAll()
+        proxy.server.close()
+      })
+  )
+
+layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Watcher", (it) => {
+  it.effect("a raw watch sees ADDED, MODIFIED and DELETED", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const ns = yield* freshNamespace
+      const start = yield* kube.list(configMaps, { namespace: ns })
+      const events = yield* collect(
+        kube.watch(configMaps, { namespace: ns, resourceVersion: start.resourceVersion })
+      )
+      yield* kube.create(configMaps, configMap(ns, "w", { v: "1" }))
+      yield* kube.patch(configMaps, "w", Patch.merge({ data: { v: "2" } }), { namespace: ns })
+      yield* kube.delete(configMaps, "w", { namespace: ns })
+      const seen: Array<string> = []
+      for (const type of ["ADDED", "MODIFIED", "DELETED"]) {
+        const { found } = yield* events.next(
+          (e: RawWatchEvent) => e.type === type && name(e) === "w"
+        )
+        seen.push(`${found.type} ${JSON.stringify(found.object.data)}`)
+      }
+      assert.deepStrictEqual(seen, ['ADDED {"v":"1"}', 'MODIFIED {"v":"2"}', 'DELETED {"v":"2"}'])
+    })
+  )
+
+  it.effect("a watch from a too-old resourceVersion is answered 410 Expired", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const ns = yield* freshNamespace
+      // The API server serves watches from its watch cache, which knows events only since the
+      // cache was filled: for a CRD, when it was established, long after resourceVersion "1".
+      // (Built-in types are cached from the first moments of an empty etcd, so "1" still works.)
+      yield* ensureWidgets
+      // A cache still filling answers 429 with Retry-After: wait for it like the watcher would.
+      const outcome = yield* kube.watch(widgets, { namespace: ns, resourceVersion: "1" }).pipe(
+        Stream.take(1),
+        Stream.runCollect,
+        Effect.retry({
+          while: (e) => e._tag === "TooManyRequests",
+          schedule: Schedule.spaced("500 millis").pipe(Schedule.upTo({ duration: "30 seconds" }))
+        }),
+        Effect.exit
+      )
+      if (Exit.isSuccess(outcome)) {
+        const [event] = outcome.value
+        assert.strictEqual(event?.type, "ERROR", "an ERROR event in the stream")
+        assert.strictEqual(event?.object.code, 410)
+        assert.strictEqual(event?.object.reason, "Expired")
+        assert.include(event?.object.message, "too old resource version")
+      } else {
+        const error = yield* Effect.flip(Effect.failCause(outcome.cause))
+        assert.strictEqual(error._tag, "Expired", "or an HTTP 410")
+      }
+    })
+  )
+
+  it.effect("the watcher lists, then follows creations, changes and deletions", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const ns = yield* freshNamespace
+      yield* kube.create(configMaps, configMap(ns, "before"))
+      const events = yield* collect(
+        Watcher.watch(configMaps, { scope: Watcher.namespaces([ns]), pageSize: 1 })
+      )
+      const { found, skipped } = yield* events.next(isSynced)
+      assert.isTrue(found._tag === "Synced" && found.initial)
+      assert.include(
+        skipped.map((e) => (e._tag === "Applied" ? name(e) : "")),
+        "before"
+      )
+      yield* kube.create(configMaps, configMap(ns, "after", { v: "1" }))
+      yield* events.next(is("Applied", "after"))
+      yield* kube.patch(configMaps, "after", Patch.merge({ data: { v: "2" } }), { namespace: ns })
+      yield* events.next(is("Applied", "after", (o) => (o.data as { v: string }).v === "2"))
+      yield* kube.delete(configMaps, "before", { namespace: ns })
+      const deleted = yield* events.next(is("Deleted", "before"))
+      assert.isTrue(deleted.found._tag === "Deleted" && !deleted.found.synthetic)
+    })
+  )
+
+  it.effect("after a 410 the watcher relists and loses no change", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const ns = yield* freshNamespace
+      yield* ensureWidgets
+      const widget = (n: string, size: number): Resource.KubeObject => ({
+        apiVersion: "kubefx.test/v1",
+        kind: "Widget",
+        metadata: { name: n, namespace: ns },
+        spec: { size }
+      })
+      const resize = (n: string, size: number) =>
+        kube.patch(widgets, n, Patch.merge({ spec: { size } }), { namespace: ns })
+      for (const n of ["kept", "changed", "removed"])
+        yield* eventually(kube.create(widgets, widget(n, 1)))
+      // A client whose first watch comes "after a long disconnect": changes happen that the
+      // watch would miss, and it asks for a resourceVersion the server has long forgotten.
+      const requested: Array<string | undefined> = []
+      const stale: KubeService = {
+        ...kube,
+        watch: (resource, options) =>
+          Stream.unwrap(
+            Effect.gen(function* () {
+              requested.push(options?.resourceVersion)
+              if (requested.length > 1) return kube.watch(resource, options)
+              yield* resize("changed", 2)
+              yield* kube.delete(widgets, "removed", { namespace: ns })
+              yield* kube.create(widgets, widget("added", 1))
+              return kube.watch(resource, { ...options, resourceVersion: "1" })
+            }).pipe(Effect.orDie)
+          )
+      }
+      const events = yield* collect(Watcher.watchScope(stale, widgets, ns))
+      const initial = yield* events.next(isSynced)
+      assert.isTrue(initial.found._tag === "Synced" && initial.found.initial)
+      const relisted = yield* events.next(isSynced)
+      assert.isTrue(relisted.found._tag === "Synced" && !relisted.found.initial)
+      const diff = relisted.skipped.map(
+        (e) =>
+          `${e._tag} ${e._tag === "Synced" ? "" : name(e)}${e._tag === "Deleted" && e.synthetic ? "*" : ""}`
+      )
+      assert.sameMembers(diff, ["Deleted removed*", "Applied changed", "Applied added"])
+
+      // and it keeps following, from the relist's version
+      yield* resize("kept", 3)
+      yield* events.next(is("Applied", "kept", (o) => (o.spec as { size: number }).size === 3))
+      assert.notInclude(requested.slice(1), "1", "later watches start from the relist")
+    })
+  )
+
+  it.effect("a dropped connection reconnects from the last version, without a relist", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const cp = yield* ControlPlane.ControlPlane
+      const ns = yield* freshNamespace
+      const proxy = yield* tcpProxy(new URL(cp.server))
+      const kc = yield* Kube.loadFile(cp.kubeconfig)
+      const proxied = new KubeConfig()
+      proxied.loadFromClusterAndUser(
+        { ...kc.getCurrentCluster()!, server: proxy.url },
+        kc.getCurrentUser()!
+      )
+      const viaProxy = yield* Kube.make(proxied)
+      const events = yield* collect(
+        Watcher.watchScope(viaProxy, configMaps, ns, {
+          backoff: Schedule.spaced("100 millis")
+        })
+      )
+      yield* events.next(isSynced)
+      yield* kube.create(configMaps, configMap(ns, "one"))
+      yield* events.next(is("Applied", "one"))
+      const before = proxy.connections()
+      proxy.dropAll()
+      yield* kube.create(configMaps, configMap(ns, "two"))
+      yield* kube.delete(configMaps, "one", { namespace: ns })
+      const two = yield* events.next(is("Applied", "two"))
+      const one = yield* events.next(is("Deleted", "one"))
+      assert.isFalse(
+        [...two.skipped, ...one.skipped].some(isSynced),
+        "no relist: the watch resumed from its resourceVersion"
+      )
+      assert.isAbove(proxy.connections(), before, "a new connection was opened")
+    })
+  )
+
+  it.effect("a namespaced scope needs rights only in its namespaces", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const cp = yield* ControlPlane.ControlPlane
+      const ns1 = yield* freshNamespace
+      const ns2 = yield* freshNamespace
+      const user = `watcher-${Date.now().toString(36)}`
+      const role = {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: `${user}-read-configmaps` },
+        rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch"] }]
+      }
+      const clusterRoles = Resource.make(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "ClusterRole",
+        false
+      )
+      const roleBindings = Resource.make(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "RoleBinding"
+      )
+      yield* kube.create(clusterRoles, role)
+      for (const ns of [ns1, ns2]) {
+        yield* kube.create(roleBindings, {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "RoleBinding",
+          metadata: { name: "read-configmaps", namespace: ns },
+          roleRef: {
+            apiGroup: "rbac.authorization.k8s.io",
+            kind: "ClusterRole",
+            name: role.metadata.name
+          },
+          subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: user }]
+        })
+        yield* kube.create(configMaps, configMap(ns, `in-${ns}`))
+      }
+      const limited = yield* Kube.make(yield* Kube.loadFile(yield* cp.userKubeconfig(user)))
+
+      const clusterWide = yield* Effect.flip(
+        Watcher.watchScope(limited, configMaps, undefined).pipe(Stream.runDrain)
+      )
+      assert.strictEqual(clusterWide._tag, "Forbidden", "no cluster-wide list right")
+
+      const events = yield* collect(
+        Watcher.watch(configMaps, { scope: Watcher.namespaces([ns1, ns2]) }).pipe(
+          Stream.provideService(Kube, limited)
+        )
+      )
+      const synced = new Set<string | undefined>()
+      while (synced.size < 2) {
+        const { found } = yield* events.next(isSynced)
+        if (found._tag === "Synced") synced.add(found.namespace)
+      }
+      assert.deepStrictEqual([...synced].sort(), [ns1, ns2].sort())
+      yield* kube.create(configMaps, configMap(ns2, "late"))
+      yield* events.next(is("Applied", "late"))
+      assert.isUndefined(events.fiber.pollUnsafe(), "the merged watcher still runs")
+      yield* Fiber.interrupt(events.fiber)
+    })
+  )
+
+  it.effect("a user with no rights gets Forbidden from the watcher", () =>
+    Effect.gen(function* () {
+      const cp = yield* ControlPlane.ControlPlane
+      const ns = yield* freshNamespace
+      const restricted = yield* Kube.make(yield* Kube.loadFile(cp.restrictedKubeconfig))
+      const error = yield* Effect.flip(
+        Watcher.watch(configMaps, { scope: Watcher.namespaces([ns]) }).pipe(
+          Stream.runDrain,
+          Effect.provideService(Kube, restricted)
+        )
+      )
+      assert.strictEqual(error._tag, "Forbidden")
+    })
+  )
+})

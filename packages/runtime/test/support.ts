@@ -1,0 +1,161 @@
+/**
+ * Helpers of the integration tests: a Kube client on the shared control plane, a fresh
+ * namespace per test, and a collector that lets a test wait for a stream's events.
+ */
+import { ControlPlane } from "@kubefx/controlplane"
+import { Duration, Effect, type Fiber, Layer, Queue, Schedule, Stream } from "effect"
+import type * as Scope from "effect/Scope"
+import { Kube, Resource } from "../src/index.ts"
+
+/** The shared control plane and an admin Kube client on it. */
+export const ClusterLayer = Layer.effect(
+  Kube,
+  Effect.gen(function* () {
+    const cp = yield* ControlPlane.ControlPlane
+    const kc = yield* Kube.loadFile(cp.kubeconfig)
+    return yield* Kube.make(kc)
+  })
+).pipe(Layer.provideMerge(ControlPlane.layer))
+
+export const namespaces = Resource.core("v1", "namespaces", "Namespace", false)
+export const configMaps = Resource.core("v1", "configmaps", "ConfigMap")
+
+let counter = 0
+
+/** Creates a fresh namespace for one test, deleted (without waiting) when the test ends. */
+export const freshNamespace: Effect.Effect<string, never, Kube | Scope.Scope> = Effect.gen(
+  function* () {
+    const kube = yield* Kube
+    const name = `t-${process.pid}-${Date.now().toString(36)}-${counter++}`
+    yield* Effect.acquireRelease(
+      kube
+        .create(namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name } })
+        .pipe(Effect.orDie),
+      () => kube.delete(namespaces, name).pipe(Effect.ignore)
+    )
+    return name
+  }
+)
+
+/** A config map body. */
+export const configMap = (
+  namespace: string,
+  name: string,
+  data: Record<string, string> = {}
+): Resource.KubeObject => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name, namespace },
+  data
+})
+
+export interface Collector<A> {
+  /** Takes events until one matches, answering it and the ones skipped before it. */
+  readonly next: (
+    predicate: (a: A) => boolean,
+    timeout?: Duration.Input
+  ) => Effect.Effect<{ readonly found: A; readonly skipped: ReadonlyArray<A> }>
+  /** Every event taken so far. */
+  readonly seen: ReadonlyArray<A>
+  /** The stream's failure, if it ended with one. */
+  readonly fiber: Fiber.Fiber<void, unknown>
+}
+
+/** Runs a stream in the background of the test's scope; events queue up for `next`. */
+export const collect = <A, E, R>(
+  stream: Stream.Stream<A, E, R>
+): Effect.Effect<Collector<A>, never, R | Scope.Scope> =>
+  Effect.gen(function* () {
+    const queue = yield* Queue.unbounded<A>()
+    const seen: Array<A> = []
+    const fiber = yield* stream.pipe(
+      Stream.runForEach((a) => Queue.offer(queue, a)),
+      Effect.forkScoped
+    )
+    const next = (predicate: (a: A) => boolean, timeout: Duration.Input = "20 seconds") =>
+      Effect.gen(function* () {
+        const skipped: Array<A> = []
+        for (;;) {
+          const a = yield* Queue.take(queue)
+          seen.push(a)
+          if (predicate(a)) return { found: a, skipped }
+          skipped.push(a)
+        }
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.die(
+              new Error(
+                `no matching event within ${Duration.format(Duration.fromInputUnsafe(timeout))}; seen: ${JSON.stringify(seen.map(summary))}`
+              )
+            )
+        })
+      )
+    return { next, seen, fiber: fiber as Fiber.Fiber<void, unknown> }
+  })
+
+/** `Tag name@rv` of a watch event, for messages. */
+export const summary = (e: unknown): string => {
+  if (typeof e !== "object" || e === null) return String(e)
+  const ev = e as {
+    _tag?: string
+    type?: string
+    object?: Resource.KubeObject
+    objects?: unknown[]
+  }
+  const name = ev.object?.metadata?.name ?? ""
+  const rv = ev.object?.metadata?.resourceVersion ?? ""
+  return `${ev._tag ?? ev.type} ${name}@${rv}${ev.objects ? ` (${ev.objects.length})` : ""}`
+}
+
+/** Retries `effect` every 200ms for up to 30s (for eventually consistent things like CRDs). */
+export const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(
+    Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo({ duration: "30 seconds" })))
+  )
+
+export const widgets = Resource.make("kubefx.test", "v1", "widgets", "Widget")
+
+const widgetCrd = {
+  apiVersion: "apiextensions.k8s.io/v1",
+  kind: "CustomResourceDefinition",
+  metadata: { name: "widgets.kubefx.test" },
+  spec: {
+    group: "kubefx.test",
+    scope: "Namespaced",
+    names: { plural: "widgets", singular: "widget", kind: "Widget", shortNames: ["wd"] },
+    versions: [
+      {
+        name: "v1",
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+        schema: {
+          openAPIV3Schema: {
+            type: "object",
+            properties: {
+              spec: { type: "object", properties: { size: { type: "integer", minimum: 0 } } },
+              status: { type: "object", properties: { phase: { type: "string" } } }
+            }
+          }
+        }
+      }
+    ]
+  }
+}
+
+const crds = Resource.make(
+  "apiextensions.k8s.io",
+  "v1",
+  "customresourcedefinitions",
+  "CustomResourceDefinition",
+  false
+)
+
+/** Installs the Widget CRD once and waits until discovery serves it. */
+export const ensureWidgets = Effect.gen(function* () {
+  const kube = yield* Kube
+  yield* kube.create(crds, widgetCrd).pipe(Effect.catchTag("AlreadyExists", () => Effect.void))
+  return yield* eventually(kube.discover({ group: "kubefx.test", version: "v1", kind: "Widget" }))
+})
