@@ -1,0 +1,543 @@
+/**
+ * The handler DSL, as Kopf's decorators but as values: `onCreate`, `onUpdate`, `onDelete`,
+ * `onResume`, `onField` and `onEvent` each build a {@link Handler} from a resource selector,
+ * options and a function from the handler's context to an `Effect`.
+ *
+ * - The function's success value (when not `undefined`) is stored at `status.<handler id>`.
+ * - It fails with `Outcome.TemporaryError` (retry, optionally after its own `delay`) or
+ *   `Outcome.PermanentError` (never retried for this change). Any other failure, and any defect,
+ *   is unexpected and handled per the `errors` option: `"temporary"` (default, as Kopf: retry
+ *   with the backoff), `"permanent"` or `"ignored"` (counted as a success without result).
+ * - Its spec is typed by an Effect Schema, given by the selector (a `Resource` with `spec`) or
+ *   the `spec` option: `ctx.spec` is the decoded value, and a decoding failure is a permanent
+ *   error with the Schema's message.
+ * - `id` defaults to the function's name (`create_fn` for `function create_fn(ctx) {...}` or
+ *   `const create_fn = (ctx) => ...`), else `on-<kind>`; field handlers append `/<field>`. The
+ *   registry makes derived ids unique by suffixing `-2`, `-3`... in declaration order. An id must
+ *   be stable across operator versions, since progress on objects refers to it: prefer named
+ *   functions or explicit ids.
+ *
+ * @since 0.1.0
+ */
+import { type DateTime, Duration, type Effect, type Schema } from "effect"
+import * as Backoff from "./Backoff.ts"
+import type * as Diff from "./Diff.ts"
+import * as Filter from "./Filter.ts"
+import * as Json from "./Json.ts"
+import type * as Patch from "./Patch.ts"
+import type * as Resource from "./Resource.ts"
+import * as Selector from "./Selector.ts"
+
+/**
+ * The kinds of handlers.
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ *
+ * const k: Handler.Kind = "create"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export type Kind = "create" | "update" | "delete" | "resume" | "field" | "event"
+
+/**
+ * How unexpected failures and defects are treated.
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ *
+ * const m: Handler.ErrorsMode = "permanent"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export type ErrorsMode = "temporary" | "permanent" | "ignored"
+
+/**
+ * The watch event type that brought the object, when the runtime knows it.
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ *
+ * const e: Handler.EventType = "MODIFIED"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export type EventType = "ADDED" | "MODIFIED" | "DELETED"
+
+/**
+ * A handler's logger: logs through Effect's logger, annotated with the handler and object.
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ *
+ * const hello = (logger: Handler.Logger) => logger.info("hello")
+ * ```
+ *
+ * @since 0.1.0
+ */
+export interface Logger {
+  readonly debug: (message: string) => Effect.Effect<void>
+  readonly info: (message: string) => Effect.Effect<void>
+  readonly warn: (message: string) => Effect.Effect<void>
+  readonly error: (message: string) => Effect.Effect<void>
+}
+
+/**
+ * What a handler receives.
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ *
+ * const describe = (ctx: Handler.Context<{ readonly size: string }>) => `${ctx.name}: ${ctx.spec.size}`
+ * ```
+ *
+ * @since 0.1.0
+ */
+export interface Context<Spec> {
+  /** The handler's id. */
+  readonly id: string
+  readonly resource: Resource.Resource<unknown>
+  /** The object, as it will be after the patches of the handlers run before in this step. */
+  readonly body: Json.JsonObject
+  /** The decoded spec (the raw `spec` object without a Schema). */
+  readonly spec: Spec
+  readonly meta: Json.JsonObject
+  readonly status: Json.JsonObject
+  readonly name: string
+  readonly namespace: string | undefined
+  readonly uid: string | undefined
+  readonly labels: Readonly<Record<string, string>>
+  readonly annotations: Readonly<Record<string, string>>
+  /** The cause's reason, or `"event"` for event handlers. */
+  readonly reason: string
+  /** The watch event type, when known. */
+  readonly event: EventType | undefined
+  /** The old value (of the field, for field handlers; the old essence otherwise). */
+  readonly old: Json.Json | undefined
+  /** The new value (of the field, for field handlers; the new essence otherwise). */
+  readonly new: Json.Json | undefined
+  /** From `old` to `new`. */
+  readonly diff: Diff.Diff
+  /** The number of failed attempts before this one. */
+  readonly retry: number
+  /** When the first attempt started. */
+  readonly started: DateTime.Utc
+  /** Time since the first attempt started. */
+  readonly runtime: Duration.Duration
+  /** Records changes to the object itself (merged into the step's patch). */
+  readonly patch: Patch.Builder
+  readonly logger: Logger
+}
+
+/**
+ * What a handler function returns: a JSON result (or nothing) in an Effect.
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const r: Handler.Result<never, never> = Effect.succeed({ ok: true })
+ * ```
+ *
+ * @since 0.1.0
+ */
+// biome-ignore lint/suspicious/noConfusingVoidType: handlers that return nothing are `Effect<void>`
+export type Result<E, R> = Effect.Effect<Json.Json | undefined | void, E, R>
+
+/**
+ * The options shared by all handlers. Filters (`labels`, `annotations`, `field` + `value`,
+ * `old`, `new`, `when`, `filter`) are combined with "and".
+ *
+ * - `field`: for update and field handlers, the field whose old / new / diff the handler sees,
+ *   and which must have changed; with `value`, the field's current value must match.
+ * - `retries`: how many retries after the first attempt (unlimited by default).
+ * - `timeout`: the overall time allowed since the first attempt, across retries.
+ * - `backoff`: the delays between attempts (default `Backoff.defaultBackoff`).
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ *
+ * const o: Handler.Options<unknown> = { id: "resize", retries: 5, timeout: "10 minutes", errors: "permanent" }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export interface Options<Spec> {
+  readonly id?: string | undefined
+  readonly retries?: number | undefined
+  readonly timeout?: Duration.Input | undefined
+  readonly backoff?: Backoff.Backoff | undefined
+  readonly errors?: ErrorsMode | undefined
+  readonly spec?: Schema.Decoder<Spec> | undefined
+  readonly labels?: Readonly<Record<string, Filter.ValueMatcher>> | undefined
+  readonly annotations?: Readonly<Record<string, Filter.ValueMatcher>> | undefined
+  readonly field?: Json.PathInput | undefined
+  readonly value?: Filter.ValueMatcher | undefined
+  readonly old?: Filter.ValueMatcher | undefined
+  readonly new?: Filter.ValueMatcher | undefined
+  readonly when?: ((ctx: Filter.Context) => boolean) | undefined
+  readonly filter?: Filter.Filter | undefined
+}
+
+/**
+ * Options of delete handlers: `optional` delete handlers do not make kubefx add its finalizer
+ * (they run if the deletion is seen while the finalizer is there for another reason).
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ *
+ * const o: Handler.DeleteOptions<unknown> = { optional: true }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export interface DeleteOptions<Spec> extends Options<Spec> {
+  readonly optional?: boolean | undefined
+}
+
+/**
+ * A declared handler. `R` is the services its Effect requires.
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const h: Handler.Handler<never> = Handler.onCreate("pods", () => Effect.void)
+ * h.kind // "create"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export interface Handler<out R> {
+  readonly _tag: "Handler"
+  readonly kind: Kind
+  readonly id: string
+  /** Whether `id` was given explicitly. */
+  readonly explicitId: boolean
+  readonly selector: Selector.Selector
+  readonly field: Json.Path | undefined
+  readonly filter: Filter.Filter
+  readonly retries: number | undefined
+  readonly timeout: Duration.Duration | undefined
+  readonly backoff: Backoff.Backoff
+  readonly errors: ErrorsMode
+  readonly optional: boolean
+  /** The spec's Schema, from the options or the selector's resource. */
+  readonly spec: Schema.Decoder<unknown> | undefined
+  /** Runs the user's function on a context whose `spec` has been decoded. */
+  readonly run: (ctx: Context<unknown>) => Effect.Effect<unknown, unknown, R>
+}
+
+type AnyFn<Spec, E, R> = (ctx: Context<Spec>) => Result<E, R>
+
+const make = <Spec, E, R>(
+  kind: Kind,
+  selector: Selector.Input<Spec>,
+  options: DeleteOptions<Spec>,
+  fn: AnyFn<Spec, E, R>,
+  field?: Json.PathInput
+): Handler<R> => {
+  const fieldPath =
+    field !== undefined
+      ? Json.path(field)
+      : options.field !== undefined
+        ? Json.path(options.field)
+        : undefined
+  const filters: Array<Filter.Filter> = []
+  if (options.labels !== undefined) filters.push(Filter.labels(options.labels))
+  if (options.annotations !== undefined) filters.push(Filter.annotations(options.annotations))
+  if (fieldPath !== undefined && options.value !== undefined)
+    filters.push(Filter.field(fieldPath, options.value))
+  if (options.old !== undefined) filters.push(Filter.oldValue(options.old))
+  if (options.new !== undefined) filters.push(Filter.newValue(options.new))
+  if (options.when !== undefined) filters.push(Filter.when(options.when))
+  if (options.filter !== undefined) filters.push(options.filter)
+  const base = fn.name !== "" && fn.name !== "anonymous" ? fn.name : `on-${kind}`
+  const derivedId = fieldPath === undefined ? base : `${base}/${Json.formatPath(fieldPath)}`
+  const resourceSpec =
+    typeof selector === "object" && "spec" in selector && "namespaced" in selector
+      ? (selector as Resource.Resource<Spec>).spec
+      : undefined
+  const spec = (options.spec ?? resourceSpec) as Schema.Decoder<unknown> | undefined
+  return {
+    _tag: "Handler",
+    kind,
+    id: options.id ?? derivedId,
+    explicitId: options.id !== undefined,
+    selector: Selector.make(selector as Selector.Input),
+    field: fieldPath,
+    filter:
+      filters.length === 0
+        ? Filter.all
+        : filters.length === 1
+          ? filters[0]!
+          : Filter.and(...filters),
+    retries: options.retries,
+    timeout: options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
+    backoff: options.backoff ?? Backoff.defaultBackoff,
+    errors: options.errors ?? "temporary",
+    optional: options.optional ?? false,
+    spec,
+    run: fn as (ctx: Context<unknown>) => Result<unknown, R>
+  }
+}
+
+type Args<O, Spec, E, R> = [fn: AnyFn<Spec, E, R>] | [options: O, fn: AnyFn<Spec, E, R>]
+
+const split = <O, Spec, E, R>(
+  args: Args<O, Spec, E, R>
+): [O | Record<string, never>, AnyFn<Spec, E, R>] =>
+  args.length === 1 ? [{}, args[0]] : [args[0], args[1]]
+
+/**
+ * A creation handler: runs once per object, when kubefx first sees it (no last-handled essence).
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const created = Handler.onCreate("ephemeralvolumeclaims", { id: "create_fn" }, (ctx) =>
+ *   Effect.succeed({ pvcName: ctx.name })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const onCreate: {
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    options: Options<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+} = <Spec, E, R>(
+  selector: Selector.Input<Spec>,
+  ...args: Args<Options<Spec>, Spec, E, R>
+): Handler<R> => {
+  const [options, fn] = split(args)
+  return make("create", selector, options, fn)
+}
+
+/**
+ * An update handler: runs when the essence changed since last handled. With `field`, only when
+ * that field changed, and `old` / `new` / `diff` are relative to it.
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const resized = Handler.onUpdate("ephemeralvolumeclaims", { field: "spec.size" }, (ctx) =>
+ *   ctx.logger.info(`size ${String(ctx.old)} -> ${String(ctx.new)}`)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const onUpdate: {
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    options: Options<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+} = <Spec, E, R>(
+  selector: Selector.Input<Spec>,
+  ...args: Args<Options<Spec>, Spec, E, R>
+): Handler<R> => {
+  const [options, fn] = split(args)
+  return make("update", selector, options, fn)
+}
+
+/**
+ * A deletion handler: runs when the object is marked for deletion. Unless `optional`, kubefx
+ * keeps its finalizer on the object until the delete handlers are done.
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const cleanup = Handler.onDelete("ephemeralvolumeclaims", (ctx) => ctx.logger.info(`bye ${ctx.name}`))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const onDelete: {
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    options: DeleteOptions<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+} = <Spec, E, R>(
+  selector: Selector.Input<Spec>,
+  ...args: Args<DeleteOptions<Spec>, Spec, E, R>
+): Handler<R> => {
+  const [options, fn] = split(args)
+  return make("delete", selector, options, fn)
+}
+
+/**
+ * A resume handler: runs when the operator process first sees an object it already handled and
+ * that did not change since.
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const resumed = Handler.onResume("ephemeralvolumeclaims", (ctx) => ctx.logger.info(`resumed ${ctx.name}`))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const onResume: {
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    options: Options<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+} = <Spec, E, R>(
+  selector: Selector.Input<Spec>,
+  ...args: Args<Options<Spec>, Spec, E, R>
+): Handler<R> => {
+  const [options, fn] = split(args)
+  return make("resume", selector, options, fn)
+}
+
+/**
+ * A field handler: runs on creation when the field is set and on any update that changes it,
+ * with `old` / `new` / `diff` relative to the field.
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const sized = Handler.onField("ephemeralvolumeclaims", "spec.size", (ctx) =>
+ *   ctx.logger.info(`size is now ${String(ctx.new)}`)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const onField: {
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    field: Json.PathInput,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    field: Json.PathInput,
+    options: Options<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+} = <Spec, E, R>(
+  selector: Selector.Input<Spec>,
+  field: Json.PathInput,
+  ...args: Args<Options<Spec>, Spec, E, R>
+): Handler<R> => {
+  const [options, fn] = split(args)
+  return make("field", selector, options, fn, field)
+}
+
+/**
+ * A raw event handler: runs on every watch event of a matching object, stateless (no progress,
+ * no retries, no result stored); its failures are logged and ignored.
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const seen = Handler.onEvent("ephemeralvolumeclaims", (ctx) => ctx.logger.debug(`${ctx.event} ${ctx.name}`))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const onEvent: {
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    options: Options<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+} = <Spec, E, R>(
+  selector: Selector.Input<Spec>,
+  ...args: Args<Options<Spec>, Spec, E, R>
+): Handler<R> => {
+  const [options, fn] = split(args)
+  return make("event", selector, options, fn)
+}
+
+/**
+ * Whether a handler takes part in a cause with the given reason.
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * Handler.handles(Handler.onField("pods", "spec.x", () => Effect.void), "create") // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const handles = (handler: Handler<unknown>, reason: string): boolean => {
+  switch (handler.kind) {
+    case "field":
+      return reason === "create" || reason === "update"
+    case "event":
+      return false
+    default:
+      return handler.kind === reason
+  }
+}
+
+/**
+ * Whether the handler is a non-optional delete handler (which makes kubefx add its finalizer).
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * Handler.needsFinalizer(Handler.onDelete("pods", () => Effect.void)) // true
+ * Handler.needsFinalizer(Handler.onDelete("pods", { optional: true }, () => Effect.void)) // false
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const needsFinalizer = (handler: Handler<unknown>): boolean =>
+  handler.kind === "delete" && !handler.optional

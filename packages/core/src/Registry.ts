@@ -1,0 +1,174 @@
+/**
+ * A registry is an immutable value holding handlers in declaration order. Adding returns a new
+ * registry. Handler ids are made unique per selector at insertion: a derived id already taken
+ * gets a `-2`, `-3`... suffix; an explicit id already taken is a programming error (thrown, as
+ * Kopf's `DuplicateHandlerError`).
+ *
+ * @since 0.1.0
+ */
+import { dual } from "effect/Function"
+import * as Pipeable from "effect/Pipeable"
+import * as Handler from "./Handler.ts"
+import type * as Resource from "./Resource.ts"
+import * as Selector from "./Selector.ts"
+
+/**
+ * A registry of handlers requiring the services `R`.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@kubefx/core"
+ *
+ * const r: Registry.Registry<never> = Registry.empty
+ * ```
+ *
+ * @since 0.1.0
+ */
+export interface Registry<out R> extends Pipeable.Pipeable {
+  readonly _tag: "Registry"
+  readonly handlers: ReadonlyArray<Handler.Handler<R>>
+}
+
+const fromHandlers = <R>(handlers: ReadonlyArray<Handler.Handler<R>>): Registry<R> => {
+  const self = Object.create(Pipeable.Prototype)
+  self._tag = "Registry"
+  self.handlers = handlers
+  return self
+}
+
+/**
+ * The empty registry.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@kubefx/core"
+ *
+ * Registry.empty.handlers.length // 0
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const empty: Registry<never> = fromHandlers([])
+
+const unique = <R>(
+  existing: ReadonlyArray<Handler.Handler<R>>,
+  handler: Handler.Handler<R>
+): Handler.Handler<R> => {
+  const key = Selector.format(handler.selector)
+  const taken = new Set(
+    existing.filter((h) => Selector.format(h.selector) === key).map((h) => h.id)
+  )
+  if (!taken.has(handler.id)) return handler
+  if (handler.explicitId)
+    throw new Error(`kubefx: duplicate handler id ${JSON.stringify(handler.id)} for ${key}`)
+  let n = 2
+  while (taken.has(`${handler.id}-${n}`)) n++
+  return { ...handler, id: `${handler.id}-${n}` }
+}
+
+/**
+ * Adds a handler (data-first or data-last).
+ *
+ * @example
+ * ```ts
+ * import { Handler, Registry } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const registry = Registry.empty.pipe(
+ *   Registry.add(Handler.onCreate("pods", () => Effect.void)),
+ *   Registry.add(Handler.onDelete("pods", () => Effect.void))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const add: {
+  <R2>(handler: Handler.Handler<R2>): <R>(self: Registry<R>) => Registry<R | R2>
+  <R, R2>(self: Registry<R>, handler: Handler.Handler<R2>): Registry<R | R2>
+} = dual(
+  2,
+  <R, R2>(self: Registry<R>, handler: Handler.Handler<R2>): Registry<R | R2> =>
+    fromHandlers<R | R2>([...self.handlers, unique<R | R2>(self.handlers, handler)])
+)
+
+/**
+ * Builds a registry from handlers, in order.
+ *
+ * @example
+ * ```ts
+ * import { Handler, Registry } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const registry = Registry.make(
+ *   Handler.onCreate("pods", () => Effect.void),
+ *   Handler.onDelete("pods", () => Effect.void)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = <const Hs extends ReadonlyArray<Handler.Handler<unknown>>>(
+  ...handlers: Hs
+): Registry<Hs[number] extends Handler.Handler<infer R> ? R : never> =>
+  handlers.reduce<Registry<unknown>>((acc, h) => add(acc, h), empty) as Registry<
+    Hs[number] extends Handler.Handler<infer R> ? R : never
+  >
+
+/**
+ * The handlers for a resource, in declaration order.
+ *
+ * @example
+ * ```ts
+ * import { Handler, Registry, Resource } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const pods = Resource.make({ group: "", version: "v1", plural: "pods", kind: "Pod" })
+ * Registry.forResource(Registry.make(Handler.onCreate("pods", () => Effect.void)), pods).length // 1
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const forResource = <R>(
+  registry: Registry<R>,
+  resource: Resource.Resource<unknown>
+): ReadonlyArray<Handler.Handler<R>> =>
+  registry.handlers.filter((h) => Selector.matches(h.selector, resource))
+
+/**
+ * Whether kubefx needs its finalizer on objects of the resource: a non-optional delete handler
+ * exists for it.
+ *
+ * @example
+ * ```ts
+ * import { Handler, Registry, Resource } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const pods = Resource.make({ group: "", version: "v1", plural: "pods", kind: "Pod" })
+ * Registry.needsFinalizer(Registry.make(Handler.onDelete("pods", () => Effect.void)), pods) // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const needsFinalizer = (
+  registry: Registry<unknown>,
+  resource: Resource.Resource<unknown>
+): boolean => forResource(registry, resource).some(Handler.needsFinalizer)
+
+/**
+ * The selectors the registry serves (what the runtime must watch), without duplicates.
+ *
+ * @example
+ * ```ts
+ * import { Handler, Registry } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * Registry.selectors(Registry.make(Handler.onCreate("pods", () => Effect.void))) // [{ plural: "pods" }]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const selectors = (registry: Registry<unknown>): ReadonlyArray<Selector.Selector> => {
+  const seen = new Map<string, Selector.Selector>()
+  for (const h of registry.handlers) seen.set(Selector.format(h.selector), h.selector)
+  return [...seen.values()]
+}

@@ -1,0 +1,118 @@
+/**
+ * `@kubefx/core`: everything Kopf's engine decides, as pure values and functions over Effect.
+ * No I/O, no Kubernetes client: the runtime interprets `Reconcile.reconcile`'s decisions.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Retry delays from Effect Schedules, deterministic per object, handler and change.
+ *
+ * @since 0.1.0
+ */
+export * as Backoff from "./Backoff.ts"
+
+/**
+ * Cause detection: create, update, delete, resume, noop, gone, and the finalizer action.
+ *
+ * @since 0.1.0
+ */
+export * as Cause from "./Cause.ts"
+
+/**
+ * CustomResourceDefinitions from Effect Schemas, lowered to structural OpenAPI 3.0.
+ *
+ * @since 0.1.0
+ */
+export * as Crd from "./Crd.ts"
+
+/**
+ * Diffs of JSON values as `(op, path, old, new)` items.
+ *
+ * @since 0.1.0
+ */
+export * as Diff from "./Diff.ts"
+
+/**
+ * The essence of an object and its bounded last-handled record.
+ *
+ * @since 0.1.0
+ */
+export * as Essence from "./Essence.ts"
+
+/**
+ * Handler filters: labels, annotations, fields, old / new values, predicates.
+ *
+ * @since 0.1.0
+ */
+export * as Filter from "./Filter.ts"
+
+/**
+ * The handler DSL: `onCreate`, `onUpdate`, `onDelete`, `onResume`, `onField`, `onEvent`.
+ *
+ * @since 0.1.0
+ */
+export * as Handler from "./Handler.ts"
+
+/**
+ * JSON values, paths, equality, canonical form and digests.
+ *
+ * @since 0.1.0
+ */
+export * as Json from "./Json.ts"
+
+/**
+ * Handler outcomes and errors: `TemporaryError`, `PermanentError`, `RetriesExhausted`, `HandlerTimeout`.
+ *
+ * @since 0.1.0
+ */
+export * as Outcome from "./Outcome.ts"
+
+/**
+ * JSON merge patches (RFC 7386) and the handlers' patch builder.
+ *
+ * @since 0.1.0
+ */
+export * as Patch from "./Patch.ts"
+
+/**
+ * Per-handler progress and its pure transitions.
+ *
+ * @since 0.1.0
+ */
+export * as Progress from "./Progress.ts"
+
+/**
+ * One reconciliation step as a value: `reconcile` and `Decision`.
+ *
+ * @since 0.1.0
+ */
+export * as Reconcile from "./Reconcile.ts"
+
+/**
+ * The immutable registry of handlers.
+ *
+ * @since 0.1.0
+ */
+export * as Registry from "./Registry.ts"
+
+/**
+ * Kubernetes resources (group, version, plural, kind, scope, spec Schema).
+ *
+ * @since 0.1.0
+ */
+export * as Resource from "./Resource.ts"
+
+/**
+ * Resource selectors: plural, `plural.group`, group/version/plural, kind.
+ *
+ * @since 0.1.0
+ */
+export * as Selector from "./Selector.ts"
+
+/**
+ * Where progress, the last-handled essence and the finalizer live on the object.
+ *
+ * @since 0.1.0
+ */
+export * as Storage from "./Storage.ts"
