@@ -15,6 +15,10 @@
  *   item for the key cancels the pending comeback (so does `forget`); the newer item's own
  *   processing decides the next one.
  *
+ * - **Shutdown**: `shutdown` stops taking items (later offers and comebacks are dropped), cancels
+ *   pending comebacks and mailboxes, and waits for the running processes to finish: bound it
+ *   with a timeout, then close the scope to interrupt what is left.
+ *
  * `process` must handle its own errors; a defect is logged and the item dropped (no comeback).
  *
  * @since 0.1.0
@@ -56,6 +60,9 @@ export interface WorkQueue<A> {
   readonly scheduled: Effect.Effect<number>
   /** Waits until no worker is alive (comebacks may still be pending). */
   readonly awaitIdle: Effect.Effect<void>
+  /** Stops taking items (offers and comebacks are dropped from now on), drops pending items
+   * and comebacks, and waits until the running processes have finished. */
+  readonly shutdown: Effect.Effect<void>
 }
 
 interface Slot<A> {
@@ -99,6 +106,7 @@ export const make = <A, R = never>(
     const comebacks = yield* FiberMap.make<string, void, never>()
     const slots = new Map<string, Slot<A>>()
     const window = Duration.fromInputUnsafe(options.batchWindow ?? 0)
+    let closed = false
 
     const processOne = (item: A): Effect.Effect<Option.Option<Duration.Duration>> =>
       options.process(item).pipe(
@@ -125,7 +133,12 @@ export const make = <A, R = never>(
               return Effect.map(processOne(box.item), (after) => ({ item: box.item, after }))
             })
           )
-          if (done !== undefined && Option.isSome(done.after) && slot.pending === undefined) {
+          if (
+            !closed &&
+            done !== undefined &&
+            Option.isSome(done.after) &&
+            slot.pending === undefined
+          ) {
             const { item, after } = { item: done.item, after: done.after.value }
             yield* FiberMap.run(
               comebacks,
@@ -153,6 +166,7 @@ export const make = <A, R = never>(
     /** Puts the item in its key's mailbox, starting a worker when none runs. */
     const submit = (item: A): Effect.Effect<void> =>
       Effect.suspend(() => {
+        if (closed) return Effect.void
         const key = options.key(item)
         const existing = slots.get(key)
         if (existing !== undefined) {
@@ -181,6 +195,11 @@ export const make = <A, R = never>(
       forget,
       active: Effect.sync(() => slots.size),
       scheduled: FiberMap.size(comebacks),
-      awaitIdle: FiberMap.awaitEmpty(workers)
+      awaitIdle: FiberMap.awaitEmpty(workers),
+      shutdown: Effect.suspend(() => {
+        closed = true
+        for (const slot of slots.values()) slot.pending = undefined
+        return Effect.andThen(FiberMap.clear(comebacks), FiberMap.awaitEmpty(workers))
+      })
     } satisfies WorkQueue<A>
   })

@@ -5,6 +5,10 @@
  *   with typed errors ({@link KubeError}) and retries of transient failures.
  * - {@link Watcher}: list-then-watch streams with bookmarks, relist on 410 and reconnection.
  * - {@link WorkQueue}: one worker per object, latest state wins, bounded concurrency, comebacks.
+ * - {@link Processor}: one object's step: the core's decision carried out (patches, events,
+ *   conflicts, stale copies).
+ * - {@link Operator}: `run` / `start` an operator for a registry, with graceful shutdown;
+ *   {@link Settings} with documented defaults.
  *
  * @since 0.1.0
  */
@@ -47,16 +51,26 @@ export {
   TransportError,
   Unauthorized
 } from "./KubeError.ts"
-
+/**
+ * @since 0.1.0
+ */
+export * as Operator from "./Operator.ts"
 /**
  * @since 0.1.0
  */
 export * as Patch from "./Patch.ts"
-
+/**
+ * @since 0.1.0
+ */
+export * as Processor from "./Processor.ts"
 /**
  * @since 0.1.0
  */
 export * as Resource from "./Resource.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Settings from "./Settings.ts"
 /**
  * @since 0.1.0
  */
@@ -65,7 +79,6 @@ export * as Watcher from "./Watcher.ts"
  * @since 0.1.0
  */
 export * as WatchState from "./WatchState.ts"
-
 /**
  * @since 0.1.0
  */

@@ -1,4 +1,3 @@
-import * as net from "node:net"
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
 import { KubeConfig } from "@kubernetes/client-node"
@@ -20,6 +19,7 @@ import {
   ensureWidgets,
   eventually,
   freshNamespace,
+  tcpProxy,
   widgets
 } from "./support.ts"
 
@@ -30,50 +30,6 @@ const is =
   (tag: "Applied" | "Deleted", n: string, test: (o: Resource.KubeObject) => boolean = () => true) =>
   (e: WatchState.WatchEvent) =>
     e._tag === tag && name(e) === n && test(e.object)
-
-/** A TCP proxy to `target` whose connections can all be cut at once. */
-const tcpProxy = (target: URL) =>
-  Effect.acquireRelease(
-    Effect.callback<{
-      readonly url: string
-      readonly server: net.Server
-      readonly dropAll: () => void
-      readonly connections: () => number
-    }>((resume) => {
-      const sockets = new Set<net.Socket>()
-      let count = 0
-      const server = net.createServer((client) => {
-        count++
-        const upstream = net.connect(Number(target.port), target.hostname)
-        for (const s of [client, upstream]) {
-          sockets.add(s)
-          s.on("close", () => sockets.delete(s))
-          s.on("error", () => {})
-        }
-        client.pipe(upstream).pipe(client)
-        client.on("close", () => upstream.destroy())
-        upstream.on("close", () => client.destroy())
-      })
-      server.listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as net.AddressInfo
-        resume(
-          Effect.succeed({
-            url: `https://127.0.0.1:${port}`,
-            server,
-            dropAll: () => {
-              for (const s of sockets) s.resetAndDestroy()
-            },
-            connections: () => count
-          })
-        )
-      })
-    }),
-    (proxy) =>
-      Effect.sync(() => {
-        proxy.dropAll()
-        proxy.server.close()
-      })
-  )
 
 layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Watcher", (it) => {
   it.effect("a raw watch sees ADDED, MODIFIED and DELETED", () =>

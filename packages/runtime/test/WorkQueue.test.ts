@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Option } from "effect"
+import { Deferred, Duration, Effect, Fiber, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { WorkQueue } from "../src/index.ts"
 
@@ -269,6 +269,41 @@ describe("WorkQueue", () => {
       yield* queue.offer(item("a", 2))
       yield* queue.awaitIdle
       assert.deepStrictEqual(processed, [2])
+    })
+  )
+
+  it.effect("shutdown lets running items finish, drops pending ones, comebacks and offers", () =>
+    Effect.gen(function* () {
+      const processed: Array<string> = []
+      const gate = yield* Deferred.make<void>()
+      const queue = yield* WorkQueue.make({
+        key: (i: Item) => i.key,
+        concurrency: 1,
+        process: (i) =>
+          Effect.gen(function* () {
+            if (i.key === "slow") yield* Deferred.await(gate)
+            processed.push(`${i.key}${i.n}`)
+            return Option.some(Duration.seconds(1))
+          })
+      })
+      yield* queue.offer(item("fast", 1))
+      yield* settle
+      assert.strictEqual(yield* queue.scheduled, 1, "fast1 asked to come back")
+      yield* queue.offer(item("slow", 1))
+      yield* settle
+      yield* queue.offer(item("slow", 2))
+      yield* queue.offer(item("other", 1))
+      const done = yield* Effect.forkChild(queue.shutdown)
+      yield* settle
+      assert.isUndefined(done.pollUnsafe(), "waits for the running item")
+      yield* queue.offer(item("late", 1))
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(done)
+      yield* TestClock.adjust("5 seconds")
+      yield* settle
+      assert.deepStrictEqual(processed, ["fast1", "slow1"])
+      assert.strictEqual(yield* queue.scheduled, 0)
+      assert.strictEqual(yield* queue.active, 0)
     })
   )
 })

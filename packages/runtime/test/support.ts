@@ -1,3 +1,4 @@
+import * as net from "node:net"
 /**
  * Helpers of the integration tests: a Kube client on the shared control plane, a fresh
  * namespace per test, and a collector that lets a test wait for a stream's events.
@@ -159,3 +160,47 @@ export const ensureWidgets = Effect.gen(function* () {
   yield* kube.create(crds, widgetCrd).pipe(Effect.catchTag("AlreadyExists", () => Effect.void))
   return yield* eventually(kube.discover({ group: "kubefx.test", version: "v1", kind: "Widget" }))
 })
+
+/** A TCP proxy to `target` whose connections can all be cut at once. */
+export const tcpProxy = (target: URL) =>
+  Effect.acquireRelease(
+    Effect.callback<{
+      readonly url: string
+      readonly server: net.Server
+      readonly dropAll: () => void
+      readonly connections: () => number
+    }>((resume) => {
+      const sockets = new Set<net.Socket>()
+      let count = 0
+      const server = net.createServer((client) => {
+        count++
+        const upstream = net.connect(Number(target.port), target.hostname)
+        for (const s of [client, upstream]) {
+          sockets.add(s)
+          s.on("close", () => sockets.delete(s))
+          s.on("error", () => {})
+        }
+        client.pipe(upstream).pipe(client)
+        client.on("close", () => upstream.destroy())
+        upstream.on("close", () => client.destroy())
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as net.AddressInfo
+        resume(
+          Effect.succeed({
+            url: `https://127.0.0.1:${port}`,
+            server,
+            dropAll: () => {
+              for (const s of sockets) s.resetAndDestroy()
+            },
+            connections: () => count
+          })
+        )
+      })
+    }),
+    (proxy) =>
+      Effect.sync(() => {
+        proxy.dropAll()
+        proxy.server.close()
+      })
+  )

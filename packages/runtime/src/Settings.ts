@@ -1,0 +1,129 @@
+/**
+ * The operator's settings, every one with a documented default. Build them with {@link make}
+ * from a partial {@link Input}; `Operator.run` does it for you.
+ *
+ * | setting              | default                                   | meaning                                                                                           |
+ * | -------------------- | ----------------------------------------- | ------------------------------------------------------------------------------------------------- |
+ * | `scope`              | the whole cluster                         | where to watch; `namespaces: [...]` is a shortcut for `Watcher.namespaces([...])`                  |
+ * | `concurrency`        | 16                                        | how many objects are processed at the same time (one at a time per object, always)                |
+ * | `batchWindow`        | 100 ms                                    | let a burst of events for one object settle before processing it (the newest state wins)          |
+ * | `storage`            | `Storage.defaults` of `@kubefx/core`      | where progress, the last-handled essence and the finalizer live                                   |
+ * | `finalizer`          | the storage's (`kubefx.dev/finalizer`)    | overrides `storage.finalizer`                                                                     |
+ * | `shutdownTimeout`    | 10 s                                      | on shutdown, how long running handlers may take to finish before they are interrupted             |
+ * | `reportingComponent` | `kubefx`                                  | the `reportingComponent` / `source.component` of posted Events                                    |
+ * | `reportingInstance`  | the component                             | the `reportingInstance` of posted Events (e.g. the pod name)                                      |
+ * | `fieldManager`       | `kubefx`                                  | the field manager of the operator's patches                                                       |
+ * | `postEvents`         | `true`                                    | post the decisions' Events (Kopf's `posting.enabled`)                                             |
+ * | `conflictRetries`    | 3                                         | on 409 Conflict, how many times to re-read the object and run the step again, then back off        |
+ * | `errorBackoff`       | 1 s doubling, at most 60 s, jittered      | delay before processing an object again after its patch failed (other than 404/409)               |
+ * | `ownWriteTimeout`    | 10 s                                      | after a patch, how long to ignore stale copies while waiting for the watch to deliver the write    |
+ * | `watcher`            | the `Watcher`'s defaults                  | label / field selectors, page size, watch timeouts and reconnection backoff                       |
+ *
+ * @since 0.1.0
+ */
+import { Storage } from "@kubefx/core"
+import { Duration, Schedule } from "effect"
+import * as Watcher from "./Watcher.ts"
+
+/**
+ * Complete settings (see the module's table for defaults).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  readonly scope: Watcher.WatchScope
+  readonly concurrency: number
+  readonly batchWindow: Duration.Duration
+  readonly storage: Storage.Storage
+  readonly shutdownTimeout: Duration.Duration
+  readonly reportingComponent: string
+  readonly reportingInstance: string
+  readonly fieldManager: string
+  readonly postEvents: boolean
+  readonly conflictRetries: number
+  readonly errorBackoff: Schedule.Schedule<unknown, number>
+  readonly ownWriteTimeout: Duration.Duration
+  readonly watcher: Omit<Watcher.WatcherOptions, "scope">
+}
+
+/**
+ * Settings as given by users: every field is optional.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Input {
+  /** Where to watch (default: the cluster). Ignored when `namespaces` is given. */
+  readonly scope?: Watcher.WatchScope | undefined
+  /** Watch only these namespaces (one list+watch each; no cluster-wide rights needed). */
+  readonly namespaces?: ReadonlyArray<string> | undefined
+  readonly concurrency?: number | undefined
+  readonly batchWindow?: Duration.Input | undefined
+  readonly storage?: Storage.Storage | undefined
+  readonly finalizer?: string | undefined
+  readonly shutdownTimeout?: Duration.Input | undefined
+  readonly reportingComponent?: string | undefined
+  readonly reportingInstance?: string | undefined
+  readonly fieldManager?: string | undefined
+  readonly postEvents?: boolean | undefined
+  readonly conflictRetries?: number | undefined
+  readonly errorBackoff?: Schedule.Schedule<unknown, number> | undefined
+  readonly ownWriteTimeout?: Duration.Input | undefined
+  readonly watcher?: Omit<Watcher.WatcherOptions, "scope"> | undefined
+}
+
+/**
+ * The default delay schedule after a failed patch: 1 s doubling, at most 60 s, jittered.
+ *
+ * @example
+ * ```ts
+ * import { Settings } from "@kubefx/runtime"
+ *
+ * const schedule = Settings.defaultErrorBackoff
+ * ```
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaultErrorBackoff: Schedule.Schedule<unknown, number> = Schedule.min([
+  Schedule.exponential("1 second"),
+  Schedule.spaced("60 seconds")
+]).pipe(Schedule.jittered)
+
+/**
+ * Fills in the defaults.
+ *
+ * @example
+ * ```ts
+ * import { Settings } from "@kubefx/runtime"
+ *
+ * const settings = Settings.make({ namespaces: ["team-a"], concurrency: 4 })
+ * settings.shutdownTimeout // 10 seconds
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (input: Input = {}): Settings => {
+  const storage = input.storage ?? Storage.defaults
+  const reportingComponent = input.reportingComponent ?? "kubefx"
+  return {
+    scope:
+      input.namespaces !== undefined
+        ? Watcher.namespaces(input.namespaces)
+        : (input.scope ?? Watcher.cluster),
+    concurrency: Math.max(1, input.concurrency ?? 16),
+    batchWindow: Duration.fromInputUnsafe(input.batchWindow ?? "100 millis"),
+    storage: input.finalizer === undefined ? storage : { ...storage, finalizer: input.finalizer },
+    shutdownTimeout: Duration.fromInputUnsafe(input.shutdownTimeout ?? "10 seconds"),
+    reportingComponent,
+    reportingInstance: input.reportingInstance ?? reportingComponent,
+    fieldManager: input.fieldManager ?? "kubefx",
+    postEvents: input.postEvents ?? true,
+    conflictRetries: Math.max(0, input.conflictRetries ?? 3),
+    errorBackoff: input.errorBackoff ?? defaultErrorBackoff,
+    ownWriteTimeout: Duration.fromInputUnsafe(input.ownWriteTimeout ?? "10 seconds"),
+    watcher: input.watcher ?? {}
+  }
+}

@@ -1,0 +1,199 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Patch as CorePatch, Resource as CoreResource, Handler, Json, Registry } from "@kubefx/core"
+import { Effect, Option } from "effect"
+import { TestClock } from "effect/testing"
+import { Conflict, Kube, type KubeService, Processor, Resource, Settings } from "../src/index.ts"
+
+const api = Resource.make("test.kubefx.dev", "v1", "widgets", "Widget")
+const target = (statusSubresource: boolean): Processor.Target => ({
+  api,
+  resource: CoreResource.make(api),
+  statusSubresource
+})
+
+/** One object in memory, with resourceVersions, guards and a log of the calls. */
+const fakeKube = (initial: Resource.KubeObject) => {
+  let rv = 1
+  let object: Resource.KubeObject = {
+    ...initial,
+    metadata: { ...initial.metadata, uid: "u1", resourceVersion: "1" }
+  }
+  const calls: Array<string> = []
+  const write = (call: string, body: unknown) =>
+    Effect.suspend(() => {
+      calls.push(call)
+      const guard = Json.get(body as Json.Json, ["metadata", "resourceVersion"])
+      if (guard !== undefined && guard !== object.metadata?.resourceVersion)
+        return Effect.fail(
+          new Conflict({
+            method: "PATCH",
+            path: call,
+            status: 409,
+            reason: "Conflict",
+            message: ""
+          })
+        )
+      const next = CorePatch.apply(object as Json.Json, body as Json.Json) as Resource.KubeObject
+      rv++
+      object = { ...next, metadata: { ...next.metadata, resourceVersion: String(rv) } }
+      return Effect.succeed(object)
+    })
+  const unused = () => Effect.die("not used")
+  const used: Pick<KubeService, "get" | "patch" | "patchStatus" | "createEvent"> = {
+    get: () => Effect.sync(() => object),
+    patch: (_r, _n, p) => write("patch", p._tag === "Merge" ? p.body : undefined),
+    patchStatus: (_r, _n, p) => write("patchStatus", p._tag === "Merge" ? p.body : undefined),
+    createEvent: (e) =>
+      Effect.sync(() => {
+        calls.push(`event ${e.reason}`)
+        return {}
+      })
+  }
+  const service = {
+    server: "https://fake",
+    discover: unused,
+    list: unused,
+    listAll: unused,
+    watch: unused,
+    create: unused,
+    replace: unused,
+    delete: unused,
+    getStatus: unused,
+    replaceStatus: unused,
+    request: unused,
+    ...used
+  } as unknown as KubeService
+  return {
+    service,
+    calls,
+    current: () => object,
+    /** Somebody else writes. */
+    touch: (patch: Json.JsonObject) => Effect.runSync(write("other", patch))
+  }
+}
+
+const widget: Resource.KubeObject = {
+  apiVersion: "test.kubefx.dev/v1",
+  kind: "Widget",
+  metadata: { name: "w", namespace: "ns" },
+  spec: { size: 1 }
+}
+
+const applied = (object: Resource.KubeObject) => ({ _tag: "Applied" as const, object })
+
+describe("Processor", () => {
+  it("isNoop", () => {
+    assert.isTrue(Processor.isNoop({}))
+    assert.isTrue(Processor.isNoop({ status: {}, metadata: { annotations: {} } }))
+    assert.isFalse(Processor.isNoop({ status: { a: null } }))
+    assert.isFalse(Processor.isNoop({ metadata: { finalizers: [] } }))
+  })
+
+  it.effect("status and the rest go in two calls, and stale copies are not processed", () =>
+    Effect.gen(function* () {
+      const kube = fakeKube(widget)
+      let runs = 0
+      const registry = Registry.make(
+        Handler.onCreate("widgets", { id: "create" }, () =>
+          Effect.sync(() => {
+            runs++
+            return { ok: true }
+          })
+        )
+      )
+      const p = yield* Processor.make(registry, target(true), Settings.make()).pipe(
+        Effect.provideService(Kube, kube.service)
+      )
+      const first = kube.current()
+      const [item] = p.observe({ _tag: "Applied", object: first })
+      const after = yield* p.process(item!)
+      assert.isTrue(Option.isNone(after))
+      assert.strictEqual(runs, 1)
+      assert.deepStrictEqual(kube.calls.slice(0, 2), ["patchStatus", "patch"])
+      assert.deepStrictEqual(kube.current().status, { create: { ok: true } })
+      assert.isString(kube.current().metadata?.annotations?.["kubefx.dev/last-handled"])
+
+      // The watch now delivers the intermediate copy (status written, not yet the annotation):
+      // it would look like a create not yet handled.
+      const intermediate = {
+        ...kube.current(),
+        metadata: { ...kube.current().metadata, annotations: {}, resourceVersion: "2" }
+      }
+      const [stale] = p.observe(applied(intermediate))
+      const skipped = yield* p.process(stale!)
+      assert.isTrue(Option.isSome(skipped), "skipped, with a comeback at the deadline")
+      assert.strictEqual(runs, 1, "not processed")
+
+      // Our own version arrives: processed, nothing to do.
+      const [own] = p.observe(applied(kube.current()))
+      yield* p.process(own!)
+      assert.strictEqual(runs, 1)
+      assert.strictEqual(kube.calls.filter((c) => c.startsWith("patch")).length, 2)
+    })
+  )
+
+  it.effect("a stale copy is processed once our write did not come back in time", () =>
+    Effect.gen(function* () {
+      const kube = fakeKube(widget)
+      let runs = 0
+      const registry = Registry.make(
+        Handler.onCreate("widgets", { id: "create" }, () => Effect.sync(() => void runs++))
+      )
+      const p = yield* Processor.make(
+        registry,
+        target(false),
+        Settings.make({ ownWriteTimeout: "5 seconds" })
+      ).pipe(Effect.provideService(Kube, kube.service))
+      const original = kube.current()
+      yield* p.process(p.observe(applied(original))[0]!)
+      assert.deepStrictEqual(kube.calls, ["patch", "event Succeeded", "event Processed"])
+      const wait = yield* p.process(p.observe(applied(original))[0]!)
+      assert.isTrue(Option.isSome(wait))
+      assert.strictEqual(runs, 1)
+      yield* TestClock.adjust("5 seconds")
+      yield* p.process(p.observe(applied(original))[0]!)
+      assert.strictEqual(runs, 2, "the newest copy is processed after the wait")
+    })
+  )
+
+  it.effect("a relist clears the expectation and processes the listed copy", () =>
+    Effect.gen(function* () {
+      const kube = fakeKube(widget)
+      let runs = 0
+      const registry = Registry.make(
+        Handler.onCreate("widgets", { id: "create" }, () => Effect.sync(() => void runs++))
+      )
+      const p = yield* Processor.make(registry, target(false), Settings.make()).pipe(
+        Effect.provideService(Kube, kube.service)
+      )
+      yield* p.process(p.observe(applied(kube.current()))[0]!)
+      const items = p.observe({
+        _tag: "Synced",
+        namespace: "ns",
+        objects: [kube.current()],
+        initial: false
+      })
+      assert.strictEqual(items.length, 1)
+      yield* p.process(items[0]!)
+      assert.strictEqual(runs, 1)
+    })
+  )
+
+  it.effect("a 409 re-reads the object and runs the step again on the fresh copy", () =>
+    Effect.gen(function* () {
+      const kube = fakeKube(widget)
+      const registry = Registry.make(
+        Handler.onDelete("widgets", { id: "cleanup" }, () => Effect.void)
+      )
+      const p = yield* Processor.make(registry, target(true), Settings.make()).pipe(
+        Effect.provideService(Kube, kube.service)
+      )
+      const seen = kube.current()
+      kube.touch({ spec: { size: 2 } }) // somebody writes after the watch delivered `seen`
+      yield* p.process(p.observe(applied(seen))[0]!)
+      assert.deepStrictEqual(kube.calls, ["other", "patch", "patch"], "409, then success")
+      assert.deepStrictEqual(kube.current().metadata?.finalizers, ["kubefx.dev/finalizer"])
+      assert.deepStrictEqual(kube.current().spec, { size: 2 }, "the other write is kept")
+    })
+  )
+})
