@@ -295,7 +295,7 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
           "--bind-address=127.0.0.1",
           `--secure-port=${kcmPort}`,
           `--cert-dir=${join(dataDir, "controller-manager")}`,
-          "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller",
+          "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller",
           `--service-account-private-key-file=${file("sa.key")}`,
           `--root-ca-file=${file("ca.crt")}`,
           "--use-service-account-credentials=false",

@@ -1,0 +1,463 @@
+/**
+ * The EVC operator end to end, against the real control plane. The operator runs as a user that
+ * is bound only to the example's ClusterRole (`deploy/rbac.yaml`), not as an admin: a right the
+ * operator needs and the role lacks fails these tests.
+ */
+import { assert, layer } from "@effect/vitest"
+import { ControlPlane } from "@kubefx/controlplane"
+import { Json } from "@kubefx/core"
+import { Kube, type KubeService, Operator, Patch, Resource } from "@kubefx/runtime"
+import { Context, Duration, Effect, Layer, Schedule, type Scope } from "effect"
+import { evc } from "../src/Evc.ts"
+import { registry } from "../src/handlers.ts"
+import * as Manifests from "../src/Manifests.ts"
+import * as Settings from "../src/Settings.ts"
+
+const evcs = Resource.make(evc.group, evc.version, evc.plural, evc.kind)
+const pvcs = Resource.core("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+const events = Resource.core("v1", "events", "Event")
+const namespaces = Resource.core("v1", "namespaces", "Namespace", false)
+const OPERATOR_USER = "kubefx-evc-operator"
+
+/** The admin client, and the kubeconfig of the operator's user (bound to the example's role). */
+class Cluster extends Context.Service<
+  Cluster,
+  { readonly admin: KubeService; readonly operatorKubeconfig: string }
+>()("test/Cluster") {}
+
+const ClusterLive = Layer.effect(
+  Cluster,
+  Effect.gen(function* () {
+    const cp = yield* ControlPlane.ControlPlane
+    const admin = yield* Kube.make(yield* Kube.loadFile(cp.kubeconfig))
+    const role = Manifests.read("rbac.yaml").filter((o) => o.kind === "ClusterRole")
+    yield* Manifests.apply([
+      ...Manifests.read("crd.yaml"),
+      ...Manifests.read("storageclass.yaml"),
+      ...role,
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: "kubefx-evc-test" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "kubefx-evc" },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: OPERATOR_USER }]
+      }
+    ]).pipe(Effect.provideService(Kube, admin))
+    yield* Manifests.awaitEstablished("ephemeralvolumeclaims.kopf.dev").pipe(
+      Effect.provideService(Kube, admin)
+    )
+    yield* awaitGarbageCollectorKnowsEvcs(admin)
+    return { admin, operatorKubeconfig: yield* cp.userKubeconfig(OPERATOR_USER) }
+  }).pipe(Effect.orDie)
+).pipe(Layer.provide(ControlPlane.layer))
+
+/**
+ * kube-controller-manager's garbage collector discovers new resources every 30 seconds, and
+ * until it watches EVCs it does not notice an EVC's deletion (a fact of real clusters too). So
+ * wait until it collects a probe: an EVC owning a ConfigMap, deleted; a new probe each round.
+ */
+const awaitGarbageCollectorKnowsEvcs = (admin: KubeService) =>
+  Effect.gen(function* () {
+    const configMaps = Resource.core("v1", "configmaps", "ConfigMap")
+    for (let round = 0; round < 12; round++) {
+      const name = `gc-probe-${round}`
+      const owner = yield* admin.create(evcs, claim("default", name, {}))
+      yield* admin.create(configMaps, {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: {
+          name,
+          namespace: "default",
+          ownerReferences: [
+            { apiVersion: "kopf.dev/v1", kind: evc.kind, name, uid: owner.metadata?.uid ?? "" }
+          ]
+        }
+      })
+      yield* admin.delete(evcs, name, { namespace: "default" })
+      const collected = yield* admin.get(configMaps, name, { namespace: "default" }).pipe(
+        Effect.flatMap(() => Effect.fail("still there")),
+        Effect.retry({ schedule: Schedule.spaced("250 millis"), times: 20 }),
+        Effect.catchTag("NotFound", () => Effect.succeed(true)),
+        Effect.orElseSucceed(() => false)
+      )
+      if (collected) return
+    }
+    return yield* Effect.die("the garbage collector never collected an EVC's dependent")
+  })
+
+/** Starts the operator as the restricted user, in the test's scope, and waits until it listed. */
+const startOperator: Effect.Effect<Operator.Operator, never, Cluster | Scope.Scope> = Effect.gen(
+  function* () {
+    const { operatorKubeconfig } = yield* Cluster
+    const kube = yield* Kube.make(yield* Kube.loadFile(operatorKubeconfig))
+    const operator = yield* Operator.start(registry, {
+      reportingComponent: "kubefx-evc",
+      fieldManager: "kubefx-evc"
+    }).pipe(
+      Effect.provideService(Kube, kube),
+      Effect.provide(
+        Settings.layer({ storageClass: "kubefx-expandable", resizeRetry: Duration.seconds(1) })
+      )
+    )
+    yield* operator.ready
+    return operator
+  }
+).pipe(Effect.orDie)
+
+let counter = 0
+const freshNamespace = Effect.gen(function* () {
+  const { admin } = yield* Cluster
+  const name = `evc-${Date.now().toString(36)}-${counter++}`
+  yield* admin.create(namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name } })
+  return name
+}).pipe(Effect.orDie)
+
+/** Retries `check` every 200 ms for up to 30 s. */
+const eventually = <A, E, R>(check: Effect.Effect<A, E, R>) =>
+  check.pipe(Effect.retry({ schedule: Schedule.spaced("200 millis"), times: 150 }), Effect.orDie)
+
+const expect = (condition: boolean, what: string) =>
+  condition ? Effect.void : Effect.fail(`not yet: ${what}`)
+
+const claim = (namespace: string, name: string, spec: Json.JsonObject) => ({
+  apiVersion: "kopf.dev/v1",
+  kind: "EphemeralVolumeClaim",
+  metadata: { name, namespace },
+  spec
+})
+
+const get = (resource: Resource.ApiResource, namespace: string, name: string) =>
+  Effect.gen(function* () {
+    const { admin } = yield* Cluster
+    return yield* admin.get(resource, name, { namespace })
+  })
+
+const storage = (pvc: Resource.KubeObject) =>
+  Json.get(pvc as Json.Json, ["spec", "resources", "requests", "storage"])
+
+/** Stands in for a provisioner: marks the PVC Bound through its status subresource. */
+const markBound = (namespace: string, name: string, size: string) =>
+  Effect.gen(function* () {
+    const { admin } = yield* Cluster
+    return yield* admin.patchStatus(
+      pvcs,
+      name,
+      Patch.merge({
+        status: { phase: "Bound", accessModes: ["ReadWriteOnce"], capacity: { storage: size } }
+      }),
+      { namespace }
+    )
+  })
+
+const eventsAbout = (namespace: string, name: string) =>
+  Effect.gen(function* () {
+    const { admin } = yield* Cluster
+    const list = yield* admin.list(events, { namespace })
+    return list.items
+      .filter((e) => Json.get(e as Json.Json, ["involvedObject", "name"]) === name)
+      .map((e) => ({
+        type: String(Json.get(e as Json.Json, ["type"])),
+        reason: String(Json.get(e as Json.Json, ["reason"])),
+        message: String(Json.get(e as Json.Json, ["message"]))
+      }))
+  })
+
+layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
+  "the EVC operator",
+  (it) => {
+    it.effect("creates the PVC with the size, its owner and labels, and records its name", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        yield* startOperator
+        const created = yield* admin.create(evcs, claim(ns, "my-claim", { size: "1G" }))
+
+        const pvc = yield* eventually(get(pvcs, ns, "my-claim"))
+        assert.strictEqual(storage(pvc), "1G")
+        assert.strictEqual(
+          Json.get(pvc as Json.Json, ["spec", "storageClassName"]),
+          "kubefx-expandable"
+        )
+        assert.deepStrictEqual(Json.get(pvc as Json.Json, ["metadata", "ownerReferences"]), [
+          {
+            apiVersion: "kopf.dev/v1",
+            kind: "EphemeralVolumeClaim",
+            name: "my-claim",
+            uid: created.metadata?.uid ?? "?",
+            controller: true,
+            blockOwnerDeletion: true
+          }
+        ])
+        assert.strictEqual(pvc.metadata?.labels?.["kopf.dev/evc"], "my-claim")
+        assert.strictEqual(pvc.metadata?.labels?.["app.kubernetes.io/managed-by"], "kubefx-evc")
+
+        const done = yield* eventually(
+          get(evcs, ns, "my-claim").pipe(
+            Effect.tap((o) =>
+              expect(
+                Json.get(o as Json.Json, ["status", "create_fn", "pvcName"]) === "my-claim",
+                "status"
+              )
+            )
+          )
+        )
+        assert.isUndefined(
+          done.metadata?.finalizers,
+          "no finalizer: the PVC goes by garbage collection"
+        )
+        const seen = yield* eventually(
+          eventsAbout(ns, "my-claim").pipe(
+            Effect.tap((es) =>
+              expect(
+                es.some((e) => e.reason === "Succeeded"),
+                "Succeeded event"
+              )
+            )
+          )
+        )
+        assert.isFalse(seen.some((e) => e.type === "Warning"))
+      })
+    )
+
+    it.effect("resizes a bound PVC when the EVC's size changes", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        yield* startOperator
+        yield* admin.create(evcs, claim(ns, "grow", { size: "1G" }))
+        yield* eventually(get(pvcs, ns, "grow"))
+        yield* markBound(ns, "grow", "1G")
+        yield* eventually(
+          get(evcs, ns, "grow").pipe(
+            Effect.tap((o) =>
+              expect(Json.get(o as Json.Json, ["status", "create_fn"]) !== undefined, "created")
+            )
+          )
+        )
+        yield* admin.patch(evcs, "grow", Patch.merge({ spec: { size: "2G" } }), { namespace: ns })
+        yield* eventually(
+          get(pvcs, ns, "grow").pipe(Effect.tap((pvc) => expect(storage(pvc) === "2G", "resized")))
+        )
+        const evcNow = yield* eventually(
+          get(evcs, ns, "grow").pipe(
+            Effect.tap((o) =>
+              expect(
+                Json.get(o as Json.Json, ["status", "update_fn", "size"]) === "2G",
+                "update_fn result"
+              )
+            )
+          )
+        )
+        assert.isUndefined(Json.get(evcNow as Json.Json, ["status", "kubefx", "errors"]))
+      })
+    )
+
+    it.effect("retries the resize of an unbound PVC, says why, and resizes once it is bound", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        yield* startOperator
+        yield* admin.create(evcs, claim(ns, "pending", { size: "1G" }))
+        yield* eventually(
+          get(evcs, ns, "pending").pipe(
+            Effect.tap((o) =>
+              expect(Json.get(o as Json.Json, ["status", "create_fn"]) !== undefined, "created")
+            )
+          )
+        )
+        yield* admin.patch(evcs, "pending", Patch.merge({ spec: { size: "3G" } }), {
+          namespace: ns
+        })
+
+        const retrying = yield* eventually(
+          get(evcs, ns, "pending").pipe(
+            Effect.map((o) =>
+              Json.get(o as Json.Json, ["status", "kubefx", "progress", "update_fn"])
+            ),
+            Effect.tap((p) =>
+              expect(Number(Json.get(p, ["retries"]) ?? 0) >= 1, "a retry recorded")
+            )
+          )
+        )
+        assert.include(String(Json.get(retrying, ["message"])), "cannot be resized yet")
+        const warnings = yield* eventually(
+          eventsAbout(ns, "pending").pipe(
+            Effect.tap((es) =>
+              expect(
+                es.some((e) => e.reason === "Retrying"),
+                "Retrying event"
+              )
+            )
+          )
+        )
+        assert.isTrue(
+          warnings.some((e) => e.type === "Warning" && e.message.includes("cannot be resized yet"))
+        )
+        assert.strictEqual(storage(yield* get(pvcs, ns, "pending")), "1G")
+
+        yield* markBound(ns, "pending", "1G")
+        yield* eventually(
+          get(pvcs, ns, "pending").pipe(
+            Effect.tap((pvc) => expect(storage(pvc) === "3G", "resized"))
+          )
+        )
+        yield* eventually(
+          get(evcs, ns, "pending").pipe(
+            Effect.tap((o) =>
+              expect(
+                Json.get(o as Json.Json, ["status", "update_fn", "size"]) === "3G" &&
+                  Json.get(o as Json.Json, ["status", "kubefx", "progress", "update_fn"]) ===
+                    undefined,
+                "done"
+              )
+            )
+          )
+        )
+      })
+    )
+
+    it.effect("reports a missing size as a permanent error and creates nothing", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        yield* startOperator
+        yield* admin.create(evcs, claim(ns, "no-size", {}))
+        const failed = yield* eventually(
+          get(evcs, ns, "no-size").pipe(
+            Effect.map((o) =>
+              Json.get(o as Json.Json, ["status", "kubefx", "errors", "create_fn"])
+            ),
+            Effect.tap((m) => expect(m !== undefined, "error recorded"))
+          )
+        )
+        assert.include(String(failed), "Size must be set")
+        const warnings = yield* eventually(
+          eventsAbout(ns, "no-size").pipe(
+            Effect.tap((es) =>
+              expect(
+                es.some((e) => e.reason === "Failed"),
+                "Failed event"
+              )
+            )
+          )
+        )
+        assert.isTrue(
+          warnings.some((e) => e.type === "Warning" && e.message.includes("Size must be set"))
+        )
+        const missing = yield* Effect.flip(get(pvcs, ns, "no-size"))
+        assert.strictEqual(missing._tag, "NotFound")
+      })
+    )
+
+    it.effect("refuses a malformed size at the API server (the CRD's generated schema)", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        const refused = yield* Effect.flip(admin.create(evcs, claim(ns, "bad", { size: "big" })))
+        assert.strictEqual(refused._tag, "Invalid")
+        assert.include(refused.message, "spec.size")
+      })
+    )
+
+    it.effect("lets the garbage collector delete the PVC with its EVC", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        yield* startOperator
+        yield* admin.create(evcs, claim(ns, "short-lived", { size: "1G" }))
+        yield* eventually(get(pvcs, ns, "short-lived"))
+        yield* admin.delete(evcs, "short-lived", { namespace: ns })
+        const evcGone = yield* eventually(Effect.flip(get(evcs, ns, "short-lived")))
+        assert.strictEqual(evcGone._tag, "NotFound")
+        const pvcGone = yield* eventually(Effect.flip(get(pvcs, ns, "short-lived")))
+        assert.strictEqual(pvcGone._tag, "NotFound")
+      })
+    )
+
+    it.effect("adopts its own PVC after a restart and does not run handlers again", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        // As if an operator had created the PVC and died before writing the EVC's status.
+        const created = yield* admin.create(evcs, claim(ns, "adopted", { size: "1G" }))
+        yield* admin.create(pvcs, {
+          apiVersion: "v1",
+          kind: "PersistentVolumeClaim",
+          metadata: {
+            name: "adopted",
+            namespace: ns,
+            ownerReferences: [
+              {
+                apiVersion: "kopf.dev/v1",
+                kind: "EphemeralVolumeClaim",
+                name: "adopted",
+                uid: created.metadata?.uid ?? "",
+                controller: true
+              }
+            ]
+          },
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            storageClassName: "kubefx-expandable",
+            resources: { requests: { storage: "1G" } }
+          }
+        })
+        const first = yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* startOperator
+            return yield* eventually(
+              get(evcs, ns, "adopted").pipe(
+                Effect.tap((o) =>
+                  expect(
+                    Json.get(o as Json.Json, ["status", "create_fn", "pvcName"]) === "adopted",
+                    "adopted"
+                  )
+                )
+              )
+            )
+          })
+        )
+        assert.isUndefined(Json.get(first as Json.Json, ["status", "kubefx", "errors"]))
+        const pvcList = yield* admin.list(pvcs, { namespace: ns })
+        assert.strictEqual(pvcList.items.length, 1)
+        const eventsBefore = (yield* eventsAbout(ns, "adopted")).length
+
+        // A second operator process resumes: nothing to do, nothing written, nothing posted.
+        const operator = yield* startOperator
+        yield* Effect.sleep("2 seconds")
+        yield* operator.stop
+        const after = yield* get(evcs, ns, "adopted")
+        assert.strictEqual(after.metadata?.resourceVersion, first.metadata?.resourceVersion)
+        assert.strictEqual((yield* eventsAbout(ns, "adopted")).length, eventsBefore)
+        assert.strictEqual((yield* admin.list(pvcs, { namespace: ns })).items.length, 1)
+      })
+    )
+
+    it.effect("reports a PVC of the same name that is not its own as a permanent error", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        yield* admin.create(pvcs, {
+          apiVersion: "v1",
+          kind: "PersistentVolumeClaim",
+          metadata: { name: "taken", namespace: ns },
+          spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5G" } } }
+        })
+        yield* startOperator
+        yield* admin.create(evcs, claim(ns, "taken", { size: "1G" }))
+        const failed = yield* eventually(
+          get(evcs, ns, "taken").pipe(
+            Effect.map((o) =>
+              Json.get(o as Json.Json, ["status", "kubefx", "errors", "create_fn"])
+            ),
+            Effect.tap((m) => expect(m !== undefined, "error recorded"))
+          )
+        )
+        assert.include(String(failed), "not owned by this EVC")
+        const pvc = yield* get(pvcs, ns, "taken")
+        assert.strictEqual(storage(pvc), "5G")
+        assert.isUndefined(pvc.metadata?.ownerReferences)
+      })
+    )
+  }
+)
