@@ -39,7 +39,7 @@ task=${1:-help}
 [ $# -gt 0 ] && shift
 case "$task" in
   demo)
-    exec node scripts/demo.ts "$@"
+    exec node examples/evc/src/demo.ts "$@"
     ;;
   check)
     pnpm exec biome ci .
