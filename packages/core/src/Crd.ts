@@ -15,6 +15,8 @@
  *   as Effect's decoder ignores them by default); `const` becomes a one-value `enum`;
  * - keys Kubernetes does not know (`examples`, `$id`, `contentEncoding`, ...) are dropped, and
  *   annotations named `x-kubernetes-*` are carried through;
+ * - Effect exports a `Schema.isPattern` check to JSON Schema only when its RegExp has the `u`
+ *   flag (`/^[a-z]+$/u`); without it the CRD silently lacks the `pattern`;
  * - anything that cannot be made structural (a union of different types, a tuple) fails with
  *   {@link CrdError} naming the path, instead of a manifest the API server would refuse.
  *
