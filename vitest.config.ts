@@ -7,6 +7,8 @@ import { defineConfig } from "vitest/config"
  */
 export default defineConfig({
   test: {
+    // Operators log every step; show a test's output only when it fails.
+    silent: "passed-only",
     projects: [
       {
         test: {
