@@ -8,8 +8,16 @@
  *   without is searched in the core group first, then in every group's preferred version (or
  *   the version asked for), and the first match wins (by plural, singular, short name or
  *   kind). Whether the resource has a `status` subresource comes from discovery too.
- * - **Watching**: one `Watcher` per resource over `settings.scope` (a list+watch per
- *   namespace in the namespaced mode: no cluster-wide rights needed).
+ * - **Watching**: one `Watcher` per resource over `settings.scope`: cluster-wide; a
+ *   list+watch per namespace for plain names (no cluster-wide rights needed); or, for globs
+ *   and exclusions (`namespaces: ["team-*", "!team-secret"]`), a cluster-wide watch of
+ *   `namespaces` that starts a list+watch per matching namespace as it appears and stops it when
+ *   it is deleted (see `Watcher.watch`).
+ * - **Readiness**: `ready` completes when every watcher has listed its scope once: every
+ *   namespace of a fixed set, or, with globs, every namespace that matched when namespaces were
+ *   first listed. Namespaces created later are watched as they appear but do not hold `ready`
+ *   back (it completes once); a matching namespace where the operator is refused (403) holds it
+ *   back until its rights arrive.
  * - **Shutdown**: `run` runs until interrupted (`NodeRuntime.runMain` of
  *   `@effect/platform-node` interrupts on SIGINT/SIGTERM). Then it stops the watchers (no new
  *   events), drops pending items and comebacks, lets the running steps finish (their patches
@@ -57,7 +65,8 @@ export class OperatorError extends Data.TaggedError("OperatorError")<{
 export interface Operator {
   /** The resources served. */
   readonly targets: ReadonlyArray<Processor.Target>
-  /** Completes when every watch scope has listed once (fails if the operator failed). */
+  /** Completes when every watch scope has listed once (with globs: every namespace matching at
+   * the first list of namespaces); fails if the operator failed. */
   readonly ready: Effect.Effect<void, KubeError.KubeError | OperatorError>
   /** Stops gracefully (as on SIGTERM) and waits until it has stopped. */
   readonly stop: Effect.Effect<void>
@@ -224,33 +233,29 @@ const serve = <R>(
         concurrency: settings.concurrency,
         batchWindow: settings.batchWindow
       })
-      let unsynced = 0
-      for (const t of targets)
-        unsynced +=
-          settings.scope._tag === "Cluster" || !t.api.namespaced
-            ? 1
-            : settings.scope.namespaces.length
+      // ready once every watcher has listed its whole scope once (see `Watcher.onReady`)
+      let unsynced = targets.length
+      const watcherReady = Effect.suspend(() => (--unsynced === 0 ? onReady : Effect.void))
       const watchers = processors.map((p) =>
-        Watcher.watch(p.target.api, { ...settings.watcher, scope: settings.scope }).pipe(
+        Watcher.watch(p.target.api, {
+          ...settings.watcher,
+          scope: settings.scope,
+          onReady: watcherReady
+        }).pipe(
           Stream.runForEach((event) =>
-            Effect.gen(function* () {
-              for (const item of p.observe(event)) yield* queue.offer({ processor: p, item })
-              if (event._tag === "Synced" && event.initial && --unsynced === 0) yield* onReady
+            Effect.forEach(p.observe(event), (item) => queue.offer({ processor: p, item }), {
+              discard: true
             })
           )
         )
       )
       yield* Effect.logInfo(
-        `serving ${targets.map((t) => CoreResource.format(t.resource)).join(", ")} in ${
-          settings.scope._tag === "Cluster"
-            ? "the cluster"
-            : `namespaces ${settings.scope.namespaces.join(", ")}`
-        }`
+        `serving ${targets.map((t) => CoreResource.format(t.resource)).join(", ")} in ${Watcher.describeScope(settings.scope)}`
       )
       const watching = yield* Effect.forkScoped(
         Effect.all(watchers, { concurrency: "unbounded", discard: true })
       )
-      if (unsynced === 0) yield* onReady
+      if (targets.length === 0) yield* onReady
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
           yield* Fiber.interrupt(watching)

@@ -5,6 +5,7 @@
  * | setting              | default                                   | meaning                                                                                           |
  * | -------------------- | ----------------------------------------- | ------------------------------------------------------------------------------------------------- |
  * | `scope`              | the whole cluster                         | where to watch; `namespaces: [...]` is a shortcut for `Watcher.namespaces([...])`                  |
+ * | `namespaces`         | none (the `scope`)                        | names, globs (`team-*`, `ns-?`, `ns-[ab]`) and exclusions (`!team-secret`); see below              |
  * | `concurrency`        | 16                                        | how many objects are processed at the same time (one at a time per object, always)                |
  * | `batchWindow`        | 100 ms                                    | let a burst of events for one object settle before processing it (the newest state wins)          |
  * | `storage`            | `Storage.defaults` of `@kubefx/core`      | where progress, the last-handled essence and the finalizer live                                   |
@@ -18,6 +19,14 @@
  * | `errorBackoff`       | 1 s doubling, at most 60 s, jittered      | delay before processing an object again after its patch failed (other than 404/409)               |
  * | `ownWriteTimeout`    | 10 s                                      | after a patch, how long to ignore stale copies while waiting for the watch to deliver the write    |
  * | `watcher`            | the `Watcher`'s defaults                  | label / field selectors, page size, watch timeouts and reconnection backoff                       |
+ *
+ * `namespaces` reads its entries as Kopf's `--namespace` does (`NamespaceSelector`): a namespace
+ * is served when no `!` exclusion matches it and some inclusion does (with exclusions only:
+ * every namespace not excluded). RBAC: plain names only (`["team-a", "team-b"]`) need the
+ * resources' rights in those namespaces and nothing cluster-wide; with a glob or exclusions
+ * only, the operator also needs `list` and `watch` on `namespaces` (cluster-scoped), and the
+ * resources' rights in each matching namespace (a RoleBinding there suffices). Namespaces
+ * created later are picked up as they appear; deleted ones are dropped.
  *
  * @since 0.1.0
  */
@@ -56,7 +65,9 @@ export interface Settings {
 export interface Input {
   /** Where to watch (default: the cluster). Ignored when `namespaces` is given. */
   readonly scope?: Watcher.WatchScope | undefined
-  /** Watch only these namespaces (one list+watch each; no cluster-wide rights needed). */
+  /** Watch only these namespaces: names (one list+watch each; no cluster-wide rights needed),
+   * globs like `team-*` and exclusions like `!team-secret` (then `namespaces` are watched too,
+   * cluster-wide); see `Watcher.namespaces`. */
   readonly namespaces?: ReadonlyArray<string> | undefined
   readonly concurrency?: number | undefined
   readonly batchWindow?: Duration.Input | undefined

@@ -17,20 +17,26 @@
  *    last resourceVersion. The backoff resets once an event gets through.
  *
  * Namespaced scopes run one list+watch per namespace, merged, so the operator needs no
- * cluster-wide list rights (an empty set of namespaces watches nothing). Cluster-scoped
+ * cluster-wide list rights (an empty set of namespaces watches nothing). Scopes with globs or
+ * exclusions (`Watcher.namespaces(["team-*", "!team-secret"])`) also watch `namespaces`
+ * cluster-wide and start or stop a namespace's list+watch as it appears or is deleted (see
+ * {@link watch}). Cluster-scoped
  * resources are always watched cluster-wide. Errors that cannot heal by waiting (401, 403, 404, 422, ...) end
  * the stream with their typed error.
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Schedule, Stream } from "effect"
+import { Duration, Effect, FiberMap, Queue, Schedule, Stream } from "effect"
 import { Kube, type KubeService } from "./Kube.ts"
 import * as KubeError from "./KubeError.ts"
-import type * as Resource from "./Resource.ts"
+import * as NamespaceSelector from "./NamespaceSelector.ts"
+import * as Resource from "./Resource.ts"
 import * as WatchState from "./WatchState.ts"
 
 /**
- * Where to watch: the whole cluster, or a fixed set of namespaces.
+ * Where to watch: the whole cluster, a fixed set of namespaces, or the namespaces a
+ * {@link NamespaceSelector.NamespaceSelector} with globs or exclusions matches (their set changes
+ * as namespaces come and go).
  *
  * @since 0.1.0
  * @category models
@@ -38,6 +44,7 @@ import * as WatchState from "./WatchState.ts"
 export type WatchScope =
   | { readonly _tag: "Cluster" }
   | { readonly _tag: "Namespaces"; readonly namespaces: ReadonlyArray<string> }
+  | { readonly _tag: "Matching"; readonly selector: NamespaceSelector.NamespaceSelector }
 
 /**
  * The whole cluster (also the only scope of cluster-scoped resources).
@@ -55,22 +62,60 @@ export type WatchScope =
 export const cluster: WatchScope = { _tag: "Cluster" }
 
 /**
- * A fixed set of namespaces, each listed and watched on its own.
+ * A set of namespaces given as names, glob patterns (`team-*`) and exclusions (`!team-secret`),
+ * as {@link NamespaceSelector.make} reads them.
+ *
+ * When every inclusion is a plain name, this is the fixed scope `Namespaces` (exclusions
+ * removed): each namespace is listed and watched on its own, and no cluster-scoped right is
+ * needed. Otherwise it is `Matching`: the watcher also lists and watches `namespaces`
+ * cluster-wide, and runs one list+watch per matching namespace, started when the namespace
+ * appears and stopped when it is gone.
  *
  * @example
  * ```ts
  * import { Watcher } from "@kubefx/runtime"
  *
- * const scope = Watcher.namespaces(["team-a", "team-b"])
+ * const fixed = Watcher.namespaces(["team-a", "team-b"]) // { _tag: "Namespaces", ... }
+ * const dynamic = Watcher.namespaces(["team-*", "!team-secret"]) // { _tag: "Matching", ... }
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const namespaces = (names: ReadonlyArray<string>): WatchScope => ({
-  _tag: "Namespaces",
-  namespaces: [...new Set(names)]
-})
+export const namespaces = (
+  entries: ReadonlyArray<string> | NamespaceSelector.NamespaceSelector
+): WatchScope => {
+  const selector = "_tag" in entries ? entries : NamespaceSelector.make(entries)
+  const fixed = NamespaceSelector.names(selector)
+  return fixed === undefined
+    ? { _tag: "Matching", selector }
+    : { _tag: "Namespaces", namespaces: fixed }
+}
+
+/**
+ * A human description of a scope, for logs (`the cluster`, `namespaces a, b`,
+ * `namespaces matching team-*,!team-secret`).
+ *
+ * @example
+ * ```ts
+ * import { Watcher } from "@kubefx/runtime"
+ *
+ * Watcher.describeScope(Watcher.namespaces(["team-*"])) // "namespaces matching team-*"
+ * ```
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const describeScope = (scope: WatchScope): string => {
+  switch (scope._tag) {
+    case "Cluster":
+      return "the cluster"
+    case "Namespaces":
+      return `namespaces ${scope.namespaces.join(", ")}`
+    case "Matching":
+      return `namespaces matching ${NamespaceSelector.format(scope.selector)}`
+  }
+}
 
 /**
  * Options of a watcher.
@@ -92,6 +137,13 @@ export interface WatcherOptions {
   /** Backoff between reconnections after transient failures (default: 200ms doubling up to
    * 30s, jittered, forever). */
   readonly backoff?: Schedule.Schedule<unknown, KubeError.KubeError> | undefined
+  /**
+   * Run once when the scope has listed once ({@link watch} only): every namespace of a fixed
+   * scope (at once for an empty one), the cluster, or, for a `Matching` scope, every namespace
+   * that matched when `namespaces` were first listed (one deleted before its first list counts
+   * as done). Namespaces that appear later do not hold it back.
+   */
+  readonly onReady?: Effect.Effect<void> | undefined
 }
 
 /**
@@ -141,6 +193,15 @@ export const watchScope = (
   resource: Resource.ApiResource,
   namespace: string | undefined,
   options: WatcherOptions = {}
+): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
+  scopeStream(kube, resource, namespace, options, retryable)
+
+const scopeStream = (
+  kube: KubeService,
+  resource: Resource.ApiResource,
+  namespace: string | undefined,
+  options: WatcherOptions,
+  heals: (e: KubeError.KubeError) => boolean
 ): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
   Stream.suspend(() => {
     const state = WatchState.make(namespace)
@@ -234,7 +295,7 @@ export const watchScope = (
       Stream.retry(
         (options.backoff ?? defaultBackoff).pipe(
           Schedule.setInputType<KubeError.KubeError>(),
-          Schedule.while(({ input }) => retryable(input)),
+          Schedule.while(({ input }) => heals(input)),
           Schedule.tap(({ input, duration }) =>
             Effect.logWarning(
               `watch ${where} failed (${input._tag}: ${"message" in input ? input.message : ""}); retrying in ${Duration.format(duration)}`
@@ -245,9 +306,179 @@ export const watchScope = (
     )
   })
 
+const namespaceResource = Resource.core("v1", "namespaces", "Namespace", false)
+
+/** Runs `effect` the first time it is called. */
+const once = (effect: Effect.Effect<void>) => {
+  let done = false
+  return Effect.suspend(() => {
+    if (done) return Effect.void
+    done = true
+    return effect
+  })
+}
+
 /**
- * The watcher of a resource over a scope: one list+watch per namespace (or one for the cluster),
- * merged. Runs until interrupted; fails only with errors that waiting cannot heal.
+ * The `Matching` scope: a watcher of `namespaces` (cluster-wide) drives a FiberMap of
+ * per-namespace watchers, keyed by namespace, whose events go through one queue.
+ */
+const watchMatching = (
+  kube: KubeService,
+  resource: Resource.ApiResource,
+  selector: NamespaceSelector.NamespaceSelector,
+  options: WatcherOptions,
+  ready: Effect.Effect<void>
+): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
+  Stream.callback<WatchState.WatchEvent, KubeError.KubeError>(
+    (queue) =>
+      Effect.gen(function* () {
+        const fibers = yield* FiberMap.make<string, void, KubeError.KubeError>()
+        /** What was emitted per namespace and not deleted since: the objects still there. */
+        const emitted = new Map<string, Map<string, Resource.KubeObject>>()
+        const listedOnce = new Set<string>()
+        /** Namespaces `ready` waits for; `undefined` until namespaces have been listed. */
+        let pending: Set<string> | undefined
+        const settle = (namespace: string) =>
+          Effect.suspend(() => {
+            if (pending === undefined || !pending.delete(namespace) || pending.size > 0)
+              return Effect.void
+            return ready
+          })
+
+        const track = (namespace: string, event: WatchState.WatchEvent) => {
+          let objects = emitted.get(namespace)
+          if (objects === undefined) {
+            objects = new Map()
+            emitted.set(namespace, objects)
+          }
+          switch (event._tag) {
+            case "Applied":
+              objects.set(Resource.key(event.object), event.object)
+              return
+            case "Deleted":
+              objects.delete(Resource.key(event.object))
+              return
+            case "Synced":
+              objects.clear()
+              for (const o of event.objects) objects.set(Resource.key(o), o)
+              return
+          }
+        }
+
+        // An event counts as emitted once it is in the queue: interruption (the namespace is
+        // gone) cannot fall between the offer and the bookkeeping.
+        const emit = (namespace: string, event: WatchState.WatchEvent) =>
+          Effect.uninterruptibleMask((restore) =>
+            restore(Queue.offer(queue, event)).pipe(
+              Effect.andThen(
+                Effect.sync(() => track(namespace, event)).pipe(
+                  Effect.andThen(
+                    event._tag === "Synced" && event.initial
+                      ? Effect.suspend(() => {
+                          listedOnce.add(namespace)
+                          return settle(namespace)
+                        })
+                      : Effect.void
+                  )
+                )
+              )
+            )
+          )
+
+        // Rights in a new namespace (its RoleBinding) often land just after the namespace:
+        // a 403 there is retried with the backoff (and logged) instead of ending the watcher.
+        const heals = (e: KubeError.KubeError) => retryable(e) || e._tag === "Forbidden"
+
+        const start = (namespace: string) =>
+          FiberMap.run(
+            fibers,
+            namespace,
+            Effect.logInfo(`watching ${resource.plural} in ${namespace}`).pipe(
+              Effect.andThen(
+                scopeStream(kube, resource, namespace, options, heals).pipe(
+                  Stream.runForEach((event) => emit(namespace, event))
+                )
+              )
+            ),
+            { onlyIfMissing: true }
+          )
+
+        // The namespace is gone, and with it every object in it: those whose DELETED event did
+        // not come through before the watcher stopped get a synthetic `Deleted`.
+        const stop = (namespace: string) =>
+          Effect.gen(function* () {
+            if (!(yield* FiberMap.has(fibers, namespace))) return
+            yield* FiberMap.remove(fibers, namespace)
+            yield* Effect.logInfo(`stopped watching ${resource.plural} in ${namespace}: deleted`)
+            const left = emitted.get(namespace)
+            emitted.delete(namespace)
+            for (const object of left?.values() ?? [])
+              yield* Queue.offer(queue, WatchState.deleted(object, true))
+            yield* settle(namespace)
+          })
+
+        const name = (o: Resource.KubeObject) => o.metadata?.name ?? ""
+
+        const onNamespace = (event: WatchState.WatchEvent) =>
+          Effect.gen(function* () {
+            switch (event._tag) {
+              case "Applied": {
+                const ns = name(event.object)
+                if (NamespaceSelector.matches(selector, ns)) yield* start(ns)
+                return
+              }
+              case "Deleted":
+                return yield* stop(name(event.object))
+              case "Synced": {
+                const present = new Set(event.objects.map(name))
+                const matching = [...present].filter((ns) =>
+                  NamespaceSelector.matches(selector, ns)
+                )
+                for (const ns of matching) yield* start(ns)
+                const running = Array.from(fibers, ([ns]) => ns)
+                for (const ns of running) if (!present.has(ns)) yield* stop(ns)
+                if (pending === undefined) {
+                  pending = new Set(matching.filter((ns) => !listedOnce.has(ns)))
+                  if (pending.size === 0) yield* ready
+                }
+                return
+              }
+            }
+          })
+
+        const namespaceOptions: WatcherOptions = {
+          pageSize: options.pageSize,
+          timeoutSeconds: options.timeoutSeconds,
+          idleTimeout: options.idleTimeout,
+          backoff: options.backoff
+        }
+        yield* Effect.all(
+          [
+            scopeStream(kube, namespaceResource, undefined, namespaceOptions, retryable).pipe(
+              Stream.runForEach(onNamespace)
+            ),
+            FiberMap.join(fibers)
+          ],
+          { concurrency: "unbounded", discard: true }
+        )
+      }),
+    { bufferSize: 256, strategy: "suspend" }
+  )
+
+/**
+ * The watcher of a resource over a scope, merged into one stream. Runs until interrupted; fails
+ * only with errors that waiting cannot heal.
+ *
+ * - `Cluster` (and any scope of a cluster-scoped resource): one list+watch of the cluster.
+ * - `Namespaces`: one list+watch per namespace. No cluster-scoped right is needed.
+ * - `Matching`: a list+watch of `namespaces` (cluster-wide: that right is needed), and one
+ *   list+watch per namespace that matches, started when it is listed or ADDED and stopped when
+ *   it is DELETED (or vanishes from a relist). A terminating namespace is still watched, so the
+ *   DELETED events of its objects (and finalizers) come through while the namespace controller
+ *   empties it; objects whose DELETED had not come through when the namespace's own DELETED
+ *   arrived are emitted as `Deleted(object, synthetic: true)` (they are gone with it). A 403 in
+ *   a matching namespace (its RoleBinding not there yet) is retried with the backoff, logged,
+ *   instead of ending the stream.
  *
  * @example
  * ```ts
@@ -255,7 +486,7 @@ export const watchScope = (
  * import { Resource, Watcher } from "@kubefx/runtime"
  *
  * const events = Watcher.watch(Resource.core("v1", "configmaps", "ConfigMap"), {
- *   scope: Watcher.namespaces(["default"])
+ *   scope: Watcher.namespaces(["team-*", "!team-secret"])
  * }).pipe(Stream.runForEach((event) => Effect.log(event._tag)))
  * ```
  *
@@ -270,12 +501,20 @@ export const watch = (
     Effect.gen(function* () {
       const kube = yield* Kube
       const scope = options.scope ?? cluster
-      if (scope._tag === "Cluster" || !resource.namespaced) {
-        return watchScope(kube, resource, undefined, options)
-      }
+      const ready = once(options.onReady ?? Effect.void)
+      if (scope._tag === "Matching" && resource.namespaced)
+        return watchMatching(kube, resource, scope.selector, options, ready)
+      const scopes =
+        scope._tag === "Namespaces" && resource.namespaced ? scope.namespaces : [undefined]
+      let unsynced = scopes.length
+      if (unsynced === 0) yield* ready
       return Stream.mergeAll(
-        scope.namespaces.map((ns) => watchScope(kube, resource, ns, options)),
+        scopes.map((ns) => watchScope(kube, resource, ns, options)),
         { concurrency: "unbounded" }
+      ).pipe(
+        Stream.tap((event) =>
+          event._tag === "Synced" && event.initial && --unsynced === 0 ? ready : Effect.void
+        )
       )
     })
   )

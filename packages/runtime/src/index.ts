@@ -3,7 +3,9 @@
  *
  * - {@link Kube}: the client service (discovery, list, watch, CRUD, patches, status, events),
  *   with typed errors ({@link KubeError}) and retries of transient failures.
- * - {@link Watcher}: list-then-watch streams with bookmarks, relist on 410 and reconnection.
+ * - {@link Watcher}: list-then-watch streams with bookmarks, relist on 410 and reconnection,
+ *   over the cluster, named namespaces, or those a {@link NamespaceSelector} (globs,
+ *   exclusions) matches.
  * - {@link WorkQueue}: one worker per object, latest state wins, bounded concurrency, comebacks.
  * - {@link Processor}: one object's step: the core's decision carried out (patches, events,
  *   conflicts, stale copies).
@@ -51,6 +53,10 @@ export {
   TransportError,
   Unauthorized
 } from "./KubeError.ts"
+/**
+ * @since 0.1.0
+ */
+export * as NamespaceSelector from "./NamespaceSelector.ts"
 /**
  * @since 0.1.0
  */

@@ -811,4 +811,142 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       yield* until("deleted in ns2", read(widgets, ns2, "w"), (o) => o === undefined)
     })
   )
+
+  it.effect(
+    "globs and exclusions: namespaces as they appear, least RBAC (list/watch namespaces)",
+    () =>
+      Effect.gen(function* () {
+        const kube = yield* Kube
+        const cp = yield* ControlPlane.ControlPlane
+        yield* ensureCrds
+        const run = `g${Date.now().toString(36)}`
+        const user = `operator-${run}`
+        const [teamA, teamB, secret, other] = ["team-a", "team-b", "team-secret", "other"].map(
+          (n) => `${run}-${n}`
+        ) as [string, string, string, string]
+        const rbac = (plural: string, kind: string, namespaced = false) =>
+          Resource.make("rbac.authorization.k8s.io", "v1", plural, kind, namespaced)
+        const namespacesApi = Resource.core("v1", "namespaces", "Namespace", false)
+        const createNamespace = (name: string) =>
+          Effect.acquireRelease(
+            kube.create(namespacesApi, { apiVersion: "v1", kind: "Namespace", metadata: { name } }),
+            () => kube.delete(namespacesApi, name).pipe(Effect.ignore)
+          )
+        const bind = (ns: string) =>
+          kube.create(rbac("rolebindings", "RoleBinding", true), {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "RoleBinding",
+            metadata: { name: "operator", namespace: ns },
+            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: user },
+            subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: user }]
+          })
+        // the CRD's rights only through RoleBindings; cluster-wide, only list/watch namespaces
+        yield* kube.create(rbac("clusterroles", "ClusterRole"), {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRole",
+          metadata: { name: user },
+          rules: [
+            {
+              apiGroups: [group],
+              resources: ["widgets"],
+              verbs: ["get", "list", "watch", "patch"]
+            },
+            { apiGroups: [group], resources: ["widgets/status"], verbs: ["get", "patch"] },
+            { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] }
+          ]
+        })
+        yield* kube.create(rbac("clusterroles", "ClusterRole"), {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRole",
+          metadata: { name: `${user}-namespaces` },
+          rules: [{ apiGroups: [""], resources: ["namespaces"], verbs: ["list", "watch"] }]
+        })
+        yield* kube.create(rbac("clusterrolebindings", "ClusterRoleBinding"), {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRoleBinding",
+          metadata: { name: `${user}-namespaces` },
+          roleRef: {
+            apiGroup: "rbac.authorization.k8s.io",
+            kind: "ClusterRole",
+            name: `${user}-namespaces`
+          },
+          subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: user }]
+        })
+        // rights in the excluded and the non-matching namespace too: the selection keeps them out
+        for (const ns of [teamA, secret, other]) {
+          yield* createNamespace(ns)
+          yield* bind(ns)
+        }
+        const limited = yield* Kube.make(yield* Kube.loadFile(yield* cp.userKubeconfig(user)))
+        const denied = yield* Effect.flip(limited.list(widgets, { limit: 1 }))
+        assert.strictEqual(denied._tag, "Forbidden", "no cluster-wide rights on widgets")
+
+        const r = recorder()
+        const registry = Registry.make(
+          Handler.onCreate(W, { id: "create" }, (ctx) =>
+            Effect.sync(() => {
+              r.record(ctx)
+              return { in: ctx.namespace ?? "" }
+            })
+          ),
+          Handler.onDelete(W, { id: "cleanup" }, (ctx) => Effect.sync(() => void r.record(ctx)))
+        )
+        const op = yield* Operator.start(registry, {
+          ...fast,
+          namespaces: [`${run}-team-*`, `!${secret}`]
+        }).pipe(Effect.provideService(Kube, limited))
+        yield* op.ready
+
+        for (const ns of [teamA, secret, other])
+          yield* kube.create(widgets, object(widgets, ns, "w", {}))
+        // a namespace created after the start; its RoleBinding lands a moment later (403 meanwhile)
+        yield* createNamespace(teamB)
+        yield* kube.create(widgets, object(widgets, teamB, "w", {}))
+        yield* Effect.sleep("300 millis")
+        yield* bind(teamB)
+        for (const ns of [teamA, teamB]) {
+          const done = yield* statusAt(widgets, ns, "w", "status.create.in")
+          assert.strictEqual(at(done, "status.create.in"), ns)
+          assert.deepStrictEqual(done?.metadata?.finalizers, [FINALIZER])
+        }
+        yield* settle
+        for (const ns of [secret, other]) {
+          const outside = yield* read(widgets, ns, "w")
+          assert.isUndefined(outside?.status, `not served in ${ns}`)
+          assert.isUndefined(outside?.metadata?.finalizers)
+        }
+        assert.deepStrictEqual(
+          r.of("create").map((c) => c.name),
+          ["w", "w"]
+        )
+
+        // deletions in a dynamically watched namespace go through the finalizer
+        yield* kube.delete(widgets, "w", { namespace: teamB })
+        yield* until("deleted in team-b", read(widgets, teamB, "w"), (o) => o === undefined)
+        assert.strictEqual(r.count("cleanup"), 1)
+        // team-b deleted: its watcher stops (its RoleBinding goes with it), the operator goes on
+        yield* kube.delete(namespacesApi, teamB)
+        yield* until(
+          "team-b gone",
+          kube.get(namespacesApi, teamB).pipe(
+            Effect.as(false),
+            Effect.catchTag("NotFound", () => Effect.succeed(true))
+          ),
+          (gone) => gone,
+          "60 seconds"
+        )
+        yield* kube.create(widgets, object(widgets, teamA, "w2", {}))
+        yield* statusAt(widgets, teamA, "w2", "status.create.in")
+        for (const name of ["w", "w2"]) {
+          yield* kube.delete(widgets, name, { namespace: teamA })
+          yield* until(
+            `${name} deleted in team-a`,
+            read(widgets, teamA, name),
+            (o) => o === undefined
+          )
+        }
+        assert.strictEqual(r.count("cleanup"), 3)
+        assert.isUndefined(op.fiber.pollUnsafe(), "the operator is still running")
+      })
+  )
 })

@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schedule, Stream } from "effect"
+import { Deferred, Effect, Fiber, Queue, Schedule, Stream } from "effect"
 import {
   Expired,
   Forbidden,
+  Kube,
   type KubeError,
   type KubeService,
   type RawWatchEvent,
@@ -292,6 +293,223 @@ describe("Watcher", () => {
         Effect.flip
       )
       assert.strictEqual(error._tag, "Forbidden")
+    }).pipe(Effect.timeout("5 seconds"))
+  )
+})
+
+/**
+ * A fake cluster for the dynamic (`Matching`) watcher: lists answer what `objects` holds, every
+ * watch reads its own queue (one per namespace, one for `namespaces`), and the calls are
+ * recorded, with which watches are running.
+ */
+const fakeCluster = Effect.gen(function* () {
+  const objects = new Map<string, Array<Resource.KubeObject>>()
+  const namespaceObjects: Array<Resource.KubeObject> = []
+  const queues = new Map<string, Queue.Queue<RawWatchEvent>>()
+  const calls: Array<string> = []
+  const running = new Set<string>()
+  const forbidden = new Map<string, number>()
+  const queueOf = (key: string) => {
+    let q = queues.get(key)
+    if (q === undefined) {
+      q = Effect.runSync(Queue.unbounded<RawWatchEvent>())
+      queues.set(key, q)
+    }
+    return q
+  }
+  const keyOf = (r: Resource.ApiResource, ns: string | undefined) =>
+    r.plural === "namespaces" ? "namespaces" : (ns ?? "*")
+  const kube = {
+    server: "https://fake",
+    listAll: (r: Resource.ApiResource, options?: { readonly namespace?: string | undefined }) =>
+      Effect.suspend(() => {
+        const key = keyOf(r, options?.namespace)
+        calls.push(`list ${key}`)
+        const refusals = forbidden.get(key) ?? 0
+        if (refusals > 0) {
+          forbidden.set(key, refusals - 1)
+          return Effect.fail(
+            new Forbidden({
+              method: "GET",
+              path: key,
+              status: 403,
+              reason: "Forbidden",
+              message: "no"
+            })
+          )
+        }
+        const items = key === "namespaces" ? [...namespaceObjects] : [...(objects.get(key) ?? [])]
+        return Effect.succeed(list(items, "1"))
+      }),
+    watch: (r: Resource.ApiResource, options?: { readonly namespace?: string | undefined }) =>
+      Stream.suspend(() => {
+        const key = keyOf(r, options?.namespace)
+        calls.push(`watch ${key}`)
+        running.add(key)
+        return Stream.fromQueue(queueOf(key)).pipe(
+          Stream.ensuring(Effect.sync(() => running.delete(key)))
+        )
+      })
+  } as unknown as KubeService
+  const ns = (name: string, rv = "1"): Resource.KubeObject => ({
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name, uid: `uid-${name}`, resourceVersion: rv }
+  })
+  const cm = (namespace: string, name: string, rv = "1"): Resource.KubeObject => ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: rv }
+  })
+  const push = (key: string, event: RawWatchEvent) => Queue.offer(queueOf(key), event)
+  return { kube, objects, namespaceObjects, calls, running, forbidden, ns, cm, push }
+})
+
+/** `Applied:ns/name`-style summaries, with the namespace. */
+const where = (e: WatchState.WatchEvent): string => {
+  switch (e._tag) {
+    case "Applied":
+    case "Deleted":
+      return `${e._tag}:${e.object.metadata?.namespace}/${e.object.metadata?.name}${e._tag === "Deleted" && e.synthetic ? "*" : ""}`
+    case "Synced":
+      return `Synced${e.initial ? "(initial)" : ""}:${e.namespace}:${e.objects.map((o) => o.metadata?.name).join(",")}`
+  }
+}
+
+describe("Watcher over namespaces matching a selector", () => {
+  it.live(
+    "starts a watcher per matching namespace as it appears, stops it when it is deleted",
+    () =>
+      Effect.gen(function* () {
+        const c = yield* fakeCluster
+        for (const n of ["team-a", "team-secret", "other"]) c.namespaceObjects.push(c.ns(n))
+        c.objects.set("team-a", [c.cm("team-a", "a1")])
+        c.objects.set("team-secret", [c.cm("team-secret", "s1")])
+        c.objects.set("other", [c.cm("other", "o1")])
+        c.objects.set("team-b", [c.cm("team-b", "b1")])
+        const ready = yield* Deferred.make<void>()
+        const out = yield* Queue.unbounded<WatchState.WatchEvent>()
+        const fiber = yield* Watcher.watch(configMaps, {
+          ...fast,
+          scope: Watcher.namespaces(["team-*", "!team-secret"]),
+          onReady: Deferred.succeed(ready, undefined)
+        }).pipe(
+          Stream.runForEach((e) => Queue.offer(out, e)),
+          Effect.provideService(Kube, c.kube),
+          Effect.forkChild
+        )
+        const next = (n: number) =>
+          Effect.forEach(Array.from({ length: n }), () => Queue.take(out)).pipe(
+            Effect.map((events) => events.map(where))
+          )
+
+        assert.deepStrictEqual(yield* next(2), ["Applied:team-a/a1", "Synced(initial):team-a:a1"])
+        yield* Deferred.await(ready)
+
+        // a matching namespace appears: its objects come through; a non-matching one is ignored
+        yield* c.push("namespaces", { type: "ADDED", object: c.ns("other-2") })
+        yield* c.push("namespaces", { type: "ADDED", object: c.ns("team-b") })
+        assert.deepStrictEqual(yield* next(2), ["Applied:team-b/b1", "Synced(initial):team-b:b1"])
+        yield* c.push("team-b", { type: "ADDED", object: c.cm("team-b", "b2", "2") })
+        yield* c.push("team-b", { type: "DELETED", object: c.cm("team-b", "b1", "3") })
+        assert.deepStrictEqual(yield* next(2), ["Applied:team-b/b2", "Deleted:team-b/b1"])
+
+        // the namespace is terminating (MODIFIED): still watched
+        yield* c.push("namespaces", { type: "MODIFIED", object: c.ns("team-b", "5") })
+        yield* c.push("team-b", { type: "ADDED", object: c.cm("team-b", "b3", "6") })
+        assert.deepStrictEqual(yield* next(1), ["Applied:team-b/b3"])
+
+        // deleted: its watcher stops; objects whose DELETED did not come are deleted with it
+        yield* c.push("namespaces", { type: "DELETED", object: c.ns("team-b", "7") })
+        assert.deepStrictEqual((yield* next(2)).sort(), [
+          "Deleted:team-b/b2*",
+          "Deleted:team-b/b3*"
+        ])
+        yield* Effect.sleep("20 millis")
+        assert.isFalse(c.running.has("team-b"), "team-b's watch stopped")
+        assert.isTrue(c.running.has("team-a"))
+
+        // re-created under the same name: watched again from a fresh list
+        c.objects.set("team-b", [])
+        yield* c.push("namespaces", { type: "ADDED", object: c.ns("team-b", "8") })
+        assert.deepStrictEqual(yield* next(1), ["Synced(initial):team-b:"])
+
+        const lists = c.calls.filter((call) => call.startsWith("list"))
+        assert.deepStrictEqual(lists, [
+          "list namespaces",
+          "list team-a",
+          "list team-b",
+          "list team-b"
+        ])
+        assert.isFalse(
+          c.calls.some((call) => /secret|other/.test(call)),
+          "never listed outside"
+        )
+        assert.strictEqual(yield* Queue.size(out), 0, "nothing else emitted")
+        yield* Fiber.interrupt(fiber)
+        assert.strictEqual(c.running.size, 0, "every watch stopped with the stream")
+      }).pipe(Effect.timeout("5 seconds"))
+  )
+
+  it.live("ready waits for every namespace matching at start; a 403 there is retried", () =>
+    Effect.gen(function* () {
+      const c = yield* fakeCluster
+      for (const n of ["team-a", "team-c"]) c.namespaceObjects.push(c.ns(n))
+      c.forbidden.set("team-c", 3)
+      c.objects.set("team-c", [c.cm("team-c", "c1")])
+      const ready = yield* Deferred.make<void>()
+      const events: Array<string> = []
+      yield* Watcher.watch(configMaps, {
+        ...fast,
+        scope: Watcher.namespaces(["team-*"]),
+        onReady: Effect.sync(() => events.push("ready")).pipe(
+          Effect.andThen(Deferred.succeed(ready, undefined))
+        )
+      }).pipe(
+        Stream.runForEach((e) => Effect.sync(() => events.push(where(e)))),
+        Effect.provideService(Kube, c.kube),
+        Effect.forkChild
+      )
+      yield* Deferred.await(ready)
+      // ready once team-c's list got through (its events are in the stream, maybe not yet read)
+      assert.strictEqual(c.calls.filter((call) => call === "list team-c").length, 4)
+      yield* Effect.sleep("20 millis")
+      assert.includeMembers(events, [
+        "Synced(initial):team-a:",
+        "Applied:team-c/c1",
+        "Synced(initial):team-c:c1"
+      ])
+    }).pipe(Effect.timeout("5 seconds"))
+  )
+
+  it.live("no matching namespace: ready at the first list of namespaces", () =>
+    Effect.gen(function* () {
+      const c = yield* fakeCluster
+      c.namespaceObjects.push(c.ns("other"))
+      const ready = yield* Deferred.make<void>()
+      yield* Watcher.watch(configMaps, {
+        scope: Watcher.namespaces(["!other"]),
+        onReady: Deferred.succeed(ready, undefined)
+      }).pipe(Stream.runDrain, Effect.provideService(Kube, c.kube), Effect.forkChild)
+      yield* Deferred.await(ready)
+      yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual(c.calls, ["list namespaces", "watch namespaces"])
+    }).pipe(Effect.timeout("5 seconds"))
+  )
+
+  it.live("fixed names list each namespace and never namespaces", () =>
+    Effect.gen(function* () {
+      const c = yield* fakeCluster
+      const ready = yield* Deferred.make<void>()
+      yield* Watcher.watch(configMaps, {
+        scope: Watcher.namespaces(["a", "b"]),
+        onReady: Deferred.succeed(ready, undefined)
+      }).pipe(Stream.runDrain, Effect.provideService(Kube, c.kube), Effect.forkChild)
+      yield* Deferred.await(ready)
+      assert.deepStrictEqual(c.calls.filter((call) => call.startsWith("list")).sort(), [
+        "list a",
+        "list b"
+      ])
     }).pipe(Effect.timeout("5 seconds"))
   )
 })
