@@ -41,7 +41,25 @@ const temporary =
       new Outcome.TemporaryError({ message: `${what}: ${error.message}`, delay: retryAfter })
     )
 
-/** Creates the PVC, or adopts it when it already exists and is ours. */
+/** Whether the PVC is owned by an EVC of this name that is not this one (deleted, re-created). */
+const ownedByPredecessor = (pvc: Resource.KubeObject, ctx: Ctx): boolean => {
+  const owners = Json.get(pvc as Json.Json, ["metadata", "ownerReferences"])
+  return (
+    Array.isArray(owners) &&
+    owners.some(
+      (owner) =>
+        Json.get(owner, ["kind"]) === evc.kind &&
+        Json.get(owner, ["name"]) === ctx.name &&
+        Json.get(owner, ["uid"]) !== ctx.uid
+    )
+  )
+}
+
+/**
+ * Creates the PVC, or adopts it when it already exists and is ours. A PVC left by a deleted EVC
+ * of the same name (the garbage collector has not removed it yet) is waited for; any other PVC of
+ * that name is somebody else's: a permanent error.
+ */
 const createOrAdopt = (ctx: Ctx, size: string) =>
   Effect.gen(function* () {
     const kube = yield* Kube
@@ -67,44 +85,43 @@ const createOrAdopt = (ctx: Ctx, size: string) =>
     return yield* kube.create(pvcs, body).pipe(
       Effect.catchTag("AlreadyExists", () =>
         kube.get(pvcs, ctx.name, { namespace: ctx.namespace }).pipe(
-          Effect.flatMap((existing) =>
-            isOurs(existing, ctx)
-              ? Effect.succeed(existing)
-              : Effect.fail(
-                  new Outcome.PermanentError({
-                    message: `PVC ${ctx.namespace}/${ctx.name} already exists and is not owned by this EVC; delete or rename it`
+          Effect.flatMap(
+            (
+              existing
+            ): Effect.Effect<
+              Resource.KubeObject,
+              Outcome.TemporaryError | Outcome.PermanentError
+            > => {
+              if (isOurs(existing, ctx)) return Effect.succeed(existing)
+              if (ownedByPredecessor(existing, ctx) || existing.metadata?.deletionTimestamp) {
+                return Effect.fail(
+                  new Outcome.TemporaryError({
+                    message: `PVC ${ctx.namespace}/${ctx.name} still belongs to a deleted EVC of the same name; waiting for the garbage collector to remove it`
                   })
                 )
+              }
+              return Effect.fail(
+                new Outcome.PermanentError({
+                  message: `PVC ${ctx.namespace}/${ctx.name} already exists and is not owned by this EVC; delete or rename it`
+                })
+              )
+            }
           )
         )
       )
     )
   })
 
-/** On creation: make the PVC; its name lands in `status.create_fn.pvcName`. */
-export const create_fn = Handler.onCreate(evc, { id: "create_fn" }, (ctx) =>
+/**
+ * Patches the PVC's requested storage to `size` unless it already asks for it. The API server
+ * refuses while the PVC is not bound (422) or its StorageClass cannot expand (403): both are
+ * temporary errors, retried after `EVC_RESIZE_RETRY`.
+ */
+const resize = (ctx: Ctx, pvc: Resource.KubeObject, size: string) =>
   Effect.gen(function* () {
-    const size = yield* requireSize(ctx)
-    const pvc = yield* createOrAdopt(ctx, size)
-    yield* ctx.logger.info(`PVC child is created: ${pvc.metadata?.name} (${size})`)
-    return { pvcName: pvc.metadata?.name ?? ctx.name }
-  })
-)
-
-/** On a change of `spec.size`: resize the PVC (making it first if creation had failed). */
-export const update_fn = Handler.onUpdate(evc, { id: "update_fn", field: "spec.size" }, (ctx) =>
-  Effect.gen(function* () {
-    const size = yield* requireSize(ctx)
+    if (Json.get(pvc as Json.Json, ["spec", "resources", "requests", "storage"]) === size) return
     const kube = yield* Kube
     const { resizeRetry } = yield* EvcSettings
-    const existing = yield* kube
-      .get(pvcs, ctx.name, { namespace: ctx.namespace })
-      .pipe(Effect.catchTag("NotFound", () => createOrAdopt(ctx, size)))
-    if (!isOurs(existing, ctx)) {
-      return yield* new Outcome.PermanentError({
-        message: `PVC ${ctx.namespace}/${ctx.name} is not owned by this EVC; not resizing it`
-      })
-    }
     yield* kube
       .patch(
         pvcs,
@@ -122,6 +139,34 @@ export const update_fn = Handler.onUpdate(evc, { id: "update_fn", field: "spec.s
         })
       )
     yield* ctx.logger.info(`PVC child is updated: ${ctx.name} to ${size}`)
+  })
+
+/** On creation: make the PVC; its name lands in `status.create_fn.pvcName`. */
+export const create_fn = Handler.onCreate(evc, { id: "create_fn" }, (ctx) =>
+  Effect.gen(function* () {
+    const size = yield* requireSize(ctx)
+    const pvc = yield* createOrAdopt(ctx, size)
+    yield* ctx.logger.info(`PVC child is created: ${pvc.metadata?.name} (${size})`)
+    // An adopted PVC (made by an earlier attempt, maybe for an older size) gets the size too.
+    yield* resize(ctx, pvc, size)
+    return { pvcName: pvc.metadata?.name ?? ctx.name }
+  })
+)
+
+/** On a change of `spec.size`: resize the PVC (making it first if creation had failed). */
+export const update_fn = Handler.onUpdate(evc, { id: "update_fn", field: "spec.size" }, (ctx) =>
+  Effect.gen(function* () {
+    const size = yield* requireSize(ctx)
+    const kube = yield* Kube
+    const existing = yield* kube
+      .get(pvcs, ctx.name, { namespace: ctx.namespace })
+      .pipe(Effect.catchTag("NotFound", () => createOrAdopt(ctx, size)))
+    if (!isOurs(existing, ctx)) {
+      return yield* new Outcome.PermanentError({
+        message: `PVC ${ctx.namespace}/${ctx.name} is not owned by this EVC; not resizing it`
+      })
+    }
+    yield* resize(ctx, existing, size)
     return { pvcName: ctx.name, size }
   })
 )
