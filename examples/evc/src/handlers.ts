@@ -115,7 +115,8 @@ const createOrAdopt = (ctx: Ctx, size: string) =>
 /**
  * Patches the PVC's requested storage to `size` unless it already asks for it. The API server
  * refuses while the PVC is not bound (422) or its StorageClass cannot expand (403): both are
- * temporary errors, retried after `EVC_RESIZE_RETRY`.
+ * temporary errors, retried after `EVC_RESIZE_RETRY`. Shrinking a bound claim below its
+ * capacity is refused for good (422 "can not be less than"): a permanent error.
  */
 const resize = (ctx: Ctx, pvc: Resource.KubeObject, size: string) =>
   Effect.gen(function* () {
@@ -131,7 +132,18 @@ const resize = (ctx: Ctx, pvc: Resource.KubeObject, size: string) =>
       )
       .pipe(
         Effect.catchTags({
-          Invalid: temporary(`PVC ${ctx.name} cannot be resized yet (is it bound?)`, resizeRetry),
+          Invalid: (error) =>
+            // A bound claim never shrinks below its capacity: no retry can help.
+            /can ?not be less than/.test(error.message)
+              ? Effect.fail(
+                  new Outcome.PermanentError({
+                    message: `PVC ${ctx.name} cannot shrink to ${size}: ${error.message}`
+                  })
+                )
+              : temporary(
+                  `PVC ${ctx.name} cannot be resized yet (is it bound?)`,
+                  resizeRetry
+                )(error),
           Forbidden: temporary(
             `PVC ${ctx.name} cannot be resized (does its StorageClass allow expansion?)`,
             resizeRetry

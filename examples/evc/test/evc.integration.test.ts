@@ -316,6 +316,35 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
       })
     )
 
+    it.effect("reports shrinking a bound PVC below its capacity as a permanent error", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        yield* startOperator
+        yield* admin.create(evcs, claim(ns, "shrink", { size: "2G" }))
+        yield* eventually(get(pvcs, ns, "shrink"))
+        yield* markBound(ns, "shrink", "2G")
+        yield* eventually(
+          get(evcs, ns, "shrink").pipe(
+            Effect.tap((o) =>
+              expect(Json.get(o as Json.Json, ["status", "create_fn"]) !== undefined, "created")
+            )
+          )
+        )
+        yield* admin.patch(evcs, "shrink", Patch.merge({ spec: { size: "1G" } }), { namespace: ns })
+        const failed = yield* eventually(
+          get(evcs, ns, "shrink").pipe(
+            Effect.map((o) =>
+              Json.get(o as Json.Json, ["status", "kubefx", "errors", "update_fn"])
+            ),
+            Effect.tap((m) => expect(m !== undefined, "error recorded"))
+          )
+        )
+        assert.include(String(failed), "cannot shrink to 1G")
+        assert.strictEqual(storage(yield* get(pvcs, ns, "shrink")), "2G")
+      })
+    )
+
     it.effect("reports a missing size as a permanent error and creates nothing", () =>
       Effect.gen(function* () {
         const { admin } = yield* Cluster
