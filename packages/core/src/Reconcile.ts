@@ -22,7 +22,9 @@
  *    when `retries` is exceeded, when its backoff Schedule ends, or when `timeout` (counted
  *    from its first start) has passed.
  * 5. When every handler of the cause is done (succeeded or failed for good), the cause is done:
- *    progress is purged, the new essence is stored as last-handled (create and update; the
+ *    progress is purged, errors of handlers that were not part of this change are cleared (the
+ *    summary in `status.kubefx.errors` describes the last handled change), the new essence is
+ *    stored as last-handled (create and update; the
  *    essence is taken from the body as patched by the handlers, so a handler's own changes do
  *    not trigger an update), and for a delete the finalizer is removed, also after a permanent
  *    failure (as Kopf: otherwise the object could never go; a Warning event says so).
@@ -612,6 +614,13 @@ export const reconcile = <R>(
       // 5. The cause is done.
       frameworkPatch = Patch.combine(frameworkPatch, Storage.purgeProgress(storage, body))
       if (cause.reason === "create" || cause.reason === "update") {
+        // The error summary describes the last handled change: errors of handlers that were not
+        // part of it (an older change's) go, e.g. a create that failed for a missing field once
+        // the field is set and the update handlers succeeded.
+        const handledIds = new Set(selected.map((h) => h.id))
+        for (const id of Object.keys(storedErrors))
+          if (!handledIds.has(id))
+            frameworkPatch = Patch.combine(frameworkPatch, Patch.at([...errorsPath, id], null))
         const essence = Essence.make(current, Storage.ignoresAnnotation(storage))
         frameworkPatch = Patch.combine(
           frameworkPatch,
