@@ -59,7 +59,7 @@ import { Kube, type KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as Patch from "./Patch.ts"
 import * as Resource from "./Resource.ts"
-import type * as Settings from "./Settings.ts"
+import * as Settings from "./Settings.ts"
 import type * as WatchState from "./WatchState.ts"
 
 type KubeObject = Resource.KubeObject
@@ -224,6 +224,7 @@ export const make = <R>(
     const hasEventHandlers = Registry.forResource(registry, target.resource).some(
       (h) => h.kind === "event"
     )
+    const storage = Settings.storageFor(settings, target.api)
     const seen = new Set<string>()
     const eventVersion = new Map<string, string>()
     const expected = new Map<string, Expectation>()
@@ -331,7 +332,7 @@ export const make = <R>(
           now,
           firstSight: !seen.has(k),
           event,
-          storage: settings.storage
+          storage
         })
         const { cause } = decision
         yield* Effect.logDebug(
@@ -415,7 +416,7 @@ export const make = <R>(
             now: yield* Clock.currentTimeMillis,
             firstSight: !seen.has(k),
             event: "DELETED",
-            storage: settings.storage
+            storage
           })
           for (const run of decision.runs)
             yield* Effect.logDebug(`event handler ${run.id}: ${run.outcome._tag}`)

@@ -8,7 +8,7 @@
  * | `namespaces`         | none (the `scope`)                        | names, globs (`team-*`, `ns-?`, `ns-[ab]`) and exclusions (`!team-secret`); see below              |
  * | `concurrency`        | 16                                        | how many objects are processed at the same time (one at a time per object, always)                |
  * | `batchWindow`        | 100 ms                                    | let a burst of events for one object settle before processing it (the newest state wins)          |
- * | `storage`            | `Storage.defaults` of `@kubefx/core`      | where progress, the last-handled essence and the finalizer live                                   |
+ * | `storage`            | per resource, see {@link storageFor}      | where progress, the last-handled essence and the finalizer live                                   |
  * | `finalizer`          | the storage's (`kubefx.dev/finalizer`)    | overrides `storage.finalizer`                                                                     |
  * | `shutdownTimeout`    | 10 s                                      | on shutdown, how long running handlers may take to finish before they are interrupted             |
  * | `reportingComponent` | `kubefx`                                  | the `reportingComponent` / `source.component` of posted Events                                    |
@@ -44,7 +44,10 @@ export interface Settings {
   readonly scope: Watcher.WatchScope
   readonly concurrency: number
   readonly batchWindow: Duration.Duration
-  readonly storage: Storage.Storage
+  /** The storage the user chose; `undefined` means the default of each resource ({@link storageFor}). */
+  readonly storage: Storage.Storage | undefined
+  /** The finalizer's name when the user overrides the storage's. */
+  readonly finalizer: string | undefined
   readonly shutdownTimeout: Duration.Duration
   readonly reportingComponent: string
   readonly reportingInstance: string
@@ -117,7 +120,6 @@ export const defaultErrorBackoff: Schedule.Schedule<unknown, number> = Schedule.
  * @category constructors
  */
 export const make = (input: Input = {}): Settings => {
-  const storage = input.storage ?? Storage.defaults
   const reportingComponent = input.reportingComponent ?? "kubefx"
   return {
     scope:
@@ -126,7 +128,8 @@ export const make = (input: Input = {}): Settings => {
         : (input.scope ?? Watcher.cluster),
     concurrency: Math.max(1, input.concurrency ?? 16),
     batchWindow: Duration.fromInputUnsafe(input.batchWindow ?? "100 millis"),
-    storage: input.finalizer === undefined ? storage : { ...storage, finalizer: input.finalizer },
+    storage: input.storage,
+    finalizer: input.finalizer,
     shutdownTimeout: Duration.fromInputUnsafe(input.shutdownTimeout ?? "10 seconds"),
     reportingComponent,
     reportingInstance: input.reportingInstance ?? reportingComponent,
@@ -138,3 +141,53 @@ export const make = (input: Input = {}): Settings => {
     watcher: input.watcher ?? {}
   }
 }
+
+/**
+ * Kubernetes' own API groups (`""`, `apps`, `batch`, ..., and every `*.k8s.io`): their objects
+ * keep no status fields they do not know, unlike custom resources whose status schema preserves
+ * unknown fields.
+ *
+ * @example
+ * ```ts
+ * import { Settings } from "@kubefx/runtime"
+ *
+ * Settings.isBuiltInGroup("apps") // true
+ * Settings.isBuiltInGroup("kopf.dev") // false
+ * ```
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const isBuiltInGroup = (group: string): boolean =>
+  group === "" || group.endsWith(".k8s.io") || builtInGroups.has(group)
+
+const builtInGroups = new Set(["apps", "batch", "autoscaling", "policy", "extensions"])
+
+/**
+ * Where kubefx keeps its state on objects of `resource`: the user's `storage` when given; else
+ * `Storage.defaults` (progress in `status.kubefx`) for custom resources, and progress in
+ * annotations (`kubefx.dev/<handler>`) for built-in ones, whose status would drop it (so retry
+ * counts and delays would be lost). Either way `finalizer` overrides the finalizer's name.
+ *
+ * @example
+ * ```ts
+ * import { Settings } from "@kubefx/runtime"
+ *
+ * const settings = Settings.make()
+ * Settings.storageFor(settings, { group: "", version: "v1", plural: "configmaps" }).progress
+ * // { _tag: "Annotations", prefix: "kubefx.dev" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const storageFor = (
+  settings: Pick<Settings, "storage" | "finalizer">,
+  resource: { readonly group: string }
+): Storage.Storage => {
+  const storage =
+    settings.storage ?? (isBuiltInGroup(resource.group) ? builtInStorage : Storage.defaults)
+  return settings.finalizer === undefined ? storage : { ...storage, finalizer: settings.finalizer }
+}
+
+const builtInStorage = Storage.make({ progress: Storage.annotations({ prefix: "kubefx.dev" }) })

@@ -9,7 +9,14 @@ import { Handler, Json, Outcome, Registry } from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Deferred, Duration, Effect, Option, Schedule, Stream } from "effect"
 import { Kube, type KubeService, Operator, Patch, Resource, type Settings } from "../src/index.ts"
-import { ClusterLayer, eventually, freshNamespace, tcpProxy } from "./support.ts"
+import {
+  ClusterLayer,
+  configMap,
+  configMaps,
+  eventually,
+  freshNamespace,
+  tcpProxy
+} from "./support.ts"
 
 const group = "test.kubefx.dev"
 const widgets = Resource.make(group, "v1", "widgets", "Widget")
@@ -312,6 +319,45 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       assert.strictEqual(r.count("flaky"), 2)
       assert.isAtLeast((second?.at ?? 0) - (first?.at ?? 0), 1900, "after its delay")
       assert.include(yield* eventsAbout(ns, "w"), "Warning/Retrying")
+    })
+  )
+
+  it.effect("on a built-in resource, progress lives in annotations and retries are counted", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const ns = yield* freshNamespace
+      const r = recorder()
+      const registry = Registry.make(
+        Handler.onCreate("configmaps", { id: "never", retries: 2 }, (ctx) =>
+          Effect.gen(function* () {
+            r.record(ctx)
+            return yield* new Outcome.TemporaryError({ message: "no", delay: "300 millis" })
+          })
+        )
+      )
+      const op = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
+      yield* op.ready
+      yield* kube.create(configMaps, configMap(ns, "cm"))
+      // A ConfigMap keeps no unknown status fields: were progress kept in status, the retry
+      // count would be lost and the handler would run forever.
+      const pending = yield* eventually(
+        kube
+          .get(configMaps, "cm", { namespace: ns })
+          .pipe(
+            Effect.filterOrFail((o) =>
+              Object.keys(o.metadata?.annotations ?? {}).some((k) => k === "kubefx.dev/never")
+            )
+          )
+      )
+      assert.isDefined(pending.metadata?.annotations?.["kubefx.dev/never"])
+      yield* eventually(
+        eventsAbout(ns, "cm").pipe(Effect.filterOrFail((evs) => evs.includes("Warning/Failed")))
+      )
+      yield* settle
+      assert.strictEqual(r.count("never"), 3, "the first attempt and two retries, then no more")
+      const done = yield* kube.get(configMaps, "cm", { namespace: ns })
+      assert.isUndefined(done.metadata?.annotations?.["kubefx.dev/never"], "progress purged")
+      assert.isDefined(done.metadata?.annotations?.["kubefx.dev/last-handled"])
     })
   )
 
