@@ -6,6 +6,7 @@
 #   demo   start the local control plane (or use --kubeconfig/--context) and run the example
 #   test   formatter + linter check, type check, every test (unit and integration)
 #   check  formatter + linter check and type check only
+#   bench  the benchmarks: Kopf, kubefx and a bare client on the local control plane (bench/)
 #   *      anything else is passed to pnpm, with the right Node first on PATH
 #
 # Caches live outside the clone (~/.cache/kubefx, or $KUBEFX_CACHE) so that runs reuse them.
@@ -44,17 +45,22 @@ case "$task" in
   check)
     pnpm exec biome ci .
     pnpm exec tsc -p tsconfig.json --noEmit
+    pnpm exec tsc -p bench/tsconfig.json --noEmit
+    ;;
+  bench)
+    exec pnpm --filter @kubefx/bench start "$@"
     ;;
   test)
     echo "kubefx: formatter and linter (biome)..."
     pnpm exec biome ci .
     echo "kubefx: type check (tsc)..."
     pnpm exec tsc -p tsconfig.json --noEmit
+    pnpm exec tsc -p bench/tsconfig.json --noEmit
     echo "kubefx: tests (vitest: unit, then integration against a real control plane)..."
     exec pnpm exec vitest run "$@"
     ;;
   help | -h | --help)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     ;;
   *)
     exec pnpm "$task" "$@"
