@@ -255,6 +255,56 @@ export interface KubeService {
 }
 
 /**
+ * The core/v1 Event that {@link KubeService.createEvent} posts about `e.involvedObject` at `now`
+ * (epoch milliseconds): in the object's namespace (`default` for cluster-scoped objects), named
+ * after it, the message cut to 1024 characters. Shared with simulated clients.
+ *
+ * @example
+ * ```ts
+ * import { eventObject } from "@kubefx/runtime"
+ *
+ * const event = eventObject(
+ *   { involvedObject: { metadata: { name: "a", namespace: "ns" } }, type: "Normal", reason: "Done",
+ *     message: "ok", reportingComponent: "kubefx" },
+ *   Date.UTC(2026, 0, 1)
+ * )
+ * event.metadata?.namespace // "ns"
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const eventObject = (e: EventSpec, now: number): KubeObject => {
+  const timestamp = new Date(now).toISOString().replace(/\.\d+Z$/, "Z")
+  const meta = e.involvedObject.metadata ?? {}
+  const namespace =
+    meta.namespace !== undefined && meta.namespace !== "" ? meta.namespace : "default"
+  const involvedObject: Record<string, unknown> = {
+    apiVersion: e.involvedObject.apiVersion,
+    kind: e.involvedObject.kind,
+    name: meta.name,
+    uid: meta.uid,
+    resourceVersion: meta.resourceVersion
+  }
+  if (meta.namespace !== undefined) involvedObject.namespace = meta.namespace
+  return {
+    apiVersion: "v1",
+    kind: "Event",
+    metadata: { generateName: `${meta.name ?? "object"}.`, namespace },
+    involvedObject,
+    type: e.type,
+    reason: e.reason,
+    message: e.message.length > 1024 ? `${e.message.slice(0, 1021)}...` : e.message,
+    source: { component: e.reportingComponent },
+    reportingComponent: e.reportingComponent,
+    reportingInstance: e.reportingInstance ?? e.reportingComponent,
+    firstTimestamp: timestamp,
+    lastTimestamp: timestamp,
+    count: 1
+  }
+}
+
+/**
  * Options of the client.
  *
  * @since 0.1.0
@@ -617,34 +667,8 @@ export const make = (
     const events = Resource.core("v1", "events", "Event")
     const createEvent = (e: EventSpec) =>
       Effect.gen(function* () {
-        const now = new Date(yield* Clock.currentTimeMillis).toISOString().replace(/\.\d+Z$/, "Z")
-        const meta = e.involvedObject.metadata ?? {}
-        const namespace =
-          meta.namespace !== undefined && meta.namespace !== "" ? meta.namespace : "default"
-        const involvedObject: Record<string, unknown> = {
-          apiVersion: e.involvedObject.apiVersion,
-          kind: e.involvedObject.kind,
-          name: meta.name,
-          uid: meta.uid,
-          resourceVersion: meta.resourceVersion
-        }
-        if (meta.namespace !== undefined) involvedObject.namespace = meta.namespace
-        const body: KubeObject = {
-          apiVersion: "v1",
-          kind: "Event",
-          metadata: { generateName: `${meta.name ?? "object"}.`, namespace },
-          involvedObject,
-          type: e.type,
-          reason: e.reason,
-          message: e.message.length > 1024 ? `${e.message.slice(0, 1021)}...` : e.message,
-          source: { component: e.reportingComponent },
-          reportingComponent: e.reportingComponent,
-          reportingInstance: e.reportingInstance ?? e.reportingComponent,
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1
-        }
-        return yield* create(events, body, { namespace })
+        const body = eventObject(e, yield* Clock.currentTimeMillis)
+        return yield* create(events, body, { namespace: body.metadata?.namespace })
       })
 
     const request = (r: RawRequest) =>

@@ -22,6 +22,7 @@ export {
   type DeleteOptions,
   type DiscoverQuery,
   type EventSpec,
+  eventObject,
   Kube,
   KubeConfigError,
   type KubeOptions,

@@ -37,6 +37,7 @@
  * @since 0.1.0
  */
 import {
+  eventObject,
   Kube,
   KubeError,
   type KubeService,
@@ -637,34 +638,8 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
       const events = Resource.core("v1", "events", "Event")
       const createEvent: KubeService["createEvent"] = (e) =>
         Effect.gen(function* () {
-          const now = Store.timestamp(yield* Clock.currentTimeMillis)
-          const meta = e.involvedObject.metadata ?? {}
-          const namespace =
-            meta.namespace !== undefined && meta.namespace !== "" ? meta.namespace : "default"
-          const involvedObject: Record<string, unknown> = {
-            apiVersion: e.involvedObject.apiVersion,
-            kind: e.involvedObject.kind,
-            name: meta.name,
-            uid: meta.uid,
-            resourceVersion: meta.resourceVersion
-          }
-          if (meta.namespace !== undefined) involvedObject.namespace = meta.namespace
-          const body: KubeObject = {
-            apiVersion: "v1",
-            kind: "Event",
-            metadata: { generateName: `${meta.name ?? "object"}.`, namespace },
-            involvedObject,
-            type: e.type,
-            reason: e.reason,
-            message: e.message.length > 1024 ? `${e.message.slice(0, 1021)}...` : e.message,
-            source: { component: e.reportingComponent },
-            reportingComponent: e.reportingComponent,
-            reportingInstance: e.reportingInstance ?? e.reportingComponent,
-            firstTimestamp: now,
-            lastTimestamp: now,
-            count: 1
-          }
-          return yield* create(events, body, { namespace })
+          const body = eventObject(e, yield* Clock.currentTimeMillis)
+          return yield* create(events, body, { namespace: body.metadata?.namespace })
         })
 
       const discover: KubeService["discover"] = (q) => {
