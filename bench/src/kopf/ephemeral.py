@@ -69,7 +69,6 @@ def is_ours(pvc, uid: str) -> bool:
 
 def create_or_adopt(body, name: str, namespace: str, size: str):
     data = render(name, size)
-    data['metadata']['labels'] = {'app.kubernetes.io/managed-by': 'kubefx-evc', 'kopf.dev/evc': name}
     kopf.adopt(data, owner=body)
     try:
         return api().create_namespaced_persistent_volume_claim(namespace=namespace, body=data)

@@ -17,7 +17,10 @@ describe("the EVC example", () => {
     assert.deepStrictEqual(pvc, {
       apiVersion: "v1",
       kind: "PersistentVolumeClaim",
-      metadata: { name: "my-claim" },
+      metadata: {
+        name: "my-claim",
+        labels: { "app.kubernetes.io/managed-by": "kubefx-evc", "kopf.dev/evc": "my-claim" }
+      },
       spec: {
         storageClassName: "fast",
         accessModes: ["ReadWriteOnce"],

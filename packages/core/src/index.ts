@@ -69,6 +69,13 @@ export * as Json from "./Json.ts"
 export * as Outcome from "./Outcome.ts"
 
 /**
+ * Ownership of child objects: `adopt` (as `kopf.adopt`), `isOwnedBy`, `controllerOf`.
+ *
+ * @since 0.1.0
+ */
+export * as Owner from "./Owner.ts"
+
+/**
  * JSON merge patches (RFC 7386) and the handlers' patch builder.
  *
  * @since 0.1.0
