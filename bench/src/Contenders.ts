@@ -16,7 +16,7 @@ export const describe: Record<Name, string> = {
   kubefx: "kubefx examples/evc (node examples/evc/src/main.ts)",
   limit: "bare client, no framework (node bench/src/limit.ts)",
   "kubefx-tuned":
-    "kubefx examples/evc's registry with postEvents off, last-handled in status, batchWindow 0, concurrency 64 (node bench/src/kubefx-tuned.ts)"
+    "kubefx examples/evc's registry with concurrency 64 (node bench/src/kubefx-tuned.ts)"
 }
 
 const repo = fileURLToPath(new URL("../../", import.meta.url))

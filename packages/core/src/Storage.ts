@@ -5,8 +5,10 @@
  *
  * Default:
  * - progress in `status.kubefx.progress` (`{ [handlerId]: state }`): small, any id is a valid key;
- * - the last-handled essence in the annotation `kubefx.dev/last-handled`, as a bounded record
- *   (`Essence.record`, at most 16 KiB: a large spec cannot break the operator);
+ * - the last-handled essence in `status.kubefx.lastHandled`, as a bounded record
+ *   (`Essence.record`, at most 16 KiB: a large spec cannot break the operator), so that one
+ *   write of the status subresource records a handled change (with it in an annotation, a CRD
+ *   with a status subresource needs two writes: status, then metadata);
  * - handler failures summarized in `status.kubefx.errors` (`{ [handlerId]: message }`);
  * - the finalizer `kubefx.dev/finalizer`.
  *
@@ -18,7 +20,11 @@
  * handler id when it is a valid name part (at most 63 characters of `[-A-Za-z0-9_.]`, alphanumeric
  * at both ends), else a deterministic shortening (sanitized, truncated, plus a hash of the id);
  * the value carries the full id. Status storage requires the CRD's status schema to preserve
- * the field (`x-kubernetes-preserve-unknown-fields`), as does Kopf's.
+ * the field (`x-kubernetes-preserve-unknown-fields`), as does Kopf's; objects whose status the API
+ * server keeps nothing unknown of (Kubernetes' own kinds) need annotations for both (the
+ * runtime picks them there). Kopf keeps the last-handled essence in an annotation by default;
+ * the difference shows after a backup restore that drops status (Velero does): a status-stored
+ * record is gone, so create handlers run again, which idempotent handlers must tolerate anyway.
  *
  * @since 0.1.0
  */
@@ -140,7 +146,7 @@ export const make = (
   } = {}
 ): Storage => ({
   progress: options.progress ?? status({ field: "kubefx" }),
-  lastHandled: options.lastHandled ?? annotations({ prefix: "kubefx.dev" }),
+  lastHandled: options.lastHandled ?? status({ field: "kubefx" }),
   errors: Json.path(options.errors ?? "kubefx.errors"),
   finalizer: options.finalizer ?? "kubefx.dev/finalizer",
   maxEssenceBytes: options.maxEssenceBytes ?? Essence.defaultMaxBytes
@@ -204,7 +210,8 @@ const annotationsOf = (body: Json.Json): Json.JsonObject =>
   Json.asObject(Json.get(body, ["metadata", "annotations"]))
 
 /**
- * Whether an annotation belongs to kubefx's storage (and so is not part of the essence).
+ * Whether an annotation belongs to kubefx's storage (and so is not part of the essence): the
+ * storage's annotation prefixes, and `kubefx.dev/` always (what another setting wrote).
  *
  * @example
  * ```ts
@@ -218,6 +225,7 @@ const annotationsOf = (body: Json.Json): Json.JsonObject =>
 export const ignoresAnnotation =
   (storage: Storage) =>
   (key: string): boolean =>
+    key.startsWith("kubefx.dev/") ||
     [storage.progress, storage.lastHandled].some(
       (l) => l._tag === "Annotations" && key.startsWith(`${l.prefix}/`)
     )

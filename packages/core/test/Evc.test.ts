@@ -141,7 +141,7 @@ describe("EVC operator (the seeds)", () => {
 
       const created = yield* step(claim({ size: "1G" }), 0)
       assert.strictEqual(created.cause.reason, "create")
-      assert.deepStrictEqual(created.patch.status, { create_fn: { pvcName: "my-claim" } })
+      assert.deepStrictEqual(Json.get(created.patch, "status.create_fn"), { pvcName: "my-claim" })
       assert.strictEqual(
         Json.get(state.pvcs.get("default/my-claim"), ["spec", "resources", "requests", "storage"]),
         "1G"

@@ -438,7 +438,10 @@ describe("Reconcile: finalizer", () => {
 describe("Reconcile: storage", () => {
   it.effect("progress in annotations, with a long handler id, resumes across steps", () =>
     Effect.gen(function* () {
-      const storage = Storage.make({ progress: Storage.annotations({ prefix: "kubefx.dev" }) })
+      const storage = Storage.make({
+        progress: Storage.annotations({ prefix: "kubefx.dev" }),
+        lastHandled: Storage.annotations({ prefix: "kubefx.dev" })
+      })
       const id = `a-very-long-handler-id/${"x".repeat(80)}/with spaces & symbols`
       let attempts = 0
       const registry = Registry.make(

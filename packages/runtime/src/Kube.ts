@@ -1,10 +1,12 @@
 /**
  * The Kube client: generic, unstructured access to any resource of a Kubernetes API server.
  *
- * `@kubernetes/client-node` is used only to read the configuration and authenticate (kubeconfig
- * files and contexts, in-cluster service accounts, client certificates, bearer tokens with exec
- * plugins and refresh, CA bundles); the HTTP is done here on `node:https`, so every answer maps
- * onto the typed errors of {@link KubeError}.
+ * Configuration: the layers read kubeconfig files (a context, client certificates, bearer
+ * tokens, token files, basic auth, CA bundles) and the in-cluster service account themselves,
+ * and load `@kubernetes/client-node` (lazily: it costs ~88 MiB of memory) only for what it
+ * alone knows: exec credential plugins, auth providers, proxies, several `$KUBECONFIG` files.
+ * {@link make} takes a client-node `KubeConfig` for anything else. The HTTP is done here on
+ * `node:https`, so every answer maps onto the typed errors of {@link KubeError}.
  *
  * Requests that failed transiently (429, 5xx, transport) are retried with a capped, jittered
  * exponential {@link Schedule} (a 429's `Retry-After` is honoured as a lower bound). Requests
@@ -13,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { KubeConfig } from "@kubernetes/client-node"
+import type { KubeConfig } from "@kubernetes/client-node"
 import {
   Clock,
   Context,
@@ -28,6 +30,7 @@ import {
 } from "effect"
 import type * as Scope from "effect/Scope"
 import * as Http from "./internal/http.ts"
+import * as KubeConfigFile from "./internal/kubeconfig.ts"
 import * as KubeError from "./KubeError.ts"
 import * as Patch from "./Patch.ts"
 import * as Resource from "./Resource.ts"
@@ -411,7 +414,7 @@ const parseWatchLine = (req: Http.HttpRequest, line: string): Effect.Effect<RawW
  *
  * @example
  * ```ts
- * import { KubeConfig } from "@kubernetes/client-node"
+ * import type { KubeConfig } from "@kubernetes/client-node"
  * import { Effect } from "effect"
  * import { Kube } from "@kubefx/runtime"
  *
@@ -430,10 +433,16 @@ export const make = (
   kc: KubeConfig,
   options: KubeOptions = {}
 ): Effect.Effect<KubeService, KubeConfigError, Scope.Scope> =>
+  fromConnection(() => Http.makeConnection(kc), options)
+
+const fromConnection = (
+  connect: () => Http.Connection,
+  options: KubeOptions
+): Effect.Effect<KubeService, KubeConfigError, Scope.Scope> =>
   Effect.gen(function* () {
     const conn = yield* Effect.acquireRelease(
       Effect.try({
-        try: () => Http.makeConnection(kc),
+        try: connect,
         catch: (cause) =>
           new KubeConfigError({ message: `invalid kubeconfig: ${String(cause)}`, cause })
       }),
@@ -471,7 +480,12 @@ export const make = (
               : e._tag === "TooManyRequests" ||
                 (e._tag === "TransportError" && e.code === "ECONNREFUSED")
         }),
-        Effect.withSpan("Kube.request", { attributes: { method: req.method, path: req.path } })
+        // No stack capture: a stack trace per request costs more than the request's own work.
+        Effect.withSpan(
+          "Kube.request",
+          { attributes: { method: req.method, path: req.path } },
+          { captureStackTrace: false }
+        )
       )
 
     const json = (req: Http.HttpRequest, idempotent = true) =>
@@ -711,24 +725,49 @@ export const make = (
     } satisfies KubeService
   })
 
+const configError = (cause: unknown) =>
+  new KubeConfigError({
+    message: `cannot load kubeconfig: ${cause instanceof Error ? cause.message : String(cause)}`,
+    cause
+  })
+
+/** client-node is loaded only when needed (it costs ~88 MiB of memory): see `kubeconfig.ts`. */
 const loadConfig = (
   load: (kc: KubeConfig) => void,
   context?: string
 ): Effect.Effect<KubeConfig, KubeConfigError> =>
-  Effect.try({
-    try: () => {
+  Effect.tryPromise({
+    try: async () => {
+      const { KubeConfig } = await import("@kubernetes/client-node")
       const kc = new KubeConfig()
       load(kc)
       if (context !== undefined) kc.setCurrentContext(context)
       if (kc.getCurrentCluster() === null) throw new Error("no current cluster")
       return kc
     },
-    catch: (cause) =>
-      new KubeConfigError({
-        message: `cannot load kubeconfig: ${cause instanceof Error ? cause.message : String(cause)}`,
-        cause
-      })
+    catch: configError
   })
+
+/**
+ * A client from what `read` finds: credentials read directly (no client-node), or, for what
+ * only client-node knows (exec plugins, auth providers, proxies, merged files), a KubeConfig
+ * that `fallback` loads.
+ */
+const fromLoaded = (
+  read: () => KubeConfigFile.Loaded,
+  fallback: Effect.Effect<KubeConfig, KubeConfigError>,
+  options: KubeOptions
+): Effect.Effect<KubeService, KubeConfigError, Scope.Scope> =>
+  Effect.try({ try: read, catch: configError }).pipe(
+    Effect.flatMap((loaded) =>
+      loaded._tag === "Read"
+        ? fromConnection(() => Http.makeStaticConnection(loaded.credentials), options)
+        : Effect.logDebug(`kubeconfig: ${loaded.reason}; using @kubernetes/client-node`).pipe(
+            Effect.andThen(fallback),
+            Effect.flatMap((kc) => make(kc, options))
+          )
+    )
+  )
 
 /**
  * Loads a kubeconfig file (optionally choosing a context) into a KubeConfig.
@@ -810,26 +849,28 @@ export class Kube extends Context.Service<Kube, KubeService>()("@kubefx/runtime/
   ): Layer.Layer<Kube, KubeConfigError> =>
     Layer.effect(
       Kube,
-      Effect.flatMap(loadFile(path, { context: options.context }), (kc) => make(kc, options))
+      fromLoaded(
+        () => KubeConfigFile.readFile(path, options.context),
+        loadFile(path, { context: options.context }),
+        options
+      )
     )
 
   /**
    * A client from the pod's service account (`KUBERNETES_SERVICE_HOST`, the mounted token,
-   * refreshed as it rotates, and CA).
+   * read again as it rotates, and CA).
    *
    * @since 0.1.0
    */
-  static readonly layerInCluster = (options?: KubeOptions): Layer.Layer<Kube, KubeConfigError> =>
+  static readonly layerInCluster = (
+    options: KubeOptions = {}
+  ): Layer.Layer<Kube, KubeConfigError> =>
     Layer.effect(
       Kube,
-      Effect.flatMap(
-        loadConfig((kc) => {
-          if (process.env.KUBERNETES_SERVICE_HOST === undefined) {
-            throw new Error("not running in a cluster (KUBERNETES_SERVICE_HOST is unset)")
-          }
-          kc.loadFromCluster()
-        }),
-        (kc) => make(kc, options)
+      fromLoaded(
+        () => ({ _tag: "Read", credentials: KubeConfigFile.inCluster() }),
+        loadConfig((kc) => kc.loadFromCluster()),
+        options
       )
     )
 
@@ -838,12 +879,13 @@ export class Kube extends Context.Service<Kube, KubeService>()("@kubefx/runtime/
    *
    * @since 0.1.0
    */
-  static readonly layerDefault = (options?: KubeOptions): Layer.Layer<Kube, KubeConfigError> =>
+  static readonly layerDefault = (options: KubeOptions = {}): Layer.Layer<Kube, KubeConfigError> =>
     Layer.effect(
       Kube,
-      Effect.flatMap(
+      fromLoaded(
+        KubeConfigFile.readDefault,
         loadConfig((kc) => kc.loadFromDefault()),
-        (kc) => make(kc, options)
+        options
       )
     )
 }

@@ -43,6 +43,13 @@
  *   nor retries after a conflict). Collapsed events (the newest state wins) are seen once.
  * - A deletion runs the step with `DELETED` (event handlers only), then forgets the object.
  * - Every log line of a step is annotated with `resource` and `object` (`namespace/name`).
+ * - A status the API server prunes: when the storage keeps the last-handled record in `status`
+ *   (the default for custom resources) and the object the server answers lacks the record just
+ *   written, the CRD's status schema drops unknown fields (no
+ *   `x-kubernetes-preserve-unknown-fields` on `status` or `status.kubefx`). The processor logs
+ *   an error saying so, writes the record as the annotation `kubefx.dev/last-handled`, and keeps
+ *   progress and records of this resource in annotations from then on: no handler runs twice for
+ *   a change it finished (handler results in `status.<id>` are still dropped, as the CRD says).
  *
  * @since 0.1.0
  */
@@ -52,7 +59,8 @@ import {
   Resource as CoreResource,
   Json,
   Reconcile,
-  Registry
+  Registry,
+  Storage
 } from "@kubefx/core"
 import { Clock, Duration, Effect, Option } from "effect"
 import { Kube, type KubeService } from "./Kube.ts"
@@ -113,6 +121,23 @@ const RECENT = 16
 const meta = (object: KubeObject) => ({
   name: object.metadata?.name ?? "",
   namespace: object.metadata?.namespace
+})
+
+/** Whether the server dropped the last-handled record that `written` put in `status`. */
+const prunesStatus = (
+  storage: Storage.Storage,
+  written: CorePatch.MergePatch,
+  after: KubeObject
+): boolean =>
+  storage.lastHandled._tag === "Status" &&
+  Storage.readLastHandled(storage, written) !== undefined &&
+  Storage.readLastHandled(storage, after as unknown as Json.Json) === undefined
+
+/** The same storage with progress and the last-handled record in `kubefx.dev/` annotations. */
+const annotationStorage = (storage: Storage.Storage): Storage.Storage => ({
+  ...storage,
+  progress: Storage.annotations({ prefix: "kubefx.dev" }),
+  lastHandled: Storage.annotations({ prefix: "kubefx.dev" })
 })
 
 /**
@@ -224,7 +249,7 @@ export const make = <R>(
     const hasEventHandlers = Registry.forResource(registry, target.resource).some(
       (h) => h.kind === "event"
     )
-    const storage = Settings.storageFor(settings, target.api)
+    let storage = Settings.storageFor(settings, target.api)
     const seen = new Set<string>()
     const eventVersion = new Map<string, string>()
     const expected = new Map<string, Expectation>()
@@ -282,9 +307,9 @@ export const make = <R>(
     }
 
     const postEvents = (object: KubeObject, events: ReadonlyArray<Reconcile.Event>) =>
-      settings.postEvents
+      settings.postEvents !== "none"
         ? Effect.forEach(
-            events,
+            settings.postEvents === "all" ? events : events.filter((e) => e.type === "Warning"),
             (e) =>
               kube
                 .createEvent({
@@ -305,6 +330,28 @@ export const make = <R>(
             { discard: true }
           )
         : Effect.void
+
+    /** Moves the record just written to an annotation; annotations from now on. */
+    const keepStateInAnnotations = (after: KubeObject, written: CorePatch.MergePatch) =>
+      Effect.gen(function* () {
+        const record = Storage.readLastHandled(storage, written)
+        yield* Effect.logError(
+          `the API server drops status.kubefx of ${resourceName} (its CRD's status schema does not preserve unknown fields): kubefx keeps its state in kubefx.dev/ annotations instead; add "x-kubernetes-preserve-unknown-fields: true" to the status schema (handler results in status are dropped too)`
+        )
+        storage = annotationStorage(storage)
+        if (record === undefined) return
+        const { name, namespace } = meta(after)
+        yield* kube
+          .patch(target.api, name, Patch.merge(Storage.writeLastHandled(storage, record)), {
+            namespace,
+            fieldManager: settings.fieldManager
+          })
+          .pipe(
+            Effect.catch((error) =>
+              Effect.logWarning(`could not write the last-handled annotation: ${error._tag}`)
+            )
+          )
+      })
 
     const backoff = (k: string, error: KubeError.KubeError) =>
       Effect.gen(function* () {
@@ -365,6 +412,9 @@ export const make = <R>(
                     })
                   }
                   yield* Effect.logDebug(`patched; now at ${rv}`)
+                  if (prunesStatus(storage, decision.patch, after)) {
+                    yield* keepStateInAnnotations(after, decision.patch)
+                  }
                 }
                 yield* postEvents(after ?? body, decision.events)
                 return decision.requeueAfter

@@ -7,14 +7,14 @@
  * | `scope`              | the whole cluster                         | where to watch; `namespaces: [...]` is a shortcut for `Watcher.namespaces([...])`                  |
  * | `namespaces`         | none (the `scope`)                        | names, globs (`team-*`, `ns-?`, `ns-[ab]`) and exclusions (`!team-secret`); see below              |
  * | `concurrency`        | 16                                        | how many objects are processed at the same time (one at a time per object, always)                |
- * | `batchWindow`        | 100 ms                                    | let a burst of events for one object settle before processing it (the newest state wins)          |
+ * | `batchWindow`        | 100 ms                                    | an idle object's first event goes at once; after a run, a burst settles this long (newest wins)   |
  * | `storage`            | per resource, see {@link storageFor}      | where progress, the last-handled essence and the finalizer live                                   |
  * | `finalizer`          | the storage's (`kubefx.dev/finalizer`)    | overrides `storage.finalizer`                                                                     |
  * | `shutdownTimeout`    | 10 s                                      | on shutdown, how long running handlers may take to finish before they are interrupted             |
  * | `reportingComponent` | `kubefx`                                  | the `reportingComponent` / `source.component` of posted Events                                    |
  * | `reportingInstance`  | the component                             | the `reportingInstance` of posted Events (e.g. the pod name)                                      |
  * | `fieldManager`       | `kubefx`                                  | the field manager of the operator's patches                                                       |
- * | `postEvents`         | `true`                                    | post the decisions' Events (Kopf's `posting.enabled`)                                             |
+ * | `postEvents`         | `"warnings"`                              | which of the decisions' Events to post: `"all"`, `"warnings"` (retries, failures) or `"none"`     |
  * | `conflictRetries`    | 3                                         | on 409 Conflict, how many times to re-read the object and run the step again, then back off        |
  * | `errorBackoff`       | 1 s doubling, at most 60 s, jittered      | delay before processing an object again after its patch failed (other than 404/409)               |
  * | `ownWriteTimeout`    | 10 s                                      | after a patch, how long to ignore stale copies while waiting for the watch to deliver the write    |
@@ -52,12 +52,22 @@ export interface Settings {
   readonly reportingComponent: string
   readonly reportingInstance: string
   readonly fieldManager: string
-  readonly postEvents: boolean
+  readonly postEvents: PostEvents
   readonly conflictRetries: number
   readonly errorBackoff: Schedule.Schedule<unknown, number>
   readonly ownWriteTimeout: Duration.Duration
   readonly watcher: Omit<Watcher.WatcherOptions, "scope">
 }
+
+/**
+ * Which Events are posted: `"all"` (also `Normal` ones: a handler succeeded, an object was
+ * processed: two more API calls per handled change), `"warnings"` (retries and failures, which
+ * someone must see; the default) or `"none"`. Logs say everything either way.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PostEvents = "all" | "warnings" | "none"
 
 /**
  * Settings as given by users: every field is optional.
@@ -80,7 +90,7 @@ export interface Input {
   readonly reportingComponent?: string | undefined
   readonly reportingInstance?: string | undefined
   readonly fieldManager?: string | undefined
-  readonly postEvents?: boolean | undefined
+  readonly postEvents?: PostEvents | undefined
   readonly conflictRetries?: number | undefined
   readonly errorBackoff?: Schedule.Schedule<unknown, number> | undefined
   readonly ownWriteTimeout?: Duration.Input | undefined
@@ -134,7 +144,7 @@ export const make = (input: Input = {}): Settings => {
     reportingComponent,
     reportingInstance: input.reportingInstance ?? reportingComponent,
     fieldManager: input.fieldManager ?? "kubefx",
-    postEvents: input.postEvents ?? true,
+    postEvents: input.postEvents ?? "warnings",
     conflictRetries: Math.max(0, input.conflictRetries ?? 3),
     errorBackoff: input.errorBackoff ?? defaultErrorBackoff,
     ownWriteTimeout: Duration.fromInputUnsafe(input.ownWriteTimeout ?? "10 seconds"),
@@ -165,9 +175,11 @@ const builtInGroups = new Set(["apps", "batch", "autoscaling", "policy", "extens
 
 /**
  * Where kubefx keeps its state on objects of `resource`: the user's `storage` when given; else
- * `Storage.defaults` (progress in `status.kubefx`) for custom resources, and progress in
- * annotations (`kubefx.dev/<handler>`) for built-in ones, whose status would drop it (so retry
- * counts and delays would be lost). Either way `finalizer` overrides the finalizer's name.
+ * `Storage.defaults` (progress and the last-handled record in `status.kubefx`: one write of the
+ * status subresource a handled change) for custom resources, and annotations
+ * (`kubefx.dev/<handler>`, `kubefx.dev/last-handled`) for built-in ones, whose status would
+ * drop them (retry counts lost, every change handled again). Either way `finalizer` overrides
+ * the finalizer's name.
  *
  * @example
  * ```ts
@@ -190,4 +202,7 @@ export const storageFor = (
   return settings.finalizer === undefined ? storage : { ...storage, finalizer: settings.finalizer }
 }
 
-const builtInStorage = Storage.make({ progress: Storage.annotations({ prefix: "kubefx.dev" }) })
+const builtInStorage = Storage.make({
+  progress: Storage.annotations({ prefix: "kubefx.dev" }),
+  lastHandled: Storage.annotations({ prefix: "kubefx.dev" })
+})

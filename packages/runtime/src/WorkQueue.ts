@@ -6,7 +6,9 @@
  *   processes a key at any time.
  * - **Latest wins**: each key has a mailbox of size one. Items offered while its worker runs
  *   replace each other; when the worker finishes it takes the newest, so a burst of events costs
- *   at most one more run. An optional `batchWindow` lets a burst settle before the first run.
+ *   at most one more run. The first item of an idle key is processed at once (no added
+ *   latency); with a `batchWindow`, the items that came while it ran settle for that long
+ *   before the next run (a burst of edits costs one more run, not one per edit).
  * - **Bounded**: a semaphore bounds how many keys are processed at the same time. The newest
  *   item is taken only once a permit is held, so waiting keys also collapse.
  * - **Idle workers exit**: a worker whose mailbox is empty ends; the next offer starts a new one.
@@ -39,7 +41,9 @@ export interface WorkQueueOptions<A, R> {
   readonly process: (item: A) => Effect.Effect<Option.Option<Duration.Duration>, never, R>
   /** How many keys may be processed at the same time. */
   readonly concurrency: number
-  /** Wait this long after a worker starts before it takes its first item (default 0). */
+  /** After a run, wait this long for more items of the key before the next run (default 0):
+   * the worker lingers, so a burst costs one more run. The first item of an idle key is taken
+   * at once. */
   readonly batchWindow?: Duration.Input | undefined
 }
 
@@ -123,7 +127,6 @@ export const make = <A, R = never>(
     const worker = (key: string, slot: Slot<A>): Effect.Effect<void> =>
       Effect.gen(function* () {
         while (true) {
-          if (Duration.isGreaterThan(window, Duration.zero)) yield* Effect.sleep(window)
           const done = yield* Semaphore.withPermit(
             semaphore,
             Effect.suspend(() => {
@@ -146,6 +149,8 @@ export const make = <A, R = never>(
               Effect.sleep(after).pipe(Effect.andThen(submit(item)))
             )
           }
+          // Let the items that come meanwhile (a burst, our own write's echo) settle.
+          if (Duration.isGreaterThan(window, Duration.zero)) yield* Effect.sleep(window)
           // Atomic (no yield): either take the newer item, or retire the slot.
           const exit = yield* Effect.sync(() => {
             if (slot.pending !== undefined) return false

@@ -1,7 +1,11 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
 import { KubeConfig } from "@kubernetes/client-node"
-import { Effect, Schedule } from "effect"
+import { Context, Effect, Layer, Schedule } from "effect"
+import { parse, stringify } from "yaml"
 import { Kube, type KubeError, Patch, Resource } from "../src/index.ts"
 import {
   ClusterLayer,
@@ -10,6 +14,7 @@ import {
   ensureWidgets,
   eventually,
   freshNamespace,
+  namespaces,
   widgets
 } from "./support.ts"
 
@@ -296,6 +301,38 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       const stranger = yield* Kube.make(anonymous)
       const unauthorized = yield* Effect.flip(stranger.list(configMaps, { namespace: "default" }))
       assert.strictEqual(unauthorized._tag, "Unauthorized")
+    })
+  )
+
+  it.effect("layers read kubeconfig files themselves: certificates, token files, contexts", () =>
+    Effect.gen(function* () {
+      const cp = yield* ControlPlane.ControlPlane
+      const viaFile = (file: string, context?: string) =>
+        Layer.build(Kube.layerFromFile(file, { context })).pipe(
+          Effect.map((ctx) => Context.get(ctx, Kube))
+        )
+      const admin = yield* viaFile(cp.kubeconfig)
+      assert.isAbove((yield* admin.list(namespaces)).items.length, 0)
+      const restricted = yield* viaFile(cp.restrictedKubeconfig)
+      const forbidden = yield* Effect.flip(restricted.list(configMaps, { namespace: "default" }))
+      assert.strictEqual(forbidden._tag, "Forbidden")
+      assert.include(forbidden.message, "kubefx-restricted")
+
+      // A token file next to the kubeconfig, in a second context of the same file.
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubefx-token-"))
+      fs.writeFileSync(path.join(dir, "token"), "not-a-token\n")
+      const doc = parse(fs.readFileSync(cp.kubeconfig, "utf8"))
+      doc.users.push({ name: "stranger", user: { tokenFile: "token" } })
+      doc.contexts.push({
+        name: "stranger",
+        context: { cluster: doc.contexts[0].context.cluster, user: "stranger" }
+      })
+      fs.writeFileSync(path.join(dir, "config"), stringify(doc))
+      const stranger = yield* viaFile(path.join(dir, "config"), "stranger")
+      const unauthorized = yield* Effect.flip(stranger.list(configMaps, { namespace: "default" }))
+      assert.strictEqual(unauthorized._tag, "Unauthorized")
+      const missing = yield* Effect.flip(viaFile(path.join(dir, "config"), "nope"))
+      assert.include(missing.message, 'no context named "nope"')
     })
   )
 

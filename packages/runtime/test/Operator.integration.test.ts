@@ -5,7 +5,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
-import { Handler, Json, Outcome, Registry } from "@kubefx/core"
+import { Handler, Json, Outcome, Registry, Storage } from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Deferred, Duration, Effect, Option, Schedule, Stream } from "effect"
 import { Kube, type KubeService, Operator, Patch, Resource, type Settings } from "../src/index.ts"
@@ -175,6 +175,36 @@ const recorder = () => {
 
 const fast: Settings.Input = { batchWindow: "20 millis" }
 
+/** A CRD whose status keeps only `phase`: the API server prunes `status.kubefx`. */
+const sprockets = Resource.make(group, "v1", "sprockets", "Sprocket")
+const ensureSprockets = Effect.gen(function* () {
+  const kube = yield* Kube
+  const manifest = crd("sprockets", "Sprocket", true)
+  const [version] = manifest.spec.versions
+  const strict = {
+    ...manifest,
+    spec: {
+      ...manifest.spec,
+      versions: [
+        {
+          ...version,
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              properties: {
+                spec: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+                status: { type: "object", properties: { phase: { type: "string" } } }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+  yield* kube.create(crds, strict).pipe(Effect.catchTag("AlreadyExists", () => Effect.void))
+  yield* eventually(kube.list(sprockets, { namespace: "default", limit: 1 }))
+})
+
 layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operator", (it) => {
   it.effect("create, update, field and delete handlers fire once each, with old/new/diff", () =>
     Effect.gen(function* () {
@@ -203,6 +233,8 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       // A lagging watch: every event comes 300 ms late, so the copies from between the
       // operator's own writes (status written, annotation not yet) arrive after it is done
       // with the object, and would run the create handler again if they were processed.
+      // The last-handled record is in an annotation (two writes a step) to make such copies,
+      // and every Event is posted.
       const lagging: KubeService = {
         ...kube,
         watch: (resource, options) =>
@@ -211,7 +243,9 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       const op = yield* Operator.start(registry, {
         ...fast,
         namespaces: [ns],
-        batchWindow: 0
+        batchWindow: 0,
+        storage: Storage.make({ lastHandled: Storage.annotations({ prefix: "kubefx.dev" }) }),
+        postEvents: "all"
       }).pipe(Effect.provideService(Kube, lagging))
       assert.deepStrictEqual(
         op.targets.map((t) => [t.api.plural, t.statusSubresource]),
@@ -284,10 +318,42 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       yield* op.ready
       yield* kube.create(gadgets, object(gadgets, ns, "g", { size: 1 }))
       const done = yield* statusAt(gadgets, ns, "g", "status.create.ok")
-      assert.isString(at(done, ["metadata", "annotations", "kubefx.dev/last-handled"]))
+      assert.isString(at(done, "status.kubefx.lastHandled"))
       yield* settle
       assert.strictEqual(r.count("create"), 1)
     })
+  )
+
+  it.effect(
+    "a status schema that prunes status.kubefx: state moves to annotations, no re-runs",
+    () =>
+      Effect.gen(function* () {
+        const kube = yield* Kube
+        yield* ensureSprockets
+        const ns = yield* freshNamespace
+        const r = recorder()
+        const S = `sprockets.${group}`
+        const registry = Registry.make(
+          Handler.onCreate(S, { id: "create" }, (ctx) => Effect.sync(() => void r.record(ctx))),
+          Handler.onUpdate(S, { id: "update" }, (ctx) => Effect.sync(() => void r.record(ctx)))
+        )
+        const op = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
+        yield* op.ready
+        yield* kube.create(sprockets, object(sprockets, ns, "s", { size: 1 }))
+        const handled = yield* until(
+          "the record in an annotation",
+          read(sprockets, ns, "s"),
+          (o) => typeof at(o, ["metadata", "annotations", "kubefx.dev/last-handled"]) === "string"
+        )
+        assert.isUndefined(at(handled, "status.kubefx"), "the server pruned it")
+        yield* settle
+        assert.strictEqual(r.count("create"), 1, "not run again for the change it finished")
+        yield* kube.patch(sprockets, "s", Patch.merge({ spec: { size: 2 } }), { namespace: ns })
+        yield* until("updated", Effect.sync(() => r.count("update")), (n) => n === 1)
+        yield* settle
+        assert.strictEqual(r.count("create"), 1)
+        assert.strictEqual(r.count("update"), 1)
+      })
   )
 
   it.effect("a temporary error retries after its delay, then succeeds", () =>
@@ -497,7 +563,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       assert.strictEqual(finished, 1)
       const after = yield* read(widgets, ns, "w")
       assert.strictEqual(at(after, "status.slow.done"), true, "the result landed in status")
-      assert.isString(at(after, ["metadata", "annotations", "kubefx.dev/last-handled"]))
+      assert.isString(at(after, "status.kubefx.lastHandled"))
       yield* settle
       const still = yield* read(widgets, ns, "w")
       assert.strictEqual(
@@ -596,9 +662,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
         yield* until(
           `${n} handled`,
           read(widgets, ns, n),
-          (o) =>
-            Json.get(o as Json.Json, ["metadata", "annotations", "kubefx.dev/last-handled"]) !==
-            undefined
+          (o) => Json.get(o as Json.Json, "status.kubefx.lastHandled") !== undefined
         )
 
       phase = "cut"
@@ -622,7 +686,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
         read(widgets, ns, "added"),
         (o) =>
           (o?.metadata?.finalizers ?? []).includes(FINALIZER) &&
-          at(o, ["metadata", "annotations", "kubefx.dev/last-handled"]) !== undefined
+          at(o, "status.kubefx.lastHandled") !== undefined
       )
       yield* settle
       assert.isAtLeast(expired, 1, "the watch was answered 410")
@@ -669,7 +733,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       yield* until(
         "one handled",
         read(widgets, ns, "one"),
-        (o) => at(o, ["metadata", "annotations", "kubefx.dev/last-handled"]) !== undefined
+        (o) => at(o, "status.kubefx.lastHandled") !== undefined
       )
       const before = proxy.connections()
       proxy.dropAll()
@@ -684,7 +748,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       yield* until(
         "two created",
         read(widgets, ns, "two"),
-        (o) => at(o, ["metadata", "annotations", "kubefx.dev/last-handled"]) !== undefined
+        (o) => at(o, "status.kubefx.lastHandled") !== undefined
       )
       yield* settle
       assert.isAbove(proxy.connections(), before, "it reconnected")
@@ -852,7 +916,11 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       const outside = yield* read(widgets, ns3, "w")
       assert.isUndefined(outside?.status, "not served outside its namespaces")
       assert.isUndefined(outside?.metadata?.finalizers)
-      assert.include(yield* eventsAbout(ns1, "w"), "Normal/Succeeded")
+      assert.notInclude(
+        yield* eventsAbout(ns1, "w"),
+        "Normal/Succeeded",
+        "by default only Warning Events are posted"
+      )
       yield* kube.delete(widgets, "w", { namespace: ns2 })
       yield* until("deleted in ns2", read(widgets, ns2, "w"), (o) => o === undefined)
     })

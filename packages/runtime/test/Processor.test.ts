@@ -1,5 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Patch as CorePatch, Resource as CoreResource, Handler, Json, Registry } from "@kubefx/core"
+import {
+  Patch as CorePatch,
+  Resource as CoreResource,
+  Handler,
+  Json,
+  Registry,
+  Storage
+} from "@kubefx/core"
 import { Effect, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { Conflict, Kube, type KubeService, Processor, Resource, Settings } from "../src/index.ts"
@@ -89,6 +96,23 @@ describe("Processor", () => {
     assert.isFalse(Processor.isNoop({ metadata: { finalizers: [] } }))
   })
 
+  it.effect("by default, a handled create is one write of the status subresource", () =>
+    Effect.gen(function* () {
+      const kube = fakeKube(widget)
+      const registry = Registry.make(
+        Handler.onCreate("widgets", { id: "create" }, () => Effect.succeed({ ok: true }))
+      )
+      const p = yield* Processor.make(registry, target(true), Settings.make()).pipe(
+        Effect.provideService(Kube, kube.service)
+      )
+      const [item] = p.observe({ _tag: "Applied", object: kube.current() })
+      yield* p.process(item!)
+      assert.deepStrictEqual(kube.calls, ["patchStatus"])
+      assert.deepStrictEqual(Json.get(kube.current() as Json.Json, "status.create"), { ok: true })
+      assert.isString(Json.get(kube.current() as Json.Json, "status.kubefx.lastHandled"))
+    })
+  )
+
   it.effect("status and the rest go in two calls, and stale copies are not processed", () =>
     Effect.gen(function* () {
       const kube = fakeKube(widget)
@@ -101,7 +125,9 @@ describe("Processor", () => {
           })
         )
       )
-      const p = yield* Processor.make(registry, target(true), Settings.make()).pipe(
+      // The last-handled record in an annotation: status first, then the object.
+      const storage = Storage.make({ lastHandled: Storage.annotations({ prefix: "kubefx.dev" }) })
+      const p = yield* Processor.make(registry, target(true), Settings.make({ storage })).pipe(
         Effect.provideService(Kube, kube.service)
       )
       const first = kube.current()
@@ -110,7 +136,7 @@ describe("Processor", () => {
       assert.isTrue(Option.isNone(after))
       assert.strictEqual(runs, 1)
       assert.deepStrictEqual(kube.calls.slice(0, 2), ["patchStatus", "patch"])
-      assert.deepStrictEqual(kube.current().status, { create: { ok: true } })
+      assert.deepStrictEqual(Json.get(kube.current() as Json.Json, "status.create"), { ok: true })
       assert.isString(kube.current().metadata?.annotations?.["kubefx.dev/last-handled"])
 
       // The watch now delivers the intermediate copy (status written, not yet the annotation):
@@ -146,7 +172,7 @@ describe("Processor", () => {
       ).pipe(Effect.provideService(Kube, kube.service))
       const original = kube.current()
       yield* p.process(p.observe(applied(original))[0]!)
-      assert.deepStrictEqual(kube.calls, ["patch", "event Succeeded", "event Processed"])
+      assert.deepStrictEqual(kube.calls, ["patch"], "no Normal Events by default")
       const wait = yield* p.process(p.observe(applied(original))[0]!)
       assert.isTrue(Option.isSome(wait))
       assert.strictEqual(runs, 1)

@@ -233,7 +233,7 @@ describe("WorkQueue", () => {
     })
   )
 
-  it.effect("a batch window lets a burst settle into one run", () =>
+  it.effect("a batch window: the first item at once, then a burst settles into one run", () =>
     Effect.gen(function* () {
       const processed: Array<number> = []
       const queue = yield* WorkQueue.make({
@@ -243,13 +243,20 @@ describe("WorkQueue", () => {
         process: (i) => Effect.sync(() => processed.push(i.n)).pipe(Effect.as(Option.none()))
       })
       yield* queue.offer(item("a", 1))
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(processed, [1], "an idle key's first item is not delayed")
       yield* TestClock.adjust("30 millis")
       yield* queue.offer(item("a", 2))
       yield* TestClock.adjust("30 millis")
       yield* queue.offer(item("a", 3))
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(processed, [1], "the burst waits for the window")
+      yield* TestClock.adjust("40 millis")
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(processed, [1, 3], "one run for the burst, with the newest item")
       yield* TestClock.adjust("100 millis")
       yield* queue.awaitIdle
-      assert.deepStrictEqual(processed, [3])
+      assert.deepStrictEqual(processed, [1, 3])
     })
   )
 

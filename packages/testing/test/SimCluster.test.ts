@@ -278,7 +278,7 @@ describe("Runner", () => {
           })
         )
       )
-      const runner = yield* Runner.make(registry, { namespaces: [ns] })
+      const runner = yield* Runner.make(registry, { namespaces: [ns], postEvents: "all" })
       yield* sim.admin.create(cms, cm("a"))
       const done = Effect.flatMap(sim.find(cms, "a", ns), (o) =>
         Option.isSome(o) && o.value.status !== undefined ? Effect.void : Effect.fail("not yet")

@@ -1,7 +1,7 @@
 /**
- * HTTP to the API server over `node:https` (or `node:http`), with the TLS material and
- * credentials that `@kubernetes/client-node`'s KubeConfig resolves (client certificates,
- * bearer tokens incl. exec plugins and token files, CA, basic auth).
+ * HTTP to the API server over `node:https` (or `node:http`), with credentials read by
+ * `kubeconfig.ts` (client certificates, tokens, token files, basic auth) or resolved per request
+ * by `@kubernetes/client-node`'s KubeConfig (exec plugins, auth providers, anything else).
  *
  * @internal
  */
@@ -10,6 +10,7 @@ import * as https from "node:https"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Stream } from "effect"
 import * as KubeError from "../KubeError.ts"
+import type { Credentials } from "./kubeconfig.ts"
 
 /** @internal */
 export interface HttpRequest {
@@ -97,6 +98,23 @@ export const makeConnection = (kc: KubeConfig): Connection => {
   }
 }
 
+/**
+ * A connection with credentials read once (see `kubeconfig.ts`): one agent, and per request
+ * only the headers (a token file may have rotated).
+ *
+ * @internal
+ */
+export const makeStaticConnection = (credentials: Credentials): Connection => {
+  const secure = credentials.server.protocol === "https:"
+  const common = { keepAlive: true, keepAliveMsecs: 15_000 }
+  const agent = secure ? new https.Agent({ ...credentials.tls, ...common }) : new http.Agent(common)
+  return {
+    server: credentials.server,
+    options: () => Promise.resolve({ agent, headers: { ...credentials.headers() } }),
+    close: () => agent.destroy()
+  }
+}
+
 const errorCode = (cause: unknown): string => {
   if (typeof cause === "object" && cause !== null && "code" in cause) {
     const code = (cause as { code: unknown }).code
@@ -127,9 +145,9 @@ const open = (
     conn.options().then(
       (opts) => {
         if (signal.aborted) return
-        const headers: Record<string, string> = { Accept: "application/json" }
+        const headers: Record<string, string | Array<string>> = { Accept: "application/json" }
         for (const [k, v] of Object.entries(opts.headers ?? {})) {
-          if (v !== undefined) headers[k] = String(v)
+          if (v !== undefined) headers[k] = Array.isArray(v) ? v.map(String) : String(v)
         }
         if (req.body !== undefined) {
           headers["Content-Type"] = req.contentType ?? "application/json"
