@@ -15,8 +15,7 @@ export const describe: Record<Name, string> = {
   kopf: `Kopf ${Kopf.pinned("kopf")} + kubernetes ${Kopf.pinned("kubernetes")} (bench/src/kopf/ephemeral.py)`,
   kubefx: "kubefx examples/evc (node examples/evc/src/main.ts)",
   limit: "bare client, no framework (node bench/src/limit.ts)",
-  "kubefx-tuned":
-    "kubefx examples/evc's registry with concurrency 64 (node bench/src/kubefx-tuned.ts)"
+  "kubefx-tuned": `kubefx examples/evc's registry with the settings ${process.env.KUBEFX_SETTINGS ?? "{}"} (KUBEFX_SETTINGS; node bench/src/kubefx-tuned.ts)`
 }
 
 const repo = fileURLToPath(new URL("../../", import.meta.url))

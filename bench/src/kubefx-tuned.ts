@@ -1,33 +1,39 @@
 /**
- * The kubefx EVC operator (the same registry and settings as `examples/evc/src/main.ts`) with
- * the runtime's settings changed where the benchmark may show kubefx losing against the limit.
- * It is an experiment, not a contender by default (`--only kubefx-tuned`). What the first
- * benchmark found this way is now the default (only Warning Events posted, the last-handled
- * record in status, no batch window for an idle object's first event); what is left:
+ * The kubefx EVC operator (the same registry as `examples/evc/src/main.ts`) with runtime
+ * settings given as JSON in `KUBEFX_SETTINGS` (e.g. `{"concurrency":128,"batchWindow":0}`):
+ * a harness for trying a setting side by side with the defaults before changing them. It is
+ * not a contender by default (`--only ...,kubefx-tuned`). What earlier runs found this way is
+ * now the default: only Warning Events posted, the last-handled record in status, no batch
+ * window before an idle object's first run, concurrency 64.
  *
- * - `concurrency: 64`, as the limit (the default is 16).
+ *   KUBEFX_SETTINGS='{"concurrency":128}' node bench/src/kubefx-tuned.ts --kubeconfig PATH
  *
- *   node bench/src/kubefx-tuned.ts --kubeconfig PATH
+ * `KUBEFX_LOG_LEVEL=Debug` shows every step (what the process does when it should be idle).
  */
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { Handlers, Settings } from "@kubefx/example-evc"
-import { Kube, Operator } from "@kubefx/runtime"
-import { Effect, Layer } from "effect"
+import { Kube, Operator, type Settings as RuntimeSettings } from "@kubefx/runtime"
+import { Effect, Layer, type LogLevel, References } from "effect"
 
 const { values: flags } = parseArgs({
   options: { kubeconfig: { type: "string" } },
   strict: true
 })
 
+const tuned: RuntimeSettings.Input = JSON.parse(process.env.KUBEFX_SETTINGS ?? "{}")
+const logLevel = (process.env.KUBEFX_LOG_LEVEL ?? "Info") as LogLevel.LogLevel
+console.log(`kubefx-tuned: settings ${JSON.stringify(tuned)}`)
+
 const operator = Operator.run(Handlers.registry, {
   reportingComponent: "kubefx-evc",
   fieldManager: "kubefx-evc",
-  concurrency: 64
+  ...tuned
 })
 
 NodeRuntime.runMain(
   operator.pipe(
+    Effect.provideService(References.MinimumLogLevel, logLevel),
     Effect.provide(
       Layer.mergeAll(
         flags.kubeconfig === undefined ? Kube.layerDefault() : Kube.layerFromFile(flags.kubeconfig),

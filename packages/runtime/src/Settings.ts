@@ -6,7 +6,7 @@
  * | -------------------- | ----------------------------------------- | ------------------------------------------------------------------------------------------------- |
  * | `scope`              | the whole cluster                         | where to watch; `namespaces: [...]` is a shortcut for `Watcher.namespaces([...])`                  |
  * | `namespaces`         | none (the `scope`)                        | names, globs (`team-*`, `ns-?`, `ns-[ab]`) and exclusions (`!team-secret`); see below              |
- * | `concurrency`        | 16                                        | how many objects are processed at the same time (one at a time per object, always)                |
+ * | `concurrency`        | 64                                        | how many objects are processed at the same time (one at a time per object, always)                |
  * | `batchWindow`        | 100 ms                                    | an idle object's first event goes at once; after a run, a burst settles this long (newest wins)   |
  * | `storage`            | per resource, see {@link storageFor}      | where progress, the last-handled essence and the finalizer live                                   |
  * | `finalizer`          | the storage's (`kubefx.dev/finalizer`)    | overrides `storage.finalizer`                                                                     |
@@ -136,7 +136,7 @@ export const make = (input: Input = {}): Settings => {
       input.namespaces !== undefined
         ? Watcher.namespaces(input.namespaces)
         : (input.scope ?? Watcher.cluster),
-    concurrency: Math.max(1, input.concurrency ?? 16),
+    concurrency: Math.max(1, input.concurrency ?? 64),
     batchWindow: Duration.fromInputUnsafe(input.batchWindow ?? "100 millis"),
     storage: input.storage,
     finalizer: input.finalizer,
