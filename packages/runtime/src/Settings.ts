@@ -18,7 +18,7 @@
  * | `conflictRetries`    | 3                                         | on 409 Conflict, how many times to re-read the object and run the step again, then back off        |
  * | `errorBackoff`       | 1 s doubling, at most 60 s, jittered      | delay before processing an object again after its patch failed (other than 404/409)               |
  * | `ownWriteTimeout`    | 10 s                                      | after a patch, how long to ignore stale copies while waiting for the watch to deliver the write    |
- * | `watcher`            | the `Watcher`'s defaults                  | label / field selectors, page size, watch timeouts and reconnection backoff                       |
+ * | `watcher`            | the `Watcher`'s defaults                  | selectors, page size, timeouts, backoff; `keepManagedFields` (dropped by default)                 |
  *
  * `namespaces` reads its entries as Kopf's `--namespace` does (`NamespaceSelector`): a namespace
  * is served when no `!` exclusion matches it and some inclusion does (with exclusions only:

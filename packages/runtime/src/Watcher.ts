@@ -138,6 +138,13 @@ export interface WatcherOptions {
    * 30s, jittered, forever). */
   readonly backoff?: Schedule.Schedule<unknown, KubeError.KubeError> | undefined
   /**
+   * Keep `metadata.managedFields` on the objects delivered (default `false`: they are dropped as
+   * they arrive, as controller-runtime's `TransformStripManagedFields` and kube-rs's
+   * reflector examples do; they are often half of a small object's size and every object of
+   * the scope is kept in memory for relists).
+   */
+  readonly keepManagedFields?: boolean | undefined
+  /**
    * Run once when the scope has listed once ({@link watch} only): every namespace of a fixed
    * scope (at once for an empty one), the cluster, or, for a `Matching` scope, every namespace
    * that matched when `namespaces` were first listed (one deleted before its first list counts
@@ -196,6 +203,16 @@ export const watchScope = (
 ): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
   scopeStream(kube, resource, namespace, options, retryable)
 
+const identity = <A>(a: A): A => a
+
+/** The object without `metadata.managedFields` (the same object when it has none). */
+const dropManagedFields = (object: Resource.KubeObject): Resource.KubeObject => {
+  const meta = object.metadata
+  if (meta === undefined || !("managedFields" in meta)) return object
+  const { managedFields: _, ...rest } = meta as Record<string, unknown>
+  return { ...object, metadata: rest }
+}
+
 const scopeStream = (
   kube: KubeService,
   resource: Resource.ApiResource,
@@ -207,6 +224,7 @@ const scopeStream = (
     const state = WatchState.make(namespace)
     const idle = Duration.fromInputUnsafe(options.idleTimeout ?? "150 seconds")
     const where = `${resource.plural}${namespace === undefined ? "" : ` in ${namespace}`}`
+    const slim = options.keepManagedFields === true ? identity : dropManagedFields
 
     const relist = Stream.fromEffect(
       kube.listAll(resource, {
@@ -219,7 +237,9 @@ const scopeStream = (
       Stream.tap((list) =>
         Effect.logDebug(`listed ${where}: ${list.items.length} objects at ${list.resourceVersion}`)
       ),
-      Stream.flatMap((list) => Stream.fromIterable(WatchState.relisted(state, list)))
+      Stream.flatMap((list) =>
+        Stream.fromIterable(WatchState.relisted(state, { ...list, items: list.items.map(slim) }))
+      )
     )
 
     const watchOnce = Stream.suspend(() => {
@@ -247,7 +267,12 @@ const scopeStream = (
               )
           }),
           Stream.mapEffect((raw) => {
-            const step = WatchState.step(state, raw)
+            const step = WatchState.step(
+              state,
+              raw.type === "ERROR" || raw.type === "BOOKMARK"
+                ? raw
+                : { ...raw, object: slim(raw.object) }
+            )
             switch (step._tag) {
               case "Events":
                 return Effect.succeed(step.events)

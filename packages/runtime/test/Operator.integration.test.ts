@@ -349,7 +349,11 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
         yield* settle
         assert.strictEqual(r.count("create"), 1, "not run again for the change it finished")
         yield* kube.patch(sprockets, "s", Patch.merge({ spec: { size: 2 } }), { namespace: ns })
-        yield* until("updated", Effect.sync(() => r.count("update")), (n) => n === 1)
+        yield* until(
+          "updated",
+          Effect.sync(() => r.count("update")),
+          (n) => n === 1
+        )
         yield* settle
         assert.strictEqual(r.count("create"), 1)
         assert.strictEqual(r.count("update"), 1)

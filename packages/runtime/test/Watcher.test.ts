@@ -218,6 +218,43 @@ describe("Watcher", () => {
       }).pipe(Effect.timeout("5 seconds"))
   )
 
+  it.live("drops managedFields from listed and watched objects unless asked to keep them", () =>
+    Effect.gen(function* () {
+      const managed = (name: string, rv: string): Resource.KubeObject => {
+        const o = obj(name, rv)
+        return {
+          ...o,
+          metadata: { ...o.metadata, managedFields: [{ manager: "kubectl", operation: "Update" }] }
+        }
+      }
+      const run = (keepManagedFields: boolean) =>
+        Watcher.watchScope(
+          fakeKube({
+            lists: [list([managed("a", "1")], "10")],
+            watches: [
+              Stream.make<Array<RawWatchEvent>>({ type: "ADDED", object: managed("b", "11") })
+            ]
+          }).kube,
+          configMaps,
+          "ns",
+          { ...fast, keepManagedFields }
+        ).pipe(Stream.take(3), Stream.runCollect)
+      const objects = (events: Iterable<WatchState.WatchEvent>) =>
+        Array.from(events).flatMap((e) => (e._tag === "Applied" ? [e.object] : []))
+      const dropped = objects(yield* run(false))
+      assert.deepStrictEqual(
+        dropped.map((o) => o.metadata?.name),
+        ["a", "b"],
+        "listed and watched"
+      )
+      for (const o of dropped) {
+        assert.notProperty(o.metadata, "managedFields")
+        assert.strictEqual(o.metadata?.uid, `uid-${o.metadata?.name}`, "the rest is kept")
+      }
+      for (const o of objects(yield* run(true))) assert.property(o.metadata, "managedFields")
+    }).pipe(Effect.timeout("5 seconds"))
+  )
+
   it.live("reconnects a silent watch from the last version, without relisting", () =>
     Effect.gen(function* () {
       const { kube, calls } = fakeKube({
