@@ -331,24 +331,37 @@ export const make = <R>(
           )
         : Effect.void
 
-    /** Moves the record just written to an annotation; annotations from now on. */
-    const keepStateInAnnotations = (after: KubeObject, written: CorePatch.MergePatch) =>
+    /**
+     * Writes the record the server pruned from status as an annotation, and switches this
+     * resource to annotations (once; steps already running with the status storage come here
+     * too). Answers the object after that write, so its copies from before it are stale.
+     */
+    const keepStateInAnnotations = (
+      after: KubeObject,
+      written: CorePatch.MergePatch,
+      used: Storage.Storage
+    ) =>
       Effect.gen(function* () {
-        const record = Storage.readLastHandled(storage, written)
-        yield* Effect.logError(
-          `the API server drops status.kubefx of ${resourceName} (its CRD's status schema does not preserve unknown fields): kubefx keeps its state in kubefx.dev/ annotations instead; add "x-kubernetes-preserve-unknown-fields: true" to the status schema (handler results in status are dropped too)`
-        )
-        storage = annotationStorage(storage)
-        if (record === undefined) return
+        if (storage === used) {
+          storage = annotationStorage(used)
+          yield* Effect.logError(
+            `the API server drops status.kubefx of ${resourceName} (its CRD's status schema does not preserve unknown fields): kubefx keeps its state in kubefx.dev/ annotations instead; add "x-kubernetes-preserve-unknown-fields: true" to the status schema (handler results in status are dropped too)`
+          )
+        }
+        const record = Storage.readLastHandled(used, written)
+        if (record === undefined) return after
         const { name, namespace } = meta(after)
-        yield* kube
-          .patch(target.api, name, Patch.merge(Storage.writeLastHandled(storage, record)), {
+        const patch = Storage.writeLastHandled(annotationStorage(used), record)
+        return yield* kube
+          .patch(target.api, name, Patch.merge(patch), {
             namespace,
             fieldManager: settings.fieldManager
           })
           .pipe(
             Effect.catch((error) =>
-              Effect.logWarning(`could not write the last-handled annotation: ${error._tag}`)
+              Effect.logWarning(`could not write the last-handled annotation: ${error._tag}`).pipe(
+                Effect.as(after)
+              )
             )
           )
       })
@@ -373,13 +386,14 @@ export const make = <R>(
     ): Effect.Effect<Option.Option<Duration.Duration>, never, R> =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
+        const used = storage
         const decision = yield* Reconcile.reconcile(registry, {
           resource: target.resource,
           body: body as unknown as Json.Json,
           now,
           firstSight: !seen.has(k),
           event,
-          storage
+          storage: used
         })
         const { cause } = decision
         yield* Effect.logDebug(
@@ -397,10 +411,14 @@ export const make = <R>(
         }
         return yield* applyPatch(kube, target, body, decision.patch, settings.fieldManager).pipe(
           Effect.matchEffect({
-            onSuccess: (after) =>
+            onSuccess: (written) =>
               Effect.gen(function* () {
                 if (cause.finalizer !== "add") seen.add(k)
                 failures.delete(k)
+                const after =
+                  written !== undefined && prunesStatus(used, decision.patch, written)
+                    ? yield* keepStateInAnnotations(written, decision.patch, used)
+                    : written
                 if (after !== undefined) {
                   const rv = Resource.resourceVersion(after)
                   const known = recent.get(k) ?? []
@@ -412,9 +430,6 @@ export const make = <R>(
                     })
                   }
                   yield* Effect.logDebug(`patched; now at ${rv}`)
-                  if (prunesStatus(storage, decision.patch, after)) {
-                    yield* keepStateInAnnotations(after, decision.patch)
-                  }
                 }
                 yield* postEvents(after ?? body, decision.events)
                 return decision.requeueAfter

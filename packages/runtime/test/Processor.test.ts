@@ -19,7 +19,7 @@ const target = (statusSubresource: boolean): Processor.Target => ({
 })
 
 /** One object in memory, with resourceVersions, guards and a log of the calls. */
-const fakeKube = (initial: Resource.KubeObject) => {
+const fakeKube = (initial: Resource.KubeObject, options: { readonly prunes?: boolean } = {}) => {
   let rv = 1
   let object: Resource.KubeObject = {
     ...initial,
@@ -40,7 +40,13 @@ const fakeKube = (initial: Resource.KubeObject) => {
             message: ""
           })
         )
-      const next = CorePatch.apply(object as Json.Json, body as Json.Json) as Resource.KubeObject
+      const applied = CorePatch.apply(object as Json.Json, body as Json.Json) as Resource.KubeObject
+      // A CRD whose status schema keeps nothing unknown drops status.kubefx.
+      const next = options.prunes
+        ? (CorePatch.apply(applied as Json.Json, {
+            status: { kubefx: null }
+          }) as Resource.KubeObject)
+        : applied
       rv++
       object = { ...next, metadata: { ...next.metadata, resourceVersion: String(rv) } }
       return Effect.succeed(object)
@@ -110,6 +116,33 @@ describe("Processor", () => {
       assert.deepStrictEqual(kube.calls, ["patchStatus"])
       assert.deepStrictEqual(Json.get(kube.current() as Json.Json, "status.create"), { ok: true })
       assert.isString(Json.get(kube.current() as Json.Json, "status.kubefx.lastHandled"))
+    })
+  )
+
+  it.effect("a status that drops status.kubefx: the record goes to an annotation, once", () =>
+    Effect.gen(function* () {
+      const kube = fakeKube(widget, { prunes: true })
+      let runs = 0
+      const registry = Registry.make(
+        Handler.onCreate("widgets", { id: "create" }, () => Effect.sync(() => void runs++))
+      )
+      const p = yield* Processor.make(registry, target(true), Settings.make()).pipe(
+        Effect.provideService(Kube, kube.service)
+      )
+      const [item] = p.observe(applied(kube.current()))
+      yield* p.process(item!)
+      assert.deepStrictEqual(kube.calls, ["patchStatus", "patch"])
+      assert.isString(kube.current().metadata?.annotations?.["kubefx.dev/last-handled"])
+      // The copy from between the two writes (record pruned, annotation not yet) is stale.
+      const between = {
+        ...kube.current(),
+        metadata: { ...kube.current().metadata, annotations: {}, resourceVersion: "2" }
+      }
+      const skipped = yield* p.process(p.observe(applied(between))[0]!)
+      assert.isTrue(Option.isSome(skipped), "waits for our own write")
+      yield* p.process(p.observe(applied(kube.current()))[0]!)
+      assert.strictEqual(runs, 1, "not run again")
+      assert.deepStrictEqual(kube.calls, ["patchStatus", "patch"], "nothing more to write")
     })
   )
 
