@@ -50,6 +50,8 @@
  *   an error saying so, writes the record as the annotation `kubefx.dev/last-handled`, and keeps
  *   progress and records of this resource in annotations from then on: no handler runs twice for
  *   a change it finished (handler results in `status.<id>` are still dropped, as the CRD says).
+ *   A restarted process switches as soon as it meets an object whose record is only in the
+ *   annotation, before that object's step.
  *
  * @since 0.1.0
  */
@@ -331,6 +333,37 @@ export const make = <R>(
           )
         : Effect.void
 
+    /** Switches this resource to annotations, once (steps may race here). */
+    const useAnnotations = (used: Storage.Storage) =>
+      Effect.suspend(() => {
+        if (storage !== used) return Effect.void
+        storage = annotationStorage(used)
+        return Effect.logError(
+          `the API server drops status.kubefx of ${resourceName} (its CRD's status schema does not preserve unknown fields): kubefx keeps its state in kubefx.dev/ annotations instead; add "x-kubernetes-preserve-unknown-fields: true" to the status schema (handler results in status are dropped too)`
+        )
+      })
+
+    /**
+     * The storage for a step on `body`: an object whose record is only in the annotation (an
+     * earlier process found status pruned) switches this resource to annotations before its
+     * step, so a restarted operator does not handle it again.
+     */
+    const storageOf = (body: KubeObject) =>
+      Effect.gen(function* () {
+        const used = storage
+        const inStatus = (o: KubeObject) => Storage.readLastHandled(used, o as unknown as Json.Json)
+        const inAnnotation = (o: KubeObject) =>
+          Storage.readLastHandled(annotationStorage(used), o as unknown as Json.Json)
+        if (
+          used.lastHandled._tag === "Status" &&
+          inStatus(body) === undefined &&
+          inAnnotation(body) !== undefined
+        ) {
+          yield* useAnnotations(used)
+        }
+        return storage
+      })
+
     /**
      * Writes the record the server pruned from status as an annotation, and switches this
      * resource to annotations (once; steps already running with the status storage come here
@@ -342,12 +375,7 @@ export const make = <R>(
       used: Storage.Storage
     ) =>
       Effect.gen(function* () {
-        if (storage === used) {
-          storage = annotationStorage(used)
-          yield* Effect.logError(
-            `the API server drops status.kubefx of ${resourceName} (its CRD's status schema does not preserve unknown fields): kubefx keeps its state in kubefx.dev/ annotations instead; add "x-kubernetes-preserve-unknown-fields: true" to the status schema (handler results in status are dropped too)`
-          )
-        }
+        yield* useAnnotations(used)
         const record = Storage.readLastHandled(used, written)
         if (record === undefined) return after
         const { name, namespace } = meta(after)
@@ -386,7 +414,7 @@ export const make = <R>(
     ): Effect.Effect<Option.Option<Duration.Duration>, never, R> =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        const used = storage
+        const used = yield* storageOf(body)
         const decision = yield* Reconcile.reconcile(registry, {
           resource: target.resource,
           body: body as unknown as Json.Json,

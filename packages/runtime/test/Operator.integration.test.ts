@@ -357,6 +357,13 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
         yield* settle
         assert.strictEqual(r.count("create"), 1)
         assert.strictEqual(r.count("update"), 1)
+        // A new process starts with status storage: the annotation tells it where the state is.
+        yield* op.stop
+        const again = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
+        yield* again.ready
+        yield* settle
+        assert.strictEqual(r.count("create"), 1, "not run again after a restart")
+        assert.strictEqual(r.count("update"), 1)
       })
   )
 

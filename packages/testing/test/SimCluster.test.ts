@@ -298,6 +298,52 @@ describe("Runner", () => {
     }).pipe(Effect.provide(SimCluster.layer()))
   )
 
+  it.effect(
+    "a CRD whose status schema prunes status.kubefx: like the real server, no re-runs",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* SimCluster.SimCluster
+        const crd = widgetCrd(true)
+        const pruning = JSON.parse(
+          JSON.stringify(crd).replace(
+            '"status":{"type":"object","x-kubernetes-preserve-unknown-fields":true}',
+            '"status":{"type":"object","properties":{"phase":{"type":"string"}}}'
+          )
+        ) as Resource.KubeObject
+        assert.notDeepEqual(pruning, crd)
+        yield* sim.apply([pruning])
+        let runs = 0
+        const registry = Registry.make(
+          Handler.onCreate("widgets.sim.kubefx.dev", { id: "create" }, () =>
+            Effect.sync(() => void runs++)
+          )
+        )
+        const runner = yield* Runner.make(registry, { namespaces: [ns] })
+        yield* sim.admin.create(widgets, {
+          apiVersion: "sim.kubefx.dev/v1",
+          kind: "Widget",
+          metadata: { name: "w", namespace: ns },
+          spec: { size: 1 }
+        })
+        yield* Runner.eventually(
+          Effect.flatMap(sim.find(widgets, "w", ns), (o) =>
+            Option.isSome(o) && o.value.metadata?.annotations?.["kubefx.dev/last-handled"]
+              ? Effect.void
+              : Effect.fail("not yet")
+          )
+        )
+        const w = Option.getOrThrow(yield* sim.find(widgets, "w", ns))
+        assert.isUndefined(
+          (w.status as Record<string, unknown> | undefined)?.kubefx,
+          "pruned by the simulated server too"
+        )
+        yield* runner.restart({ crash: true })
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(runs, 1, "handled once, across a restart")
+        yield* runner.stop
+      }).pipe(Effect.provide(SimCluster.layer()))
+  )
+
   it.effect("the Kube layer of the simulation serves the runtime directly", () =>
     Effect.gen(function* () {
       const kube = yield* Kube
