@@ -11,12 +11,12 @@ import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { ControlPlane } from "@kubefx/controlplane"
 import { Json } from "@kubefx/core"
-import { Kube, Operator, Resource } from "@kubefx/runtime"
+import { Kube, Manifests, Operator, Resource } from "@kubefx/runtime"
 import { Console, Effect, Fiber, Schedule } from "effect"
 import { stringify } from "yaml"
+import * as Deploy from "./Deploy.ts"
 import { evc } from "./Evc.ts"
 import { registry } from "./handlers.ts"
-import * as Manifests from "./Manifests.ts"
 import * as Settings from "./Settings.ts"
 
 const { values: flags } = parseArgs({
@@ -47,7 +47,7 @@ const main = Effect.gen(function* () {
   const kube = yield* Kube.make(yield* cluster)
   yield* Effect.gen(function* () {
     yield* step(`installing the CRD and the StorageClass on ${kube.server}`)
-    yield* Manifests.apply([...Manifests.read("crd.yaml"), ...Manifests.read("storageclass.yaml")])
+    yield* Manifests.apply([...Deploy.read("crd.yaml"), ...Deploy.read("storageclass.yaml")])
     yield* Manifests.awaitEstablished("ephemeralvolumeclaims.kopf.dev")
 
     yield* step("starting the operator (logs follow)")
@@ -58,7 +58,7 @@ const main = Effect.gen(function* () {
     yield* operator.ready
 
     yield* step("applying deploy/evc.yaml (my-claim, size 1G) in namespace default")
-    yield* Manifests.apply(Manifests.read("evc.yaml"), { namespace: "default" })
+    yield* Manifests.apply(Deploy.read("evc.yaml"), { namespace: "default" })
     const claim = yield* kube.get(evcs, "my-claim", { namespace: "default" }).pipe(
       Effect.filterOrFail(
         (o) => Json.get(o as Json.Json, ["status", "create_fn"]) !== undefined,

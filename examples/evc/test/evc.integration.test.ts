@@ -6,11 +6,11 @@
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
 import { Json } from "@kubefx/core"
-import { Kube, type KubeService, Operator, Patch, Resource } from "@kubefx/runtime"
+import { Kube, type KubeService, Manifests, Operator, Patch, Resource } from "@kubefx/runtime"
 import { Context, Duration, Effect, Layer, Schedule, type Scope } from "effect"
+import * as Deploy from "../src/Deploy.ts"
 import { evc } from "../src/Evc.ts"
 import { registry } from "../src/handlers.ts"
-import * as Manifests from "../src/Manifests.ts"
 import * as Settings from "../src/Settings.ts"
 
 const evcs = Resource.make(evc.group, evc.version, evc.plural, evc.kind)
@@ -30,10 +30,10 @@ const ClusterLive = Layer.effect(
   Effect.gen(function* () {
     const cp = yield* ControlPlane.ControlPlane
     const admin = yield* Kube.make(yield* Kube.loadFile(cp.kubeconfig))
-    const role = Manifests.read("rbac.yaml").filter((o) => o.kind === "ClusterRole")
+    const role = Deploy.read("rbac.yaml").filter((o) => o.kind === "ClusterRole")
     yield* Manifests.apply([
-      ...Manifests.read("crd.yaml"),
-      ...Manifests.read("storageclass.yaml"),
+      ...Deploy.read("crd.yaml"),
+      ...Deploy.read("storageclass.yaml"),
       ...role,
       {
         apiVersion: "rbac.authorization.k8s.io/v1",

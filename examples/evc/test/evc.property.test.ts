@@ -19,9 +19,9 @@ import { Arbitraries, Faults, Property, Quantity, Runner, SimCluster } from "@ku
 import { Duration, Effect } from "effect"
 import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
+import * as Deploy from "../src/Deploy.ts"
 import { crd, evc } from "../src/Evc.ts"
 import { registry } from "../src/handlers.ts"
-import * as Manifests from "../src/Manifests.ts"
 import * as Settings from "../src/Settings.ts"
 
 const evcs = Resource.make(evc.group, evc.version, evc.plural, evc.kind)
@@ -132,7 +132,7 @@ const body = (input: {
 
 const simOptions = (faults: Faults.Faults): SimCluster.Options => ({
   faults,
-  objects: [crd as Resource.KubeObject, ...Manifests.read("storageclass.yaml")],
+  objects: [crd as Resource.KubeObject, ...Deploy.read("storageclass.yaml")],
   controllers: { provisioner: true },
   // The garbage collector and the provisioner react a second after a change, as in a cluster.
   controllerDelay: "1 second"

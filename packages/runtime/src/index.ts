@@ -57,6 +57,10 @@ export {
 /**
  * @since 0.1.0
  */
+export * as Manifests from "./Manifests.ts"
+/**
+ * @since 0.1.0
+ */
 export * as NamespaceSelector from "./NamespaceSelector.ts"
 /**
  * @since 0.1.0

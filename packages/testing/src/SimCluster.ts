@@ -41,6 +41,7 @@ import {
   Kube,
   KubeError,
   type KubeService,
+  Manifests,
   type Patch,
   type RawWatchEvent,
   Resource
@@ -150,7 +151,7 @@ export interface SimClusterService {
   readonly settle: Effect.Effect<void>
   /** Binds a claim as a PV controller would (`status.phase: Bound`, capacity = request). */
   readonly bind: (namespace: string, name: string) => Effect.Effect<KubeObject, Err>
-  /** Creates objects, or merge-patches them when they exist (resolving kinds by discovery). */
+  /** Applies objects (server-side apply, resolving kinds by discovery): `Manifests.apply`. */
   readonly apply: (
     objects: ReadonlyArray<KubeObject>
   ) => Effect.Effect<ReadonlyArray<KubeObject>, Err>
@@ -880,16 +881,9 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
     return sim
   })
 
-const groupVersion = (apiVersion: string) => {
-  const i = apiVersion.indexOf("/")
-  return i < 0
-    ? { group: "", version: apiVersion }
-    : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) }
-}
-
 /**
- * Creates each object, or merge-patches it when it exists, resolving its kind by discovery:
- * `kubectl apply` for tests (works on a real cluster too).
+ * Applies objects (server-side apply, kinds resolved by discovery) with a given client: the
+ * runtime's `Manifests.apply`, for tests that hold a `KubeService` (works on a real cluster too).
  *
  * @since 0.1.0
  * @category helpers
@@ -897,35 +891,9 @@ const groupVersion = (apiVersion: string) => {
 export const applyAll = (
   kube: KubeService,
   objects: ReadonlyArray<KubeObject>,
-  options: { readonly namespace?: string | undefined } = {}
+  options: Manifests.ApplyOptions = {}
 ): Effect.Effect<ReadonlyArray<KubeObject>, Err> =>
-  Effect.forEach(objects, (object) =>
-    Effect.gen(function* () {
-      const resource = yield* kube.discover({
-        ...groupVersion(object.apiVersion ?? ""),
-        kind: object.kind ?? ""
-      })
-      const namespace = resource.namespaced
-        ? (object.metadata?.namespace ?? options.namespace ?? "default")
-        : undefined
-      const body: KubeObject =
-        namespace === undefined
-          ? object
-          : { ...object, metadata: { ...object.metadata, namespace } }
-      return yield* kube
-        .create(resource, body, { namespace })
-        .pipe(
-          Effect.catchTag("AlreadyExists", () =>
-            kube.patch(
-              resource,
-              object.metadata?.name ?? "",
-              { _tag: "Merge", body },
-              { namespace }
-            )
-          )
-        )
-    })
-  )
+  Manifests.apply(objects, options).pipe(Effect.provideService(Kube, kube))
 
 /**
  * A simulated cluster as a layer: the {@link SimCluster} handle and the runtime's `Kube`
