@@ -302,6 +302,40 @@ const split = <O, Spec, E, R>(
   args.length === 1 ? [{}, args[0]] : [args[0], args[1]]
 
 /**
+ * The signature of `onCreate`, `onUpdate`, `onResume`, `onEvent` (with {@link Options}) and
+ * `onDelete` (with {@link DeleteOptions}): a selector, optional options, the function.
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ *
+ * const on: Handler.Constructor = Handler.onCreate
+ * ```
+ *
+ * @since 0.1.0
+ */
+export interface Constructor<O extends "options" | "delete" = "options"> {
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    options: O extends "delete" ? DeleteOptions<Spec> : Options<Spec>,
+    fn: AnyFn<Spec, E, R>
+  ): Handler<R>
+}
+
+const handlerOf = <O extends "options" | "delete">(kind: Kind): Constructor<O> =>
+  (<Spec, E, R>(
+    selector: Selector.Input<Spec>,
+    ...args: Args<DeleteOptions<Spec>, Spec, E, R>
+  ): Handler<R> => {
+    const [options, fn] = split(args)
+    return make(kind, selector, options, fn)
+  }) as Constructor<O>
+
+/**
  * A creation handler: runs once per object, when kubefx first sees it (no last-handled essence).
  *
  * @example
@@ -316,23 +350,7 @@ const split = <O, Spec, E, R>(
  *
  * @since 0.1.0
  */
-export const onCreate: {
-  <Spec = Json.JsonObject, E = never, R = never>(
-    selector: Selector.Input<Spec>,
-    fn: AnyFn<Spec, E, R>
-  ): Handler<R>
-  <Spec = Json.JsonObject, E = never, R = never>(
-    selector: Selector.Input<Spec>,
-    options: Options<Spec>,
-    fn: AnyFn<Spec, E, R>
-  ): Handler<R>
-} = <Spec, E, R>(
-  selector: Selector.Input<Spec>,
-  ...args: Args<Options<Spec>, Spec, E, R>
-): Handler<R> => {
-  const [options, fn] = split(args)
-  return make("create", selector, options, fn)
-}
+export const onCreate: Constructor = handlerOf("create")
 
 /**
  * An update handler: runs when the essence changed since last handled. With `field`, only when
@@ -350,23 +368,7 @@ export const onCreate: {
  *
  * @since 0.1.0
  */
-export const onUpdate: {
-  <Spec = Json.JsonObject, E = never, R = never>(
-    selector: Selector.Input<Spec>,
-    fn: AnyFn<Spec, E, R>
-  ): Handler<R>
-  <Spec = Json.JsonObject, E = never, R = never>(
-    selector: Selector.Input<Spec>,
-    options: Options<Spec>,
-    fn: AnyFn<Spec, E, R>
-  ): Handler<R>
-} = <Spec, E, R>(
-  selector: Selector.Input<Spec>,
-  ...args: Args<Options<Spec>, Spec, E, R>
-): Handler<R> => {
-  const [options, fn] = split(args)
-  return make("update", selector, options, fn)
-}
+export const onUpdate: Constructor = handlerOf("update")
 
 /**
  * A deletion handler: runs when the object is marked for deletion. Unless `optional`, kubefx
@@ -382,23 +384,7 @@ export const onUpdate: {
  *
  * @since 0.1.0
  */
-export const onDelete: {
-  <Spec = Json.JsonObject, E = never, R = never>(
-    selector: Selector.Input<Spec>,
-    fn: AnyFn<Spec, E, R>
-  ): Handler<R>
-  <Spec = Json.JsonObject, E = never, R = never>(
-    selector: Selector.Input<Spec>,
-    options: DeleteOptions<Spec>,
-    fn: AnyFn<Spec, E, R>
-  ): Handler<R>
-} = <Spec, E, R>(
-  selector: Selector.Input<Spec>,
-  ...args: Args<DeleteOptions<Spec>, Spec, E, R>
-): Handler<R> => {
-  const [options, fn] = split(args)
-  return make("delete", selector, options, fn)
-}
+export const onDelete: Constructor<"delete"> = handlerOf("delete")
 
 /**
  * A resume handler: runs when the operator process first sees an object it already handled and
@@ -414,23 +400,7 @@ export const onDelete: {
  *
  * @since 0.1.0
  */
-export const onResume: {
-  <Spec = Json.JsonObject, E = never, R = never>(
-    selector: Selector.Input<Spec>,
-    fn: AnyFn<Spec, E, R>
-  ): Handler<R>
-  <Spec = Json.JsonObject, E = never, R = never>(
-    selector: Selector.Input<Spec>,
-    options: Options<Spec>,
-    fn: AnyFn<Spec, E, R>
-  ): Handler<R>
-} = <Spec, E, R>(
-  selector: Selector.Input<Spec>,
-  ...args: Args<Options<Spec>, Spec, E, R>
-): Handler<R> => {
-  const [options, fn] = split(args)
-  return make("resume", selector, options, fn)
-}
+export const onResume: Constructor = handlerOf("resume")
 
 /**
  * A field handler: runs on creation when the field is set and on any update that changes it,
@@ -483,23 +453,7 @@ export const onField: {
  *
  * @since 0.1.0
  */
-export const onEvent: {
-  <Spec = Json.JsonObject, E = never, R = never>(
-    selector: Selector.Input<Spec>,
-    fn: AnyFn<Spec, E, R>
-  ): Handler<R>
-  <Spec = Json.JsonObject, E = never, R = never>(
-    selector: Selector.Input<Spec>,
-    options: Options<Spec>,
-    fn: AnyFn<Spec, E, R>
-  ): Handler<R>
-} = <Spec, E, R>(
-  selector: Selector.Input<Spec>,
-  ...args: Args<Options<Spec>, Spec, E, R>
-): Handler<R> => {
-  const [options, fn] = split(args)
-  return make("event", selector, options, fn)
-}
+export const onEvent: Constructor = handlerOf("event")
 
 /**
  * Whether a handler takes part in a cause with the given reason.
