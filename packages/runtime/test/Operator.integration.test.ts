@@ -13,6 +13,8 @@ import {
   ClusterLayer,
   configMap,
   configMaps,
+  crdManifest,
+  crds,
   eventually,
   freshNamespace,
   tcpProxy
@@ -22,44 +24,12 @@ const group = "test.kubefx.dev"
 const widgets = Resource.make(group, "v1", "widgets", "Widget")
 const gadgets = Resource.make(group, "v1", "gadgets", "Gadget")
 const events = Resource.core("v1", "events", "Event")
-const crds = Resource.make(
-  "apiextensions.k8s.io",
-  "v1",
-  "customresourcedefinitions",
-  "CustomResourceDefinition",
-  false
-)
 const FINALIZER = "kubefx.dev/finalizer"
 const W = `widgets.${group}`
 const G = `gadgets.${group}`
 
-const crd = (plural: string, kind: string, status: boolean) => ({
-  apiVersion: "apiextensions.k8s.io/v1",
-  kind: "CustomResourceDefinition",
-  metadata: { name: `${plural}.${group}` },
-  spec: {
-    group,
-    scope: "Namespaced",
-    names: { plural, singular: kind.toLowerCase(), kind },
-    versions: [
-      {
-        name: "v1",
-        served: true,
-        storage: true,
-        ...(status ? { subresources: { status: {} } } : {}),
-        schema: {
-          openAPIV3Schema: {
-            type: "object",
-            properties: {
-              spec: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
-              status: { type: "object", "x-kubernetes-preserve-unknown-fields": true }
-            }
-          }
-        }
-      }
-    ]
-  }
-})
+const crd = (plural: string, kind: string, status: boolean) =>
+  crdManifest({ group, plural, kind, statusSubresource: status })
 
 /** Widgets have a status subresource, gadgets do not. */
 const ensureCrds = Effect.gen(function* () {
@@ -179,28 +149,13 @@ const fast: Settings.Input = { batchWindow: "20 millis" }
 const sprockets = Resource.make(group, "v1", "sprockets", "Sprocket")
 const ensureSprockets = Effect.gen(function* () {
   const kube = yield* Kube
-  const manifest = crd("sprockets", "Sprocket", true)
-  const [version] = manifest.spec.versions
-  const strict = {
-    ...manifest,
-    spec: {
-      ...manifest.spec,
-      versions: [
-        {
-          ...version,
-          schema: {
-            openAPIV3Schema: {
-              type: "object",
-              properties: {
-                spec: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
-                status: { type: "object", properties: { phase: { type: "string" } } }
-              }
-            }
-          }
-        }
-      ]
-    }
-  }
+  const strict = crdManifest({
+    group,
+    plural: "sprockets",
+    kind: "Sprocket",
+    statusSubresource: true,
+    status: { type: "object", properties: { phase: { type: "string" } } }
+  })
   yield* kube.create(crds, strict).pipe(Effect.catchTag("AlreadyExists", () => Effect.void))
   yield* eventually(kube.list(sprockets, { namespace: "default", limit: 1 }))
 })

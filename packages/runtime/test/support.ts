@@ -118,35 +118,58 @@ export const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 export const widgets = Resource.make("kubefx.test", "v1", "widgets", "Widget")
 
-const widgetCrd = {
+const keepAll = { type: "object", "x-kubernetes-preserve-unknown-fields": true }
+
+/** A namespaced CRD manifest (v1) for tests; spec and status keep every field unless given. */
+export const crdManifest = (options: {
+  readonly group: string
+  readonly plural: string
+  readonly kind: string
+  readonly statusSubresource: boolean
+  readonly shortNames?: ReadonlyArray<string>
+  readonly spec?: object
+  readonly status?: object
+}): Resource.KubeObject => ({
   apiVersion: "apiextensions.k8s.io/v1",
   kind: "CustomResourceDefinition",
-  metadata: { name: "widgets.kubefx.test" },
+  metadata: { name: `${options.plural}.${options.group}` },
   spec: {
-    group: "kubefx.test",
+    group: options.group,
     scope: "Namespaced",
-    names: { plural: "widgets", singular: "widget", kind: "Widget", shortNames: ["wd"] },
+    names: {
+      plural: options.plural,
+      singular: options.kind.toLowerCase(),
+      kind: options.kind,
+      ...(options.shortNames === undefined ? {} : { shortNames: options.shortNames })
+    },
     versions: [
       {
         name: "v1",
         served: true,
         storage: true,
-        subresources: { status: {} },
+        ...(options.statusSubresource ? { subresources: { status: {} } } : {}),
         schema: {
           openAPIV3Schema: {
             type: "object",
-            properties: {
-              spec: { type: "object", properties: { size: { type: "integer", minimum: 0 } } },
-              status: { type: "object", properties: { phase: { type: "string" } } }
-            }
+            properties: { spec: options.spec ?? keepAll, status: options.status ?? keepAll }
           }
         }
       }
     ]
   }
-}
+})
 
-const crds = Resource.make(
+const widgetCrd = crdManifest({
+  group: "kubefx.test",
+  plural: "widgets",
+  kind: "Widget",
+  statusSubresource: true,
+  shortNames: ["wd"],
+  spec: { type: "object", properties: { size: { type: "integer", minimum: 0 } } },
+  status: { type: "object", properties: { phase: { type: "string" } } }
+})
+
+export const crds = Resource.make(
   "apiextensions.k8s.io",
   "v1",
   "customresourcedefinitions",
