@@ -125,21 +125,27 @@ const meta = (object: KubeObject) => ({
   namespace: object.metadata?.namespace
 })
 
+/** The raw last-handled record in status (not parsed: this runs on every step), if stored there. */
+const recordInStatus = (storage: Storage.Storage, object: unknown): Json.Json | undefined =>
+  storage.lastHandled._tag === "Status"
+    ? Json.get(object as Json.Json, ["status", ...storage.lastHandled.field, "lastHandled"])
+    : undefined
+
 /** Whether the server dropped the last-handled record that `written` put in `status`. */
 const prunesStatus = (
   storage: Storage.Storage,
   written: CorePatch.MergePatch,
   after: KubeObject
 ): boolean =>
-  storage.lastHandled._tag === "Status" &&
-  Storage.readLastHandled(storage, written) !== undefined &&
-  Storage.readLastHandled(storage, after as unknown as Json.Json) === undefined
+  recordInStatus(storage, written) !== undefined && recordInStatus(storage, after) === undefined
+
+const fallbackPrefix = "kubefx.dev"
 
 /** The same storage with progress and the last-handled record in `kubefx.dev/` annotations. */
 const annotationStorage = (storage: Storage.Storage): Storage.Storage => ({
   ...storage,
-  progress: Storage.annotations({ prefix: "kubefx.dev" }),
-  lastHandled: Storage.annotations({ prefix: "kubefx.dev" })
+  progress: Storage.annotations({ prefix: fallbackPrefix }),
+  lastHandled: Storage.annotations({ prefix: fallbackPrefix })
 })
 
 /**
@@ -351,13 +357,11 @@ export const make = <R>(
     const storageOf = (body: KubeObject) =>
       Effect.gen(function* () {
         const used = storage
-        const inStatus = (o: KubeObject) => Storage.readLastHandled(used, o as unknown as Json.Json)
-        const inAnnotation = (o: KubeObject) =>
-          Storage.readLastHandled(annotationStorage(used), o as unknown as Json.Json)
         if (
           used.lastHandled._tag === "Status" &&
-          inStatus(body) === undefined &&
-          inAnnotation(body) !== undefined
+          body.metadata?.annotations?.[`${fallbackPrefix}/${Storage.lastHandledName}`] !==
+            undefined &&
+          recordInStatus(used, body) === undefined
         ) {
           yield* useAnnotations(used)
         }

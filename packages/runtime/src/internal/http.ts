@@ -43,6 +43,14 @@ const sameBuffer = (a: unknown, b: unknown): boolean => {
   return false
 }
 
+/** An agent that keeps connections to `server` alive, with the TLS material for https. */
+const keepAliveAgent = (server: URL, tls: https.AgentOptions): http.Agent => {
+  const common = { keepAlive: true, keepAliveMsecs: 15_000 }
+  return server.protocol === "https:"
+    ? new https.Agent({ ...tls, ...common })
+    : new http.Agent(common)
+}
+
 /**
  * A connection for the current context of a KubeConfig. Agents keep connections alive and are
  * replaced when the TLS material changes (a rotated client certificate).
@@ -53,7 +61,6 @@ export const makeConnection = (kc: KubeConfig): Connection => {
   const cluster = kc.getCurrentCluster()
   if (cluster === null) throw new Error("kubeconfig has no current cluster")
   const server = new URL(cluster.server)
-  const secure = server.protocol === "https:"
   let current: { readonly tls: https.AgentOptions; readonly agent: http.Agent } | undefined
   const retired: Array<http.Agent> = []
   const agentFor = (tls: https.AgentOptions): http.Agent => {
@@ -68,8 +75,7 @@ export const makeConnection = (kc: KubeConfig): Connection => {
       return current.agent
     }
     if (current !== undefined) retired.push(current.agent)
-    const common = { keepAlive: true, keepAliveMsecs: 15_000 }
-    const agent = secure ? new https.Agent({ ...tls, ...common }) : new http.Agent(common)
+    const agent = keepAliveAgent(server, tls)
     current = { tls, agent }
     return agent
   }
@@ -105,9 +111,7 @@ export const makeConnection = (kc: KubeConfig): Connection => {
  * @internal
  */
 export const makeStaticConnection = (credentials: Credentials): Connection => {
-  const secure = credentials.server.protocol === "https:"
-  const common = { keepAlive: true, keepAliveMsecs: 15_000 }
-  const agent = secure ? new https.Agent({ ...credentials.tls, ...common }) : new http.Agent(common)
+  const agent = keepAliveAgent(credentials.server, credentials.tls)
   return {
     server: credentials.server,
     options: () => Promise.resolve({ agent, headers: { ...credentials.headers() } }),
