@@ -7,6 +7,7 @@ import { KubeConfig } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Schedule } from "effect"
 import { parse, stringify } from "yaml"
 import { Kube, type KubeError, Patch, Resource } from "../src/index.ts"
+import * as KubeConfigFile from "../src/internal/kubeconfig.ts"
 import {
   ClusterLayer,
   configMap,
@@ -311,6 +312,9 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
         Layer.build(Kube.layerFromFile(file, { context })).pipe(
           Effect.map((ctx) => Context.get(ctx, Kube))
         )
+      // Read by kubefx itself, not handed to client-node:
+      assert.strictEqual(KubeConfigFile.readFile(cp.kubeconfig)._tag, "Read")
+      assert.strictEqual(KubeConfigFile.readFile(cp.restrictedKubeconfig)._tag, "Read")
       const admin = yield* viaFile(cp.kubeconfig)
       assert.isAbove((yield* admin.list(namespaces)).items.length, 0)
       const restricted = yield* viaFile(cp.restrictedKubeconfig)

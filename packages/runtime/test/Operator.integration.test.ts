@@ -11,12 +11,14 @@ import { Deferred, Duration, Effect, Option, Schedule, Stream } from "effect"
 import { Kube, type KubeService, Operator, Patch, Resource, type Settings } from "../src/index.ts"
 import {
   ClusterLayer,
+  clusterRoles,
   configMap,
   configMaps,
   crdManifest,
   crds,
   eventually,
   freshNamespace,
+  roleBindings,
   tcpProxy
 } from "./support.ts"
 
@@ -817,19 +819,6 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       const ns2 = yield* freshNamespace
       const ns3 = yield* freshNamespace
       const user = `operator-${Date.now().toString(36)}`
-      const clusterRoles = Resource.make(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "clusterroles",
-        "ClusterRole",
-        false
-      )
-      const roleBindings = Resource.make(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "rolebindings",
-        "RoleBinding"
-      )
       yield* kube.create(clusterRoles, {
         apiVersion: "rbac.authorization.k8s.io/v1",
         kind: "ClusterRole",

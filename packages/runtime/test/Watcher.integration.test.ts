@@ -7,18 +7,20 @@ import {
   type KubeService,
   Patch,
   type RawWatchEvent,
-  Resource,
+  type Resource,
   Watcher,
   type WatchState
 } from "../src/index.ts"
 import {
   ClusterLayer,
+  clusterRoles,
   collect,
   configMap,
   configMaps,
   ensureWidgets,
   eventually,
   freshNamespace,
+  roleBindings,
   tcpProxy,
   widgets
 } from "./support.ts"
@@ -207,19 +209,6 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Watche
         metadata: { name: `${user}-read-configmaps` },
         rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch"] }]
       }
-      const clusterRoles = Resource.make(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "clusterroles",
-        "ClusterRole",
-        false
-      )
-      const roleBindings = Resource.make(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "rolebindings",
-        "RoleBinding"
-      )
       yield* kube.create(clusterRoles, role)
       for (const ns of [ns1, ns2]) {
         yield* kube.create(roleBindings, {

@@ -20,6 +20,19 @@ export const ClusterLayer = Layer.effect(
 
 export const namespaces = Resource.core("v1", "namespaces", "Namespace", false)
 export const configMaps = Resource.core("v1", "configmaps", "ConfigMap")
+export const clusterRoles = Resource.make(
+  "rbac.authorization.k8s.io",
+  "v1",
+  "clusterroles",
+  "ClusterRole",
+  false
+)
+export const roleBindings = Resource.make(
+  "rbac.authorization.k8s.io",
+  "v1",
+  "rolebindings",
+  "RoleBinding"
+)
 
 let counter = 0
 
