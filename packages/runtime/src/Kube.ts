@@ -317,10 +317,43 @@ export interface KubeOptions {
   /** Retry policy for transient errors; default: exponential from 100ms capped at 10s,
    * jittered, at most 8 retries. */
   readonly retry?: Schedule.Schedule<unknown, Err> | undefined
-  /** Time limit of one attempt of a request (not of watches); default 30 seconds. An attempt
-   * that runs out fails with a TransportError `ETIMEDOUT`, which is retried. */
+  /** How long the server may take to send a response's headers (watches included), and the
+   * longest gap between two chunks of a response body (not of watches: see the watcher's
+   * `idleTimeout`); default 30 seconds. A request that runs out fails with a TransportError
+   * `ETIMEDOUT` (retried when it is idempotent) and its connection is closed. */
   readonly requestTimeout?: Duration.Input | undefined
+  /** Time limit of the TCP connect and TLS handshake; default 10 seconds (TransportError
+   * `ECONNECTTIMEOUT`, retried: nothing was sent). */
+  readonly connectTimeout?: Duration.Input | undefined
+  /** An idle pooled connection is closed after this long; default 30 seconds, below the idle
+   * timeouts of common load balancers and NAT gateways. */
+  readonly keepAliveTimeout?: Duration.Input | undefined
 }
+
+const timeoutsOf = (options: KubeOptions): Http.Timeouts => {
+  const ms = (input: Duration.Input | undefined, fallback: number) =>
+    input === undefined ? fallback : Math.max(1, Duration.toMillis(Duration.fromInputUnsafe(input)))
+  const request = ms(options.requestTimeout, Http.defaultTimeouts.headers)
+  return {
+    connect: ms(options.connectTimeout, Http.defaultTimeouts.connect),
+    headers: request,
+    body: request,
+    keepAlive: ms(options.keepAliveTimeout, Http.defaultTimeouts.keepAlive)
+  }
+}
+
+/**
+ * Transport failures after which the server surely did not act on the request (it was never
+ * sent): a non-idempotent request may be sent again.
+ */
+const unsent = new Set([
+  "ECONNREFUSED",
+  "ECONNECTTIMEOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH"
+])
 
 /**
  * The default retry policy: capped exponential backoff (100ms, doubling, at most 10s),
@@ -433,37 +466,40 @@ export const make = (
   kc: KubeConfig,
   options: KubeOptions = {}
 ): Effect.Effect<KubeService, KubeConfigError, Scope.Scope> =>
-  fromConnection(() => Http.makeConnection(kc), options)
+  fromConnection((timeouts) => Http.makeConnection(kc, timeouts), options)
 
 const fromConnection = (
-  connect: () => Http.Connection,
+  connect: (timeouts: Http.Timeouts) => Http.Connection,
   options: KubeOptions
 ): Effect.Effect<KubeService, KubeConfigError, Scope.Scope> =>
   Effect.gen(function* () {
+    const timeouts = timeoutsOf(options)
     const conn = yield* Effect.acquireRelease(
       Effect.try({
-        try: connect,
+        try: () => connect(timeouts),
         catch: (cause) =>
           new KubeConfigError({ message: `invalid kubeconfig: ${String(cause)}`, cause })
       }),
-      (c) => Effect.sync(() => c.close())
+      (c) => Effect.promise(() => c.close())
     )
     const schedule = options.retry ?? defaultRetry
-    const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "30 seconds")
+    // The socket's deadlines end a silent request; this one bounds a whole attempt (credential
+    // plugins included).
+    const attemptTimeout = Duration.millis(timeouts.connect + timeouts.headers + timeouts.body)
     const discovery = new Map<string, ReadonlyArray<Record<string, unknown>>>()
 
     /** Sends a request with retries; answers the body of a 2xx response. */
     const send = (req: Http.HttpRequest, idempotent: boolean): Effect.Effect<string, Err> =>
       Http.request(conn, req).pipe(
         Effect.timeoutOrElse({
-          duration: requestTimeout,
+          duration: attemptTimeout,
           orElse: () =>
             Effect.fail(
               new KubeError.TransportError({
                 method: req.method,
                 path: req.path,
                 code: "ETIMEDOUT",
-                message: `no answer within ${Duration.format(requestTimeout)}`
+                message: `no answer within ${Duration.format(attemptTimeout)}`
               })
             )
         }),
@@ -477,8 +513,7 @@ const fromConnection = (
           while: (e: Err) =>
             idempotent
               ? KubeError.isTransient(e)
-              : e._tag === "TooManyRequests" ||
-                (e._tag === "TransportError" && e.code === "ECONNREFUSED")
+              : e._tag === "TooManyRequests" || (e._tag === "TransportError" && unsent.has(e.code))
         }),
         // No stack capture: a stack trace per request costs more than the request's own work.
         Effect.withSpan(
@@ -761,7 +796,10 @@ const fromLoaded = (
   Effect.try({ try: read, catch: configError }).pipe(
     Effect.flatMap((loaded) =>
       loaded._tag === "Read"
-        ? fromConnection(() => Http.makeStaticConnection(loaded.credentials), options)
+        ? fromConnection(
+            (timeouts) => Http.makeStaticConnection(loaded.credentials, timeouts),
+            options
+          )
         : Effect.logDebug(`kubeconfig: ${loaded.reason}; using @kubernetes/client-node`).pipe(
             Effect.andThen(fallback),
             Effect.flatMap((kc) => make(kc, options))

@@ -1,16 +1,21 @@
 /**
- * HTTP to the API server over `node:https` (or `node:http`), with credentials read by
- * `kubeconfig.ts` (client certificates, tokens, token files, basic auth) or resolved per request
- * by `@kubernetes/client-node`'s KubeConfig (exec plugins, auth providers, anything else).
+ * HTTP to the API server on undici, with credentials read by `kubeconfig.ts` (client
+ * certificates, tokens, token files, basic auth) or resolved per request by
+ * `@kubernetes/client-node`'s KubeConfig (exec plugins, auth providers, proxies).
+ *
+ * Every request has deadlines enforced on its socket (connect, response headers, gaps in the
+ * body), and an interrupted request aborts and destroys its socket. Requests share a pool whose
+ * idle connections are retired after `keepAlive`; watches go out on a connection of their own,
+ * opened for the watch and closed after it, so a re-watch never lands on a pooled socket that
+ * died with the network.
  *
  * @internal
  */
-import * as http from "node:http"
-import * as https from "node:https"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Stream } from "effect"
+import { Agent, type Dispatcher, ProxyAgent, Socks5ProxyAgent } from "undici"
 import * as KubeError from "../KubeError.ts"
-import type { Credentials } from "./kubeconfig.ts"
+import type { Credentials, Headers, Tls } from "./kubeconfig.ts"
 
 /** @internal */
 export interface HttpRequest {
@@ -24,174 +29,254 @@ export interface HttpRequest {
 /** @internal */
 export interface HttpResponse {
   readonly status: number
-  readonly headers: http.IncomingHttpHeaders
+  readonly headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
   readonly body: string
+}
+
+/**
+ * Deadlines, in milliseconds. Each one, when it passes, fails the request with a
+ * TransportError and destroys its socket.
+ *
+ * @internal
+ */
+export interface Timeouts {
+  /** TCP connect plus TLS handshake. */
+  readonly connect: number
+  /** From sending a request (or a watch) to the end of its response headers. */
+  readonly headers: number
+  /** The longest gap between two chunks of a response body (not of watches: the watcher
+   * decides how long a watch may be silent). */
+  readonly body: number
+  /** An idle pooled connection is closed after this long. */
+  readonly keepAlive: number
+}
+
+/**
+ * The defaults: 10 s to connect, 30 s for headers and body gaps, idle connections retired after
+ * 30 s (before the idle timeouts of common load balancers and NAT gateways, 60 s and up).
+ *
+ * @internal
+ */
+export const defaultTimeouts: Timeouts = {
+  connect: 10_000,
+  headers: 30_000,
+  body: 30_000,
+  keepAlive: 30_000
+}
+
+/** A pool for requests and a dispatcher for watches, with the same TLS material. */
+interface Dispatchers {
+  readonly requests: Dispatcher
+  readonly watches: Dispatcher
 }
 
 /** @internal */
 export interface Connection {
   readonly server: URL
-  /** Resolves credentials (may run an exec plugin or read a rotated token) for one request. */
-  readonly options: () => Promise<https.RequestOptions>
-  readonly close: () => void
+  /** The dispatchers and headers of the next request (credentials may rotate). */
+  readonly next: () => Promise<{ readonly dispatchers: Dispatchers; readonly headers: Headers }>
+  readonly timeouts: Timeouts
+  readonly close: () => Promise<void>
 }
 
-const sameBuffer = (a: unknown, b: unknown): boolean => {
+const TCP_KEEPALIVE_MS = 30_000
+
+const dispatchers = (tls: Tls, timeouts: Timeouts, proxy: string | undefined): Dispatchers => {
+  const options = {
+    connect: {
+      ...tls,
+      timeout: timeouts.connect,
+      keepAlive: true,
+      keepAliveInitialDelay: TCP_KEEPALIVE_MS
+    },
+    // HTTP/1.1: a request or watch that dies takes its own connection with it. Over HTTP/2
+    // every request shares one connection, and a dead one takes them all.
+    allowH2: false,
+    headersTimeout: timeouts.headers,
+    bodyTimeout: timeouts.body,
+    keepAliveTimeout: timeouts.keepAlive,
+    keepAliveMaxTimeout: timeouts.keepAlive
+  }
+  const make = (): Dispatcher => {
+    if (proxy === undefined) return new Agent(options)
+    const { connect, ...pool } = options
+    if (/^socks5?:/.test(proxy))
+      return new Socks5ProxyAgent(proxy, { ...pool, requestTls: connect })
+    return new ProxyAgent({ ...options, uri: proxy, requestTls: connect })
+  }
+  return { requests: make(), watches: make() }
+}
+
+const destroyAll = (d: Dispatchers) =>
+  Promise.all([d.requests.destroy(), d.watches.destroy()]).then(() => undefined)
+
+const sameBytes = (a: unknown, b: unknown): boolean => {
   if (a === b) return true
   if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b)
-  if (typeof a === "string" && typeof b === "string") return a === b
   return false
 }
 
-/** An agent that keeps connections to `server` alive, with the TLS material for https. */
-const keepAliveAgent = (server: URL, tls: https.AgentOptions): http.Agent => {
-  const common = { keepAlive: true, keepAliveMsecs: 15_000 }
-  return server.protocol === "https:"
-    ? new https.Agent({ ...tls, ...common })
-    : new http.Agent(common)
-}
+const sameTls = (a: Tls, b: Tls): boolean =>
+  sameBytes(a.ca, b.ca) &&
+  sameBytes(a.cert, b.cert) &&
+  sameBytes(a.key, b.key) &&
+  a.rejectUnauthorized === b.rejectUnauthorized &&
+  a.servername === b.servername
 
 /**
- * A connection for the current context of a KubeConfig. Agents keep connections alive and are
- * replaced when the TLS material changes (a rotated client certificate).
+ * A connection for the current context of a KubeConfig: its credentials are resolved for every
+ * request (an exec plugin may rotate a certificate: the dispatchers are then replaced, and the
+ * old ones closed once their requests are done).
  *
  * @internal
  */
-export const makeConnection = (kc: KubeConfig): Connection => {
+export const makeConnection = (kc: KubeConfig, timeouts: Timeouts): Connection => {
   const cluster = kc.getCurrentCluster()
   if (cluster === null) throw new Error("kubeconfig has no current cluster")
   const server = new URL(cluster.server)
-  let current: { readonly tls: https.AgentOptions; readonly agent: http.Agent } | undefined
-  const retired: Array<http.Agent> = []
-  const agentFor = (tls: https.AgentOptions): http.Agent => {
-    if (
-      current !== undefined &&
-      sameBuffer(current.tls.ca, tls.ca) &&
-      sameBuffer(current.tls.cert, tls.cert) &&
-      sameBuffer(current.tls.key, tls.key) &&
-      current.tls.rejectUnauthorized === tls.rejectUnauthorized &&
-      current.tls.servername === tls.servername
-    ) {
-      return current.agent
-    }
-    if (current !== undefined) retired.push(current.agent)
-    const agent = keepAliveAgent(server, tls)
-    current = { tls, agent }
-    return agent
-  }
+  let current: { readonly tls: Tls; readonly dispatchers: Dispatchers } | undefined
+  const retired: Array<Dispatchers> = []
   return {
     server,
-    options: async () => {
-      const opts: https.RequestOptions = {}
+    timeouts,
+    next: async () => {
+      const opts: import("node:https").RequestOptions = {}
       await kc.applyToHTTPSOptions(opts)
-      if (!cluster.proxyUrl) {
-        const tls: https.AgentOptions = {}
-        if (opts.ca !== undefined) tls.ca = opts.ca
-        if (opts.cert !== undefined) tls.cert = opts.cert
-        if (opts.key !== undefined) tls.key = opts.key
-        if (opts.rejectUnauthorized !== undefined) tls.rejectUnauthorized = opts.rejectUnauthorized
-        if (opts.servername !== undefined) tls.servername = opts.servername
-        opts.agent = agentFor(tls)
+      const tls: Tls = {
+        ...(opts.ca === undefined ? {} : { ca: opts.ca as Buffer }),
+        ...(opts.cert === undefined ? {} : { cert: opts.cert as Buffer }),
+        ...(opts.key === undefined ? {} : { key: opts.key as Buffer }),
+        ...(opts.rejectUnauthorized === undefined
+          ? {}
+          : { rejectUnauthorized: opts.rejectUnauthorized }),
+        ...(opts.servername === undefined ? {} : { servername: opts.servername })
       }
-      return opts
+      if (current === undefined || !sameTls(current.tls, tls)) {
+        if (current !== undefined) {
+          retired.push(current.dispatchers)
+          void current.dispatchers.requests.close()
+          void current.dispatchers.watches.close()
+        }
+        current = { tls, dispatchers: dispatchers(tls, timeouts, cluster.proxyUrl || undefined) }
+      }
+      const headers: Record<string, string | Array<string>> = {}
+      for (const [k, v] of Object.entries(opts.headers ?? {}))
+        if (v !== undefined) headers[k] = Array.isArray(v) ? v.map(String) : String(v)
+      return { dispatchers: current.dispatchers, headers }
     },
-    close: () => {
-      current?.agent.destroy()
-      for (const agent of retired) agent.destroy()
+    close: async () => {
+      const all = [...retired, ...(current === undefined ? [] : [current.dispatchers])]
       current = undefined
       retired.length = 0
+      await Promise.all(all.map(destroyAll))
     }
   }
 }
 
 /**
- * A connection with credentials read once (see `kubeconfig.ts`): one agent, and per request
- * only the headers (a token file may have rotated).
+ * A connection with credentials read once (see `kubeconfig.ts`): one set of dispatchers, and per
+ * request only the headers (a token file may have rotated).
  *
  * @internal
  */
-export const makeStaticConnection = (credentials: Credentials): Connection => {
-  const agent = keepAliveAgent(credentials.server, credentials.tls)
+export const makeStaticConnection = (credentials: Credentials, timeouts: Timeouts): Connection => {
+  const d = dispatchers(credentials.tls, timeouts, undefined)
   return {
     server: credentials.server,
-    options: () => Promise.resolve({ agent, headers: { ...credentials.headers() } }),
-    close: () => agent.destroy()
+    timeouts,
+    next: () => Promise.resolve({ dispatchers: d, headers: credentials.headers() }),
+    close: () => destroyAll(d)
   }
 }
 
+/** undici's codes for what Node's own errors call ETIMEDOUT and ECONNRESET. */
+const codes: Readonly<Record<string, string>> = {
+  UND_ERR_CONNECT_TIMEOUT: "ECONNECTTIMEOUT",
+  UND_ERR_HEADERS_TIMEOUT: "ETIMEDOUT",
+  UND_ERR_BODY_TIMEOUT: "ETIMEDOUT",
+  UND_ERR_SOCKET: "ECONNRESET",
+  UND_ERR_CLOSED: "ECONNRESET"
+}
+
 const errorCode = (cause: unknown): string => {
-  if (typeof cause === "object" && cause !== null && "code" in cause) {
-    const code = (cause as { code: unknown }).code
-    if (typeof code === "string") return code
+  let error: unknown = cause
+  for (let depth = 0; depth < 3 && typeof error === "object" && error !== null; depth++) {
+    const code = (error as { code?: unknown }).code
+    if (typeof code === "string") return codes[code] ?? code
+    error = (error as { cause?: unknown }).cause
   }
   return "UNKNOWN"
 }
 
-const transportError = (req: HttpRequest, cause: unknown): KubeError.TransportError =>
-  new KubeError.TransportError({
+const describe = (cause: unknown, code: string, timeouts: Timeouts): string => {
+  const message = cause instanceof Error ? cause.message : String(cause)
+  switch (code) {
+    case "ECONNECTTIMEOUT":
+      return `could not connect within ${timeouts.connect} ms (${message})`
+    case "ETIMEDOUT":
+      return `no answer within ${timeouts.headers} ms (${message})`
+    default:
+      return message
+  }
+}
+
+const transportError = (
+  req: HttpRequest,
+  cause: unknown,
+  timeouts: Timeouts
+): KubeError.TransportError => {
+  const code = errorCode(cause)
+  return new KubeError.TransportError({
     method: req.method,
     path: req.path,
-    code: errorCode(cause),
-    message: cause instanceof Error ? cause.message : String(cause),
+    code,
+    message: describe(cause, code, timeouts),
     cause
   })
+}
 
 /**
- * Sends a request and resolves when the response headers arrive (the body is not read).
- * The request is destroyed when the effect is interrupted.
+ * Sends a request and resolves when its response headers arrive (the body is not read).
+ * Interruption aborts the request, which destroys its socket.
  */
 const open = (
   conn: Connection,
-  req: HttpRequest
-): Effect.Effect<http.IncomingMessage, KubeError.TransportError> =>
-  Effect.callback<http.IncomingMessage, KubeError.TransportError>((resume, signal) => {
-    let request: http.ClientRequest | undefined
-    conn.options().then(
-      (opts) => {
-        if (signal.aborted) return
-        const headers: Record<string, string | Array<string>> = { Accept: "application/json" }
-        for (const [k, v] of Object.entries(opts.headers ?? {})) {
-          if (v !== undefined) headers[k] = Array.isArray(v) ? v.map(String) : String(v)
-        }
-        if (req.body !== undefined) {
-          headers["Content-Type"] = req.contentType ?? "application/json"
-          headers["Content-Length"] = String(Buffer.byteLength(req.body))
-        }
-        const options: https.RequestOptions = {
-          ...opts,
-          protocol: conn.server.protocol,
-          hostname: conn.server.hostname.replace(/^\[(.*)\]$/, "$1"),
-          port: conn.server.port,
-          method: req.method,
-          path: `${conn.server.pathname.replace(/\/$/, "")}${req.path}`,
-          headers
-        }
-        const send = conn.server.protocol === "https:" ? https.request : http.request
-        request = send(options, (res) => resume(Effect.succeed(res)))
-        request.on("error", (cause) => resume(Effect.fail(transportError(req, cause))))
-        request.end(req.body)
-      },
-      (cause) => resume(Effect.fail(transportError(req, cause)))
-    )
-    return Effect.sync(() => request?.destroy())
+  req: HttpRequest,
+  kind: keyof Dispatchers
+): Effect.Effect<Dispatcher.ResponseData, KubeError.TransportError> =>
+  Effect.tryPromise({
+    try: async (signal) => {
+      const { dispatchers, headers } = await conn.next()
+      const all: Record<string, string | Array<string>> = { ...headers, accept: "application/json" }
+      if (req.body !== undefined) all["content-type"] = req.contentType ?? "application/json"
+      return dispatchers[kind].request({
+        origin: conn.server.origin,
+        path: `${conn.server.pathname.replace(/\/$/, "")}${req.path}`,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: all,
+        body: req.body ?? null,
+        signal,
+        // A watch's connection is closed after it: the next one is fresh.
+        reset: kind === "watches",
+        ...(kind === "watches" ? { bodyTimeout: 0 } : {})
+      })
+    },
+    catch: (cause) => transportError(req, cause, conn.timeouts)
   })
 
 const readBody = (
+  conn: Connection,
   req: HttpRequest,
-  res: http.IncomingMessage
+  res: Dispatcher.ResponseData
 ): Effect.Effect<string, KubeError.TransportError> =>
-  Effect.callback<string, KubeError.TransportError>((resume) => {
-    const chunks: Array<Buffer> = []
-    res.on("data", (chunk: Buffer) => chunks.push(chunk))
-    res.on("end", () => resume(Effect.succeed(Buffer.concat(chunks).toString("utf8"))))
-    res.on("error", (cause) => resume(Effect.fail(transportError(req, cause))))
-    res.on("aborted", () => resume(Effect.fail(transportError(req, new Error("response aborted")))))
-    return Effect.sync(() => res.destroy())
-  })
+  Effect.tryPromise({
+    try: () => res.body.text(),
+    catch: (cause) => transportError(req, cause, conn.timeouts)
+  }).pipe(Effect.onInterrupt(() => Effect.sync(() => res.body.destroy())))
 
-const header = (headers: http.IncomingHttpHeaders, name: string): string | undefined => {
-  const v = headers[name]
-  return Array.isArray(v) ? v[0] : v
+const header = (res: HttpResponse, name: string): string | undefined => {
+  const v = res.headers[name]
+  return typeof v === "string" ? v : v?.[0]
 }
 
 /**
@@ -203,9 +288,9 @@ export const request = (
   conn: Connection,
   req: HttpRequest
 ): Effect.Effect<HttpResponse, KubeError.TransportError> =>
-  Effect.flatMap(open(conn, req), (res) =>
-    Effect.map(readBody(req, res), (body) => ({
-      status: res.statusCode ?? 0,
+  Effect.flatMap(open(conn, req, "requests"), (res) =>
+    Effect.map(readBody(conn, req, res), (body) => ({
+      status: res.statusCode,
       headers: res.headers,
       body
     }))
@@ -220,15 +305,15 @@ export const toError = (req: HttpRequest, res: HttpResponse): KubeError.KubeErro
   KubeError.fromResponse(
     { method: req.method, path: req.path },
     res.status,
-    header(res.headers, "retry-after"),
+    header(res, "retry-after"),
     res.body,
     Date.now()
   )
 
 /**
- * A streaming request: the response body as lines. A non-2xx answer fails the stream with its
- * typed error; a broken body fails it with a TransportError. The request is destroyed when the
- * stream ends or is interrupted.
+ * A streaming request (a watch) on a connection of its own: the response body as lines. A
+ * non-2xx answer fails the stream with its typed error; a broken body fails it with a
+ * TransportError. The socket is destroyed when the stream ends or is interrupted.
  *
  * @internal
  */
@@ -238,16 +323,20 @@ export const lines = (
 ): Stream.Stream<string, KubeError.KubeError> =>
   Stream.unwrap(
     Effect.gen(function* () {
-      const res = yield* Effect.acquireRelease(open(conn, req), (res) =>
-        Effect.sync(() => res.destroy())
+      // Interruptible while it waits for headers (an acquireRelease would not be).
+      const res = yield* Effect.uninterruptibleMask((restore) =>
+        Effect.tap(restore(open(conn, req, "watches")), (res) =>
+          Effect.addFinalizer(() => Effect.sync(() => res.body.destroy()))
+        )
       )
-      const status = res.statusCode ?? 0
-      if (status < 200 || status >= 300) {
-        const body = yield* readBody(req, res)
-        return yield* Effect.fail(toError(req, { status, headers: res.headers, body }))
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        const body = yield* readBody(conn, req, res)
+        return yield* Effect.fail(
+          toError(req, { status: res.statusCode, headers: res.headers, body })
+        )
       }
-      const chunks = Stream.fromAsyncIterable(res as AsyncIterable<Uint8Array>, (cause) =>
-        transportError(req, cause)
+      const chunks = Stream.fromAsyncIterable(res.body as AsyncIterable<Uint8Array>, (cause) =>
+        transportError(req, cause, conn.timeouts)
       )
       return chunks.pipe(Stream.decodeText, Stream.splitLines)
     })

@@ -11,7 +11,6 @@
  * @internal
  */
 import * as fs from "node:fs"
-import type * as https from "node:https"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -20,10 +19,19 @@ import { parse } from "yaml"
 /** @internal */
 export type Headers = Record<string, string | Array<string>>
 
+/** TLS material of a connection to the API server. @internal */
+export interface Tls {
+  readonly ca?: Buffer | undefined
+  readonly cert?: Buffer | undefined
+  readonly key?: Buffer | undefined
+  readonly rejectUnauthorized?: boolean | undefined
+  readonly servername?: string | undefined
+}
+
 /** What a connection needs: the server, its TLS material, and each request's headers. */
 export interface Credentials {
   readonly server: URL
-  readonly tls: https.AgentOptions
+  readonly tls: Tls
   /** The headers of the next request (a token file is read again after a minute). */
   readonly headers: () => Headers
 }
@@ -94,16 +102,14 @@ export const readFile = (file: string, context?: string): Loaded => {
     const data = str(of, dataKey)
     return data === undefined ? undefined : Buffer.from(data, "base64")
   }
-  const tls: https.AgentOptions = {}
-  const ca = bytes("certificate-authority", "certificate-authority-data", cluster)
-  const cert = bytes("client-certificate", "client-certificate-data", user)
-  const key = bytes("client-key", "client-key-data", user)
-  if (ca !== undefined) tls.ca = ca
-  if (cert !== undefined) tls.cert = cert
-  if (key !== undefined) tls.key = key
-  if (cluster["insecure-skip-tls-verify"] === true) tls.rejectUnauthorized = false
   const servername = str(cluster, "tls-server-name")
-  if (servername !== undefined) tls.servername = servername
+  const tls: Tls = {
+    ca: bytes("certificate-authority", "certificate-authority-data", cluster),
+    cert: bytes("client-certificate", "client-certificate-data", user),
+    key: bytes("client-key", "client-key-data", user),
+    ...(cluster["insecure-skip-tls-verify"] === true ? { rejectUnauthorized: false } : {}),
+    ...(servername === undefined ? {} : { servername })
+  }
 
   const fixed: Headers = {}
   const impersonate = str(user, "as")
