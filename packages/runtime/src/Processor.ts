@@ -65,6 +65,7 @@ import {
   Storage
 } from "@kubefx/core"
 import { Clock, Duration, Effect, Option } from "effect"
+import type { Target } from "./Discovery.ts"
 import { Kube, type KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as Patch from "./Patch.ts"
@@ -73,19 +74,6 @@ import * as Settings from "./Settings.ts"
 import type * as WatchState from "./WatchState.ts"
 
 type KubeObject = Resource.KubeObject
-
-/**
- * A resource the operator serves: the core's view (what handlers select), the API's view, and
- * whether it has a `status` subresource.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Target {
-  readonly resource: CoreResource.Resource<unknown>
-  readonly api: Resource.ApiResource
-  readonly statusSubresource: boolean
-}
 
 /**
  * What the queue holds for an object: its newest state, or its deletion.

@@ -12,17 +12,21 @@
  *    resourceVersion;
  * 4. on 410 Gone (an HTTP 410 or an ERROR event with code 410), go back to 1: the relist
  *    synthesises deletions for objects that vanished and updates for those that changed;
- * 5. on a transient failure (connection refused or reset, 5xx, 429, or no data nor bookmark for
- *    `idleTimeout`), wait with a capped, jittered exponential backoff and watch again from the
- *    last resourceVersion. The backoff resets once an event gets through.
+ * 5. on any other failure, wait with a capped, jittered exponential backoff and watch again from
+ *    the last resourceVersion (or list again). The backoff resets once an event gets through.
+ *    Transient failures (connection refused or reset, no response headers in time, 5xx, 429, no
+ *    event nor bookmark for `idleTimeout`) are logged as warnings; refusals (401, 403: missing
+ *    RBAC rules, or an API server whose caches are still cold after a restart) and 404 (the
+ *    resource is not served: its CRD is gone) as errors that say what to fix. A silent watch is
+ *    abandoned with its connection; the next one goes out on a fresh connection.
  *
  * Namespaced scopes run one list+watch per namespace, merged, so the operator needs no
  * cluster-wide list rights (an empty set of namespaces watches nothing). Scopes with globs or
  * exclusions (`Watcher.namespaces(["team-*", "!team-secret"])`) also watch `namespaces`
  * cluster-wide and start or stop a namespace's list+watch as it appears or is deleted (see
- * {@link watch}). Cluster-scoped
- * resources are always watched cluster-wide. Errors that cannot heal by waiting (401, 403, 404, 422, ...) end
- * the stream with their typed error.
+ * {@link watch}). Cluster-scoped resources are always watched cluster-wide. Only a request the
+ * server calls malformed (400: a bad label or field selector) ends the stream with its error:
+ * waiting cannot heal it.
  *
  * @since 0.1.0
  */
@@ -132,7 +136,8 @@ export interface WatcherOptions {
   readonly pageSize?: number | undefined
   /** Server-side timeout of one watch request, in seconds (default 290). */
   readonly timeoutSeconds?: number | undefined
-  /** Reconnect when nothing (no event, no bookmark) arrived for this long (default 150s). */
+  /** Reconnect when nothing (no event, no bookmark) arrived for this long (default 90 s; the
+   * API server sends a bookmark about once a minute on a quiet watch). */
   readonly idleTimeout?: Duration.Input | undefined
   /** Backoff between reconnections after transient failures (default: 200ms doubling up to
    * 30s, jittered, forever). */
@@ -171,10 +176,50 @@ export const defaultBackoff: Schedule.Schedule<unknown, KubeError.KubeError> = S
   Schedule.spaced("30 seconds")
 ]).pipe(Schedule.jittered)
 
-/** Transient errors, an Expired list continuation, and an undecodable line (a connection
- * cut mid-event) heal by reconnecting. */
-const retryable = (e: KubeError.KubeError): boolean =>
-  KubeError.isTransient(e) || e._tag === "Expired" || e._tag === "DecodeError"
+/**
+ * The default idle timeout of a watch.
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { Watcher } from "@kubefx/runtime"
+ *
+ * Duration.toSeconds(Watcher.defaultIdleTimeout) // 90
+ * ```
+ *
+ * @since 0.1.0
+ * @category retries
+ */
+export const defaultIdleTimeout: Duration.Duration = Duration.seconds(90)
+
+/** Everything but a malformed request heals by waiting (or is worth waiting for: RBAC rules
+ * and CRDs get fixed while the operator runs). */
+const heals = (e: KubeError.KubeError): boolean => e._tag !== "BadRequest"
+
+/** The log line of a failed list or watch of `what`, and its level. */
+const failure = (
+  what: string,
+  resource: Resource.ApiResource,
+  e: KubeError.KubeError,
+  delay: Duration.Duration
+): Effect.Effect<void> => {
+  const retry = `retrying in ${Duration.format(delay)}`
+  switch (e._tag) {
+    case "Forbidden":
+    case "Unauthorized":
+      return Effect.logError(
+        `${what} refused (${e.status}: ${e.message}); if this lasts, the operator's account needs "list" and "watch" on ${resource.plural}${resource.group === "" ? "" : `.${resource.group}`} (an RBAC rule), or its credentials are wrong; ${retry}`
+      )
+    case "NotFound":
+      return Effect.logError(
+        `${what}: ${resource.plural} is not served (404: ${e.message}); is its CRD installed? ${retry}`
+      )
+    default:
+      return Effect.logWarning(
+        `${what} failed (${e._tag}: ${"message" in e ? e.message : ""}); ${retry}`
+      )
+  }
+}
 
 /**
  * The watcher of one scope (one namespace, or the cluster), with a given client.
@@ -201,7 +246,7 @@ export const watchScope = (
   namespace: string | undefined,
   options: WatcherOptions = {}
 ): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
-  scopeStream(kube, resource, namespace, options, retryable)
+  scopeStream(kube, resource, namespace, options)
 
 const identity = <A>(a: A): A => a
 
@@ -217,12 +262,11 @@ const scopeStream = (
   kube: KubeService,
   resource: Resource.ApiResource,
   namespace: string | undefined,
-  options: WatcherOptions,
-  heals: (e: KubeError.KubeError) => boolean
+  options: WatcherOptions
 ): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
   Stream.suspend(() => {
     const state = WatchState.make(namespace)
-    const idle = Duration.fromInputUnsafe(options.idleTimeout ?? "150 seconds")
+    const idle = Duration.fromInputUnsafe(options.idleTimeout ?? defaultIdleTimeout)
     const where = `${resource.plural}${namespace === undefined ? "" : ` in ${namespace}`}`
     const slim = options.keepManagedFields === true ? identity : dropManagedFields
 
@@ -322,9 +366,7 @@ const scopeStream = (
           Schedule.setInputType<KubeError.KubeError>(),
           Schedule.while(({ input }) => heals(input)),
           Schedule.tap(({ input, duration }) =>
-            Effect.logWarning(
-              `watch ${where} failed (${input._tag}: ${"message" in input ? input.message : ""}); retrying in ${Duration.format(duration)}`
-            )
+            failure(`watch ${where}`, resource, input, duration)
           )
         )
       )
@@ -410,17 +452,13 @@ const watchMatching = (
             )
           )
 
-        // Rights in a new namespace (its RoleBinding) often land just after the namespace:
-        // a 403 there is retried with the backoff (and logged) instead of ending the watcher.
-        const heals = (e: KubeError.KubeError) => retryable(e) || e._tag === "Forbidden"
-
         const start = (namespace: string) =>
           FiberMap.run(
             fibers,
             namespace,
             Effect.logInfo(`watching ${resource.plural} in ${namespace}`).pipe(
               Effect.andThen(
-                scopeStream(kube, resource, namespace, options, heals).pipe(
+                scopeStream(kube, resource, namespace, options).pipe(
                   Stream.runForEach((event) => emit(namespace, event))
                 )
               )
@@ -479,7 +517,7 @@ const watchMatching = (
         }
         yield* Effect.all(
           [
-            scopeStream(kube, namespaceResource, undefined, namespaceOptions, retryable).pipe(
+            scopeStream(kube, namespaceResource, undefined, namespaceOptions).pipe(
               Stream.runForEach(onNamespace)
             ),
             FiberMap.join(fibers)
@@ -492,7 +530,9 @@ const watchMatching = (
 
 /**
  * The watcher of a resource over a scope, merged into one stream. Runs until interrupted; fails
- * only with errors that waiting cannot heal.
+ * only when the server calls a request malformed (400). Refusals (403: a RoleBinding that is
+ * not there yet, or an API server whose caches are cold after a restart) are retried with the
+ * backoff and logged, like every other failure.
  *
  * - `Cluster` (and any scope of a cluster-scoped resource): one list+watch of the cluster.
  * - `Namespaces`: one list+watch per namespace. No cluster-scoped right is needed.
@@ -501,9 +541,7 @@ const watchMatching = (
  *   it is DELETED (or vanishes from a relist). A terminating namespace is still watched, so the
  *   DELETED events of its objects (and finalizers) come through while the namespace controller
  *   empties it; objects whose DELETED had not come through when the namespace's own DELETED
- *   arrived are emitted as `Deleted(object, synthetic: true)` (they are gone with it). A 403 in
- *   a matching namespace (its RoleBinding not there yet) is retried with the backoff, logged,
- *   instead of ending the stream.
+ *   arrived are emitted as `Deleted(object, synthetic: true)` (they are gone with it).
  *
  * @example
  * ```ts

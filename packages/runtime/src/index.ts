@@ -3,6 +3,8 @@
  *
  * - {@link Kube}: the client service (discovery, list, watch, CRUD, patches, status, events),
  *   with typed errors ({@link KubeError}) and retries of transient failures.
+ * - {@link Discovery}: which served resource a handler's selector means, waiting for an API
+ *   server that is down or restarting.
  * - {@link Watcher}: list-then-watch streams with bookmarks, relist on 410 and reconnection,
  *   over the cluster, named namespaces, or those a {@link NamespaceSelector} (globs,
  *   exclusions) matches.
@@ -15,6 +17,10 @@
  * @since 0.1.0
  */
 
+/**
+ * @since 0.1.0
+ */
+export * as Discovery from "./Discovery.ts"
 /**
  * @since 0.1.0
  */

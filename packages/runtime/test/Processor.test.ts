@@ -9,10 +9,18 @@ import {
 } from "@kubefx/core"
 import { Effect, Option } from "effect"
 import { TestClock } from "effect/testing"
-import { Conflict, Kube, type KubeService, Processor, Resource, Settings } from "../src/index.ts"
+import {
+  Conflict,
+  type Discovery,
+  Kube,
+  type KubeService,
+  Processor,
+  Resource,
+  Settings
+} from "../src/index.ts"
 
 const api = Resource.make("test.kubefx.dev", "v1", "widgets", "Widget")
-const target = (statusSubresource: boolean): Processor.Target => ({
+const target = (statusSubresource: boolean): Discovery.Target => ({
   api,
   resource: CoreResource.make(api),
   statusSubresource

@@ -12,7 +12,9 @@ import {
   type WatchState
 } from "../src/index.ts"
 import {
+  awaitLine,
   ClusterLayer,
+  captureLogs,
   clusterRoles,
   collect,
   configMap,
@@ -226,10 +228,15 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Watche
       }
       const limited = yield* Kube.make(yield* Kube.loadFile(yield* cp.userKubeconfig(user)))
 
-      const clusterWide = yield* Effect.flip(
-        Watcher.watchScope(limited, configMaps, undefined).pipe(Stream.runDrain)
+      const logs = captureLogs()
+      const clusterWide = yield* Watcher.watchScope(limited, configMaps, undefined).pipe(
+        Stream.runDrain,
+        Effect.provide(logs.layer),
+        Effect.forkScoped
       )
-      assert.strictEqual(clusterWide._tag, "Forbidden", "no cluster-wide list right")
+      yield* awaitLine(logs.lines, /^ERROR watch configmaps refused \(403/)
+      assert.isUndefined(clusterWide.pollUnsafe(), "no cluster-wide list right: refused, retried")
+      yield* Fiber.interrupt(clusterWide)
 
       const events = yield* collect(
         Watcher.watch(configMaps, { scope: Watcher.namespaces([ns1, ns2]) }).pipe(
@@ -249,18 +256,39 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Watche
     })
   )
 
-  it.effect("a user with no rights gets Forbidden from the watcher", () =>
+  it.effect("a refused watch says what is missing, keeps trying, and heals once granted", () =>
     Effect.gen(function* () {
+      const kube = yield* Kube
       const cp = yield* ControlPlane.ControlPlane
       const ns = yield* freshNamespace
-      const restricted = yield* Kube.make(yield* Kube.loadFile(cp.restrictedKubeconfig))
-      const error = yield* Effect.flip(
-        Watcher.watch(configMaps, { scope: Watcher.namespaces([ns]) }).pipe(
-          Stream.runDrain,
-          Effect.provideService(Kube, restricted)
-        )
+      yield* kube.create(configMaps, configMap(ns, "there"))
+      const user = `refused-${Date.now().toString(36)}`
+      const limited = yield* Kube.make(yield* Kube.loadFile(yield* cp.userKubeconfig(user)))
+      const logs = captureLogs()
+      const events = yield* collect(
+        Watcher.watch(configMaps, {
+          scope: Watcher.namespaces([ns]),
+          backoff: Schedule.spaced("500 millis")
+        }).pipe(Stream.provideService(Kube, limited), Stream.provide(logs.layer))
       )
-      assert.strictEqual(error._tag, "Forbidden")
+      const refused = yield* awaitLine(logs.lines, /^ERROR .*refused \(403/)
+      assert.match(
+        refused,
+        /cannot list resource "configmaps"/,
+        "the server's words: verb, resource"
+      )
+      assert.match(refused, /needs "list" and "watch" on configmaps/, "the fix")
+      yield* Effect.sleep("1500 millis")
+      assert.isUndefined(events.fiber.pollUnsafe(), "still watching, not failed")
+      yield* kube.create(roleBindings, {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name: "read-configmaps", namespace: ns },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "view" },
+        subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: user }]
+      })
+      yield* events.next(is("Applied", "there"))
+      yield* Fiber.interrupt(events.fiber)
     })
   )
 })

@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Queue, Schedule, Stream } from "effect"
 import {
+  BadRequest,
   Expired,
   Forbidden,
   Kube,
-  type KubeError,
+  KubeError,
   type KubeService,
   type RawWatchEvent,
   Resource,
@@ -311,17 +312,17 @@ describe("Watcher", () => {
     }).pipe(Effect.timeout("5 seconds"))
   )
 
-  it.live("errors that waiting cannot heal end the stream", () =>
+  it.live("a malformed request (400) ends the stream: waiting cannot heal it", () =>
     Effect.gen(function* () {
       const kube = {
         listAll: () =>
           Effect.fail(
-            new Forbidden({
+            new BadRequest({
               method: "GET",
               path: "/x",
-              status: 403,
-              reason: "Forbidden",
-              message: "no"
+              status: 400,
+              reason: "BadRequest",
+              message: "unable to parse requirement"
             })
           )
       } as unknown as KubeService
@@ -329,7 +330,38 @@ describe("Watcher", () => {
         Stream.runDrain,
         Effect.flip
       )
-      assert.strictEqual(error._tag, "Forbidden")
+      assert.strictEqual(error._tag, "BadRequest")
+    }).pipe(Effect.timeout("5 seconds"))
+  )
+
+  it.live("refusals (403, 401) and 404 are retried until they heal", () =>
+    Effect.gen(function* () {
+      const refusals = [403, 401, 404, 403]
+      let lists = 0
+      const kube = {
+        listAll: () =>
+          Effect.suspend(() => {
+            const code = refusals[lists++]
+            return code === undefined
+              ? Effect.succeed(list([obj("a", "1")], "5"))
+              : Effect.fail(
+                  KubeError.fromResponse(
+                    { method: "GET", path: "/x" },
+                    code,
+                    undefined,
+                    JSON.stringify({ kind: "Status", code, message: "not yet" }),
+                    0
+                  )
+                )
+          }),
+        watch: () => Stream.never
+      } as unknown as KubeService
+      const events = yield* Watcher.watchScope(kube, configMaps, "ns", fast).pipe(
+        Stream.take(2),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(Array.from(events, show), ["Applied:a@1", "Synced(initial):a"])
+      assert.strictEqual(lists, 5)
     }).pipe(Effect.timeout("5 seconds"))
   )
 })

@@ -4,7 +4,7 @@ import * as net from "node:net"
  * namespace per test, and a collector that lets a test wait for a stream's events.
  */
 import { ControlPlane } from "@kubefx/controlplane"
-import { Duration, Effect, type Fiber, Layer, Queue, Schedule, Stream } from "effect"
+import { Duration, Effect, type Fiber, Layer, Logger, Queue, Schedule, Stream } from "effect"
 import type * as Scope from "effect/Scope"
 import { Kube, Resource } from "../src/index.ts"
 
@@ -240,3 +240,26 @@ export const tcpProxy = (target: URL) =>
         proxy.server.close()
       })
   )
+
+/** Log lines (`LEVEL message`) of the effects it is provided to, kept for assertions. */
+export const captureLogs = () => {
+  const lines: Array<string> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    lines.push(`${logLevel.toUpperCase()} ${text}`)
+  })
+  return { lines, layer: Logger.layer([logger], { mergeWithExisting: true }) }
+}
+
+/** Waits (polling every 100 ms, at most `seconds`) until a captured line matches. */
+export const awaitLine = (lines: ReadonlyArray<string>, pattern: RegExp, seconds = 30) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < seconds * 10; i++) {
+      const line = lines.find((l) => pattern.test(l))
+      if (line !== undefined) return line
+      yield* Effect.sleep("100 millis")
+    }
+    return yield* Effect.die(
+      new Error(`no log line matching ${pattern} within ${seconds}s; got:\n${lines.join("\n")}`)
+    )
+  })

@@ -241,7 +241,7 @@ export interface Target {
  * @since 0.1.0
  * @category models
  */
-export type Outcome = "ok" | KubeError.KubeError["_tag"] | "OperatorError"
+export type Outcome = "ok" | KubeError.KubeError["_tag"] | "NotServed"
 
 /**
  * Performs one action: creates the object, edits its spec (a merge patch from the current spec
