@@ -464,7 +464,9 @@ const describeObject = (o: object): string | undefined => {
   if (ArrayBuffer.isView(o) || o instanceof ArrayBuffer)
     return "binary data (encode it as a base64 string)"
   const name = typeof proto?.constructor === "function" ? proto.constructor.name : ""
-  return `an instance of ${name === "" ? "a class" : name} (convert it to a plain object)`
+  return name === "" || name === "Object"
+    ? "an object with a prototype (copy its fields into a plain object)"
+    : `an instance of ${name} (convert it to a plain object)`
 }
 
 /**

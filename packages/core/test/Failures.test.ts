@@ -53,6 +53,7 @@ describe("Json.findInvalid", () => {
     [{ s: new Set() }, ["s"], "a Set"],
     [{ p: new Point(1) }, ["p"], "an instance of Point (convert it to a plain object)"],
     [cyclic, ["self", "back"], "a cycle"],
+    [{ o: Object.create({ inherited: 1 }) }, ["o"], "an object with a prototype"],
     [1n, [], "a bigint"]
   ]
 

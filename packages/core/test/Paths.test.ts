@@ -1,7 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fc from "fast-check"
-import { Diff, Filter, Handler, Json, Patch, Reconcile, Registry, Storage } from "../src/index.ts"
+import {
+  Diff,
+  Essence,
+  Filter,
+  Handler,
+  Json,
+  Patch,
+  Reconcile,
+  Registry,
+  Storage
+} from "../src/index.ts"
 import { scalar } from "./arbitraries.ts"
 import { property, widget, widgets } from "./support.ts"
 
@@ -133,6 +143,22 @@ describe("paths in diffs, patches, filters and handlers", () => {
       { op: "change", path: [], old: undefined, new: 2 }
     ])
     assert.deepStrictEqual(Diff.scope(d, "spec.items.1.size"), [])
+  })
+
+  it("an elided leaf under a key that looks like an index is not looked up in a new array", () => {
+    const record = Essence.record({ spec: { x: { "0": "y".repeat(3000) } } }, 300)
+    assert.deepStrictEqual(
+      record.elided.map((e) => e.path),
+      [["spec", "x", "0"]]
+    )
+    const d = Essence.diff(record, { spec: { x: [1, 2] } })
+    assert.deepInclude(d, { op: "change", path: ["spec", "x"], old: {}, new: [1, 2] })
+    assert.deepInclude(d, {
+      op: "remove",
+      path: ["spec", "x", "0"],
+      old: undefined,
+      new: undefined
+    })
   })
 
   it("Patch.at refuses an array element, naming the path and the fix", () => {
