@@ -105,7 +105,12 @@ export const apply = (old: Json.Json | undefined, diff: Diff): Json.Json | undef
 
 /**
  * The part of a diff at or under a field, with paths made relative to that field. A change of
- * an enclosing object is narrowed to the field's own old and new values.
+ * an enclosing value is narrowed to the field's own old and new values; the field may index
+ * arrays (`"spec.items.0.size"`), so a change of a whole array is narrowed to one element's
+ * part. `scope(make(a, b), f)` equals `make(Json.get(a, f), Json.get(b, f))`. An enclosing
+ * change whose old value is unknown (`op: "change"` with `old: undefined`, see `Essence`) is
+ * narrowed to a change with unknown old of the field when the field has a new value, and to
+ * nothing when it has none (a removal cannot be told from a field that was never there).
  *
  * @example
  * ```ts
@@ -113,6 +118,9 @@ export const apply = (old: Json.Json | undefined, diff: Diff): Json.Json | undef
  *
  * const d = Diff.make({ spec: { size: "1G", x: 1 } }, { spec: { size: "2G", x: 2 } })
  * Diff.scope(d, ["spec", "size"]) // [{ op: "change", path: [], old: "1G", new: "2G" }]
+ * const items = Diff.make({ items: [{ size: 1 }, { size: 1 }] }, { items: [{ size: 1 }, { size: 2 }] })
+ * Diff.scope(items, "items.1.size") // [{ op: "change", path: [], old: 1, new: 2 }]
+ * Diff.scope(items, "items.0.size") // []
  * ```
  *
  * @since 0.1.0
@@ -127,10 +135,14 @@ export const scope = (diff: Diff, field: Json.PathInput): Diff => {
       continue
     }
     const above = f.length > item.path.length && item.path.every((k, i) => f[i] === k)
-    if (above) {
-      const rest = f.slice(item.path.length)
-      for (const sub of make(Json.get(item.old, rest), Json.get(item.new, rest))) out.push(sub)
+    if (!above) continue
+    const rest = f.slice(item.path.length)
+    const next = Json.get(item.new, rest)
+    if (item.op === "change" && item.old === undefined) {
+      if (next !== undefined) out.push({ op: "change", path: [], old: undefined, new: next })
+      continue
     }
+    for (const sub of make(Json.get(item.old, rest), next)) out.push(sub)
   }
   return out
 }

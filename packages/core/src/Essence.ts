@@ -248,8 +248,18 @@ export const record = (
   return { digest, essence: undefined, elided: [] }
 }
 
+/**
+ * The value at an elided leaf's path, stepping through objects only: elided paths are object
+ * keys (arrays are leaves), so where an array now stands on the way, the leaf is gone.
+ */
+const leafAt = (value: Json.Json, p: Json.Path): Json.Json | undefined => {
+  let current: Json.Json | undefined = value
+  for (const key of p) current = Json.isObject(current) ? Json.own(current, key) : undefined
+  return current
+}
+
 const removeIfPresent = (value: Json.Json, p: Json.Path): Json.Json =>
-  Json.get(value, p) === undefined ? value : (Json.set(value, p, undefined) ?? {})
+  leafAt(value, p) === undefined ? value : (Json.set(value, p, undefined) ?? {})
 
 /**
  * The diff from a last-handled record to the current essence. Exact when nothing was elided
@@ -275,7 +285,7 @@ export const diff = (last: LastHandled, current: Json.JsonObject): Diff.Diff => 
   for (const e of last.elided) stripped = removeIfPresent(stripped, e.path)
   const items = [...Diff.make(last.essence, stripped)]
   for (const e of last.elided) {
-    const now = Json.get(current, e.path)
+    const now = leafAt(current, e.path)
     if (now === undefined)
       items.push({ op: "remove", path: e.path, old: undefined, new: undefined })
     else if (Json.digest(now) !== e.digest)

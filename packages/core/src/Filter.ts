@@ -150,7 +150,9 @@ export const annotations = (matchers: Readonly<Record<string, ValueMatcher>>): F
 })
 
 /**
- * Matches objects whose field (in the current body) matches a value.
+ * Matches objects whose field (in the current body) matches a value. The path may index arrays
+ * (`"spec.items.0.mode"`); a malformed path (`"/spec/mode"`, `"spec..mode"`) throws, naming
+ * the fix (see `Json.pathProblem`).
  *
  * @example
  * ```ts
@@ -161,11 +163,11 @@ export const annotations = (matchers: Readonly<Record<string, ValueMatcher>>): F
  *
  * @since 0.1.0
  */
-export const field = (path: Json.PathInput, value: ValueMatcher): Filter => ({
-  _tag: "Field",
-  path: Json.path(path),
-  value
-})
+export const field = (path: Json.PathInput, value: ValueMatcher): Filter => {
+  const problem = Json.pathProblem(path)
+  if (problem !== undefined) throw new Error(`kubefx: Filter.field: ${problem}`)
+  return { _tag: "Field", path: Json.path(path), value }
+}
 
 /**
  * Matches changes whose old value (of the handler's field, or the old essence) matches.

@@ -5,9 +5,18 @@
  *
  * - The function's success value (when not `undefined`) is stored at `status.<handler id>`.
  * - It fails with `Outcome.TemporaryError` (retry, optionally after its own `delay`) or
- *   `Outcome.PermanentError` (never retried for this change). Any other failure, and any defect,
- *   is unexpected and handled per the `errors` option: `"temporary"` (default, as Kopf: retry
- *   with the backoff), `"permanent"` or `"ignored"` (counted as a success without result).
+ *   `Outcome.PermanentError` (never retried for this change), or with an error that declares
+ *   itself permanent (`Outcome.permanent`: the runtime's 422 Invalid and 400 BadRequest answers
+ *   of the API server), which is permanent too. Catch an error in the handler to treat it
+ *   otherwise. Any other failure, and any defect, is unexpected and handled per the `errors`
+ *   option: `"temporary"` (default, as Kopf: retry with the backoff), `"permanent"` or
+ *   `"ignored"` (counted as a success without result).
+ * - A success value (or a patch written through `ctx.patch`) that JSON cannot hold (a bigint, a
+ *   `Date`, a `Map`, ..., see `Json.findInvalid`) fails the handler permanently with the path of
+ *   the bad value; such a patch is not applied.
+ * - `field` paths are checked when the handler is built: a malformed one (`"/spec/field"`,
+ *   `"spec..size"`) throws, naming the handler and the fix. Paths that the resource's spec
+ *   Schema does not have are reported by `Registry.fieldWarnings`.
  * - Its spec is typed by an Effect Schema, given by the selector (a `Resource` with `spec`) or
  *   the `spec` option: `ctx.spec` is the decoded value, and a decoding failure is a permanent
  *   error with the Schema's message.
@@ -158,7 +167,9 @@ export type Result<E, R> = Effect.Effect<Json.Json | undefined | void, E, R>
  * `old`, `new`, `when`, `filter`) are combined with "and".
  *
  * - `field`: for update and field handlers, the field whose old / new / diff the handler sees,
- *   and which must have changed; with `value`, the field's current value must match.
+ *   and which must have changed; with `value`, the field's current value must match. Keys are
+ *   separated by dots (or given as an array); a number indexes an array (`"spec.items.0.size"`:
+ *   the handler sees that element's `size`, also when the diff reports the whole array changed).
  * - `retries`: how many retries after the first attempt (unlimited by default).
  * - `timeout`: the overall time allowed since the first attempt, across retries.
  * - `backoff`: the delays between attempts (default `Backoff.defaultBackoff`).
@@ -249,12 +260,14 @@ const make = <Spec, E, R>(
   fn: AnyFn<Spec, E, R>,
   field?: Json.PathInput
 ): Handler<R> => {
-  const fieldPath =
-    field !== undefined
-      ? Json.path(field)
-      : options.field !== undefined
-        ? Json.path(options.field)
-        : undefined
+  const fieldInput = field ?? options.field
+  const fieldPath = fieldInput === undefined ? undefined : Json.path(fieldInput)
+  const base = fn.name !== "" && fn.name !== "anonymous" ? fn.name : `on-${kind}`
+  const derivedId = fieldPath === undefined ? base : `${base}/${Json.formatPath(fieldPath)}`
+  // Thrown here rather than in Registry.make: the stack points at the handler's declaration.
+  const problem = fieldInput === undefined ? undefined : Json.pathProblem(fieldInput)
+  if (problem !== undefined)
+    throw new Error(`kubefx: handler ${JSON.stringify(options.id ?? derivedId)}: ${problem}`)
   const filters: Array<Filter.Filter> = []
   if (options.labels !== undefined) filters.push(Filter.labels(options.labels))
   if (options.annotations !== undefined) filters.push(Filter.annotations(options.annotations))
@@ -264,8 +277,6 @@ const make = <Spec, E, R>(
   if (options.new !== undefined) filters.push(Filter.newValue(options.new))
   if (options.when !== undefined) filters.push(Filter.when(options.when))
   if (options.filter !== undefined) filters.push(options.filter)
-  const base = fn.name !== "" && fn.name !== "anonymous" ? fn.name : `on-${kind}`
-  const derivedId = fieldPath === undefined ? base : `${base}/${Json.formatPath(fieldPath)}`
   const resourceSpec =
     typeof selector === "object" && "spec" in selector && "namespaced" in selector
       ? (selector as Resource.Resource<Spec>).spec
@@ -441,7 +452,8 @@ export const onField: {
 
 /**
  * A raw event handler: runs on every watch event of a matching object, stateless (no progress,
- * no retries, no result stored); its failures are logged and ignored.
+ * no retries, no result stored). A failure is reported as a `Failure` run of kind `"event"` in
+ * the decision (the runtime logs it as "failed (not retried)") and changes nothing else.
  *
  * @example
  * ```ts

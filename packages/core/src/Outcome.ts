@@ -1,13 +1,15 @@
 /**
  * What a handler's run comes to. A handler fails with {@link TemporaryError} (retry after a
  * delay) or {@link PermanentError} (never retried) in its Effect error channel; the core derives
- * {@link RetriesExhausted} and {@link HandlerTimeout}. Any other failure or defect is
- * "unexpected" and handled per the handler's `errors` mode. An {@link Outcome} is the result of
- * one run as a value.
+ * {@link RetriesExhausted} and {@link HandlerTimeout}. An error of any class can declare itself
+ * permanent with the {@link permanent} key (the runtime's 422 Invalid and 400 BadRequest do):
+ * retrying cannot fix it, so it fails the handler for good, whatever the handler's `errors`
+ * mode. Any other failure or defect is "unexpected" and handled per the handler's `errors`
+ * mode. An {@link Outcome} is the result of one run as a value.
  *
  * @since 0.1.0
  */
-import { Data, type Duration } from "effect"
+import { Data, type Duration, Predicate } from "effect"
 import type * as Json from "./Json.ts"
 
 /**
@@ -194,3 +196,63 @@ export const failure = (error: FinalError): Outcome => ({ _tag: "Failure", error
  */
 export const isHandlerError = (u: unknown): u is HandlerError =>
   u instanceof TemporaryError || u instanceof PermanentError
+
+/**
+ * The key by which an error of any class declares itself permanent: its value is the message to
+ * record (say what was refused and why), or `true` to record the error's own `message`. A
+ * handler whose Effect fails (or dies) with such an error fails permanently, as with
+ * {@link PermanentError}: the message goes to the status error summary and a Warning event, and
+ * the handler is not retried for this change. This holds whatever the handler's `errors` mode
+ * (the mode is for unexpected errors; these say what they are). To choose otherwise, catch the
+ * error in the handler (`Effect.catchTag("Invalid", ...)`, or turn it into a
+ * {@link TemporaryError}). The key is `Symbol.for("@kubefx/core/Outcome/permanent")`, so classes
+ * that do not import the core can carry it.
+ *
+ * @example
+ * ```ts
+ * import { Outcome } from "@kubefx/core"
+ * import { Data } from "effect"
+ *
+ * class QuotaRefused extends Data.TaggedError("QuotaRefused")<{ readonly message: string }> {
+ *   get [Outcome.permanent](): string {
+ *     return `quota refused: ${this.message}`
+ *   }
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const permanent: unique symbol = Symbol.for("@kubefx/core/Outcome/permanent")
+
+/**
+ * An error that declares itself permanent (see {@link permanent}).
+ *
+ * @example
+ * ```ts
+ * import { Outcome } from "@kubefx/core"
+ *
+ * const e: Outcome.Permanent = { [Outcome.permanent]: "the API refused the object" }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export interface Permanent {
+  readonly [permanent]: string | true
+}
+
+/**
+ * Whether a value declares itself permanent: it has the {@link permanent} key with a string or
+ * `true`.
+ *
+ * @example
+ * ```ts
+ * import { Outcome } from "@kubefx/core"
+ *
+ * Outcome.isPermanent({ [Outcome.permanent]: "refused" }) // true
+ * Outcome.isPermanent(new Error("x")) // false
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const isPermanent = (u: unknown): u is Permanent =>
+  Predicate.hasProperty(u, permanent) && (typeof u[permanent] === "string" || u[permanent] === true)

@@ -6,6 +6,7 @@
  */
 import { Effect, Ref } from "effect"
 import * as Json from "./Json.ts"
+import * as Outcome from "./Outcome.ts"
 
 /**
  * A merge patch of an object.
@@ -122,20 +123,63 @@ export const make = (old: Json.Json | undefined, next: Json.Json): Json.Json => 
 /**
  * Builds the patch that sets `value` at `path` (nested objects), e.g. `status.kubefx.progress`.
  *
+ * A merge patch cannot address an array element (it replaces arrays as a whole), so a path with
+ * an index segment (`"spec.items.0.size"`, see `Json.isIndex`) throws an `Error` naming the
+ * path: read the array, change it and write it whole (`Patch.at("spec.items", items)`). For an
+ * object key that is a number, write the patch as an object literal
+ * (`{ data: { "0": "x" } }`). The error is a programming error: thrown in a handler, it is a
+ * defect that declares itself permanent (see `Outcome.permanent`), so the handler fails for good
+ * with this message instead of retrying.
+ *
  * @example
  * ```ts
  * import { Patch } from "@kubefx/core"
  *
  * Patch.at(["status", "x"], 1) // { status: { x: 1 } }
+ * Patch.at("spec.items.0.size", 1) // throws: merge patches cannot address array elements
  * ```
  *
  * @since 0.1.0
  */
 export const at = (path: Json.PathInput, value: Json.Json): MergePatch => {
   const keys = Json.path(path)
+  const index = keys.findIndex(Json.isIndex)
+  if (index >= 0) throw new ArrayElementPathError({ path: keys, index })
   let out: Json.Json = value
   for (let i = keys.length - 1; i >= 0; i--) out = { [keys[i]!]: out }
   return Json.asObject(out)
+}
+
+/**
+ * Thrown by {@link at} for a path that steps into an array element. Declares itself permanent
+ * (`Outcome.permanent`): no retry makes the path writable.
+ *
+ * @example
+ * ```ts
+ * import { Patch } from "@kubefx/core"
+ *
+ * try {
+ *   Patch.at("spec.items.0.size", 1)
+ * } catch (e) {
+ *   e instanceof Patch.ArrayElementPathError // true
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class ArrayElementPathError extends Error {
+  readonly path: Json.Path
+  constructor(options: { readonly path: Json.Path; readonly index: number }) {
+    const p = Json.formatPath(options.path)
+    super(
+      `kubefx: Patch.at(${JSON.stringify(p)}): segment ${JSON.stringify(options.path[options.index])} indexes an array, and merge patches cannot address array elements (they replace arrays as a whole); write the whole array instead: Patch.at(${JSON.stringify(Json.formatPath(options.path.slice(0, options.index)))}, items)`
+    )
+    this.name = "ArrayElementPathError"
+    this.path = options.path
+  }
+  get [Outcome.permanent](): string {
+    return this.message
+  }
 }
 
 /**

@@ -8,7 +8,8 @@
  *
  * Policy of a step:
  * 1. Event handlers (`onEvent`) run first when the runtime passes the watch `event`:
- *    stateless, their failures logged and ignored.
+ *    stateless, never retried: a failure is a `Failure` run of kind `"event"` in
+ *    `Decision.runs` (for the runtime to log), and changes nothing else.
  * 2. Finalizer first: when kubefx's finalizer must be added to a live object, the step only
  *    adds it (and returns); the patch's own watch event brings the next step. So delete
  *    handlers are guaranteed to run for any object whose other handlers ran.
@@ -18,9 +19,11 @@
  *    after another one asked for a retry or failed. Each sees the body as patched by the ones
  *    before it in this step (their results in `status.<id>` and their own patches).
  * 4. A handler's outcome updates its progress; a retry delays it (its own `TemporaryError`
- *    delay, else its backoff at this retry number); it fails for good on a `PermanentError`,
- *    when `retries` is exceeded, when its backoff Schedule ends, or when `timeout` (counted
- *    from its first start) has passed.
+ *    delay, else its backoff at this retry number); it fails for good on a `PermanentError` or
+ *    an error that declares itself permanent (`Outcome.permanent`, e.g. the API server's 422),
+ *    when `retries` is exceeded, when its backoff Schedule ends, when `timeout` (counted from
+ *    its first start) has passed, or when its result or its `ctx.patch` holds a value JSON
+ *    cannot hold (`Json.findInvalid`; that patch is then dropped).
  * 5. When every handler of the cause is done (succeeded or failed for good), the cause is done:
  *    progress is purged, errors of handlers that were not part of this change are cleared (the
  *    summary in `status.kubefx.errors` describes the last handled change), the new essence is
@@ -115,19 +118,22 @@ export interface Event {
 }
 
 /**
- * One handler run of the step, for logs and metrics.
+ * One handler run of the step, for logs and metrics. `kind` is the handler's kind: runs of
+ * `"event"` handlers are never retried, so their outcome is `Success` or `Failure`, never
+ * `Retry` (log a failure as "failed, not retried").
  *
  * @example
  * ```ts
  * import { Outcome, type Reconcile } from "@kubefx/core"
  *
- * const r: Reconcile.Run = { id: "create_fn", outcome: Outcome.success(undefined) }
+ * const r: Reconcile.Run = { id: "create_fn", kind: "create", outcome: Outcome.success(undefined) }
  * ```
  *
  * @since 0.1.0
  */
 export interface Run {
   readonly id: string
+  readonly kind: Handler.Kind
   readonly outcome: Outcome.Outcome
 }
 
@@ -324,8 +330,38 @@ const runAttempt = <R>(
           )
     const exit = yield* Effect.exit(timed.pipe(Effect.annotateLogs(annotations)))
     const outcome = yield* classify(handler, exit, state, options.seed)
-    return yield* finish(outcome)
+    return checkJson(handler, { outcome, patch: yield* get })
   })
+
+const notJson = (id: string, what: string, at: string, invalid: Json.Invalid): Outcome.Outcome =>
+  Outcome.failure(
+    new Outcome.PermanentError({
+      message: truncate(
+        `Handler '${id}' ${what} a value JSON cannot hold at ${Json.formatPath([at, ...invalid.path])}: ${invalid.reason}`
+      )
+    })
+  )
+
+/**
+ * A result or a patch that JSON cannot hold would break the step's patch (or the essence):
+ * the attempt fails permanently with the bad value's path, and a bad patch is dropped. Results
+ * of event handlers are not stored, so only their patch is checked.
+ */
+const checkJson = (handler: Handler.Handler<unknown>, attempt: Attempt): Attempt => {
+  const badPatch = Json.findInvalid(attempt.patch)
+  if (badPatch !== undefined)
+    return {
+      outcome: notJson(handler.id, "wrote through ctx.patch", "patch", badPatch),
+      patch: Patch.empty
+    }
+  const { outcome } = attempt
+  if (outcome._tag !== "Success" || outcome.result === undefined || handler.kind === "event")
+    return attempt
+  const badResult = Json.findInvalid(outcome.result)
+  return badResult === undefined
+    ? attempt
+    : { ...attempt, outcome: notJson(handler.id, "returned", "result", badResult) }
+}
 
 const timeoutError = (timeout: Duration.Duration) =>
   new Outcome.HandlerTimeout({
@@ -342,6 +378,9 @@ const retryOrExhaust = (
 ): Effect.Effect<Outcome.Outcome> =>
   Effect.gen(function* () {
     const msg = truncate(message)
+    // Event handlers are never retried: what would be retried fails, with its message.
+    if (handler.kind === "event")
+      return Outcome.failure(new Outcome.PermanentError({ message: msg }))
     const exhausted = Outcome.failure(
       new Outcome.RetriesExhausted({
         message: truncate(`Retries exhausted after ${state.retries + 1} attempts: ${message}`),
@@ -393,14 +432,26 @@ const classify = (
       )
     if (e instanceof Outcome.TemporaryError)
       return retryOrExhaust(handler, state, e.message, e.delay, seed)
+    if (Outcome.isPermanent(e)) return Effect.succeed(declaredPermanent(e))
     if (EffectCause.isTimeoutError(e) && handler.timeout !== undefined)
       return Effect.succeed(Outcome.failure(timeoutError(handler.timeout)))
     return unexpected(errorMessage(e))
   }
   const defect = EffectCause.findDefect(exit.cause)
+  if (defect._tag === "Success" && Outcome.isPermanent(defect.success))
+    return Effect.succeed(declaredPermanent(defect.success))
   if (defect._tag === "Success")
     return unexpected(`Unexpected defect: ${errorMessage(defect.success)}`)
   return retryOrExhaust(handler, state, "Interrupted", undefined, seed)
+}
+
+const declaredPermanent = (e: Outcome.Permanent): Outcome.Outcome => {
+  const declared = e[Outcome.permanent]
+  return Outcome.failure(
+    new Outcome.PermanentError({
+      message: truncate(typeof declared === "string" ? declared : errorMessage(e))
+    })
+  )
 }
 
 const eventFor = (id: string, outcome: Outcome.Outcome): Event => {
@@ -487,7 +538,7 @@ export const reconcile = <R>(
     const events: Array<Event> = []
     let handlerPatch: Patch.MergePatch = Patch.empty
 
-    // 1. Event handlers: stateless, failures logged and ignored.
+    // 1. Event handlers: stateless, never retried.
     if (input.event !== undefined) {
       for (const h of handlers) {
         if (h.kind !== "event") continue
@@ -506,11 +557,7 @@ export const reconcile = <R>(
           now,
           seed: `${uid}/${h.id}/event`
         })
-        runs.push({ id: h.id, outcome: attempt.outcome })
-        if (attempt.outcome._tag !== "Success")
-          yield* Effect.logWarning(`Event handler '${h.id}' failed (ignored).`).pipe(
-            Effect.annotateLogs({ handler: h.id })
-          )
+        runs.push({ id: h.id, kind: h.kind, outcome: attempt.outcome })
         handlerPatch = Patch.combine(handlerPatch, attempt.patch)
       }
     }
@@ -583,7 +630,7 @@ export const reconcile = <R>(
       const after = Progress.next(before, attempt.outcome, now)
       states.set(h.id, after)
       changes.set(h.id, after)
-      runs.push({ id: h.id, outcome: attempt.outcome })
+      runs.push({ id: h.id, kind: h.kind, outcome: attempt.outcome })
       events.push(eventFor(h.id, attempt.outcome))
       let own = attempt.patch
       if (attempt.outcome._tag === "Success") {
@@ -594,11 +641,11 @@ export const reconcile = <R>(
             }
           })
         if (Object.hasOwn(storedErrors, h.id))
-          frameworkPatch = Patch.combine(frameworkPatch, Patch.at([...errorsPath, h.id], null))
+          frameworkPatch = Patch.combine(frameworkPatch, Patch.at(errorsPath, { [h.id]: null }))
       } else if (attempt.outcome._tag === "Failure") {
         frameworkPatch = Patch.combine(
           frameworkPatch,
-          Patch.at([...errorsPath, h.id], attempt.outcome.error.message)
+          Patch.at(errorsPath, { [h.id]: attempt.outcome.error.message })
         )
       }
       handlerPatch = Patch.combine(handlerPatch, own)
@@ -620,7 +667,7 @@ export const reconcile = <R>(
         const handledIds = new Set(selected.map((h) => h.id))
         for (const id of Object.keys(storedErrors))
           if (!handledIds.has(id))
-            frameworkPatch = Patch.combine(frameworkPatch, Patch.at([...errorsPath, id], null))
+            frameworkPatch = Patch.combine(frameworkPatch, Patch.at(errorsPath, { [id]: null }))
         const essence = Essence.make(current, Storage.ignoresAnnotation(storage))
         frameworkPatch = Patch.combine(
           frameworkPatch,
@@ -629,7 +676,10 @@ export const reconcile = <R>(
       }
       if (cause.finalizer === "remove")
         frameworkPatch = Patch.combine(frameworkPatch, finalizerPatch(storage, body, false))
-      if (selected.length > 0 && runs.some((r) => r.outcome._tag !== "Retry")) {
+      if (
+        selected.length > 0 &&
+        runs.some((r) => r.kind !== "event" && r.outcome._tag !== "Retry")
+      ) {
         const failed = selected.filter((h) => states.get(h.id)?.failure === true).length
         const title = reasonTitle[cause.reason] ?? cause.reason
         events.push({

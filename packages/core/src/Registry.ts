@@ -2,14 +2,18 @@
  * A registry is an immutable value holding handlers in declaration order. Adding returns a new
  * registry. Handler ids are made unique per selector at insertion: a derived id already taken
  * gets a `-2`, `-3`... suffix; an explicit id already taken is a programming error (thrown, as
- * Kopf's `DuplicateHandlerError`).
+ * Kopf's `DuplicateHandlerError`). A malformed field path is thrown by the handler constructors
+ * (at the handler's declaration); a well-formed field the spec Schema does not have is not an
+ * error but a warning, from {@link fieldWarnings}.
  *
  * @since 0.1.0
  */
 import { dual } from "effect/Function"
 import * as Pipeable from "effect/Pipeable"
 import * as Handler from "./Handler.ts"
+import * as Json from "./Json.ts"
 import type * as Resource from "./Resource.ts"
+import * as SchemaPath from "./SchemaPath.ts"
 import * as Selector from "./Selector.ts"
 
 /**
@@ -171,4 +175,54 @@ export const selectors = (registry: Registry<unknown>): ReadonlyArray<Selector.S
   const seen = new Map<string, Selector.Selector>()
   for (const h of registry.handlers) seen.set(Selector.format(h.selector), h.selector)
   return [...seen.values()]
+}
+
+const resourceName = (selector: Selector.Selector): string =>
+  selector.plural === undefined
+    ? (selector.kind ?? Selector.format(selector))
+    : selector.group === undefined || selector.group === ""
+      ? selector.plural
+      : `${selector.plural}.${selector.group}`
+
+const orList = (items: ReadonlyArray<string>): string =>
+  items.length <= 1
+    ? (items[0] ?? "")
+    : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`
+
+/**
+ * One warning per handler whose `field` (from `onField` or the `field` option) lies under
+ * `spec` and names a path that the handler's spec Schema (from its resource,
+ * `Resource.make({ ..., spec })`, or its `spec` option) does not have, with the closest
+ * existing paths (see `SchemaPath.check`). Such a handler never runs for that field: the
+ * warning is usually a typo. Handlers without a spec Schema, or with a field outside `spec`,
+ * are not checked. Pure: an operator calls it once at start and logs each warning
+ * (`Effect.forEach(Registry.fieldWarnings(registry), (w) => Effect.logWarning(w))`).
+ *
+ * @example
+ * ```ts
+ * import { Handler, Registry, Resource } from "@kubefx/core"
+ * import { Effect, Schema } from "effect"
+ *
+ * const evc = Resource.make({
+ *   group: "kopf.dev", version: "v1", plural: "ephemeralvolumeclaims", kind: "EphemeralVolumeClaim",
+ *   spec: Schema.Struct({ field: Schema.String })
+ * })
+ * Registry.fieldWarnings(Registry.make(Handler.onUpdate(evc, { id: "update_fn", field: "spec.feild" }, () => Effect.void)))
+ * // ["handler 'update_fn' watches spec.feild, which the spec schema of ephemeralvolumeclaims.kopf.dev does not have; did you mean spec.field?"]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const fieldWarnings = (registry: Registry<unknown>): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  for (const h of registry.handlers) {
+    if (h.spec === undefined || h.field === undefined || h.field[0] !== "spec") continue
+    const found = SchemaPath.check(h.spec, h.field.slice(1))
+    if (found._tag === "Found") continue
+    const suggestions = found.suggestions.map((p) => Json.formatPath(["spec", ...p]))
+    out.push(
+      `handler '${h.id}' watches ${Json.formatPath(h.field)}, which the spec schema of ${resourceName(h.selector)} does not have; did you mean ${orList(suggestions)}?`
+    )
+  }
+  return out
 }

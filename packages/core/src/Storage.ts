@@ -107,8 +107,22 @@ export const annotations = (options: { readonly prefix: string }): Location => {
   return { _tag: "Annotations", prefix: options.prefix }
 }
 
+const storagePath = (what: string, input: Json.PathInput): Json.Path => {
+  const problem = Json.pathProblem(input)
+  if (problem !== undefined) throw new Error(`kubefx: ${what}: ${problem}`)
+  const keys = Json.path(input)
+  const index = keys.find(Json.isIndex)
+  if (index !== undefined)
+    throw new Error(
+      `kubefx: ${what}: the key ${JSON.stringify(index)} of ${JSON.stringify(Json.formatPath(keys))} is a number, which paths read as an array index; name the field with a word`
+    )
+  return keys
+}
+
 /**
- * A field of `status` (`"kubefx"` or `["kubefx"]` means `status.kubefx`).
+ * A field of `status` (`"kubefx"` or `["kubefx"]` means `status.kubefx`). Throws on a malformed
+ * path (see `Json.pathProblem`) or a key that is a number (a programming error, found at
+ * declaration time).
  *
  * @example
  * ```ts
@@ -121,7 +135,7 @@ export const annotations = (options: { readonly prefix: string }): Location => {
  */
 export const status = (options: { readonly field: Json.PathInput }): Location => ({
   _tag: "Status",
-  field: Json.path(options.field)
+  field: storagePath("Storage.status field", options.field)
 })
 
 /**
@@ -147,7 +161,7 @@ export const make = (
 ): Storage => ({
   progress: options.progress ?? status({ field: "kubefx" }),
   lastHandled: options.lastHandled ?? status({ field: "kubefx" }),
-  errors: Json.path(options.errors ?? "kubefx.errors"),
+  errors: storagePath("Storage.make errors", options.errors ?? "kubefx.errors"),
   finalizer: options.finalizer ?? "kubefx.dev/finalizer",
   maxEssenceBytes: options.maxEssenceBytes ?? Essence.defaultMaxBytes
 })

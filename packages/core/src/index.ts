@@ -111,6 +111,13 @@ export * as Registry from "./Registry.ts"
 export * as Resource from "./Resource.ts"
 
 /**
+ * Paths into the values an Effect Schema describes, and the closest existing ones.
+ *
+ * @since 0.1.0
+ */
+export * as SchemaPath from "./SchemaPath.ts"
+
+/**
  * Resource selectors: plural, `plural.group`, group/version/plural, kind.
  *
  * @since 0.1.0

@@ -6,8 +6,13 @@
  * `Invalid`, `Expired`, ...) and a human `message`. {@link fromResponse} turns it into one of the
  * classes below; {@link isTransient} tells which of them may succeed when tried again.
  *
+ * {@link Invalid} (422) and {@link BadRequest} (other 4xx) declare themselves permanent to the
+ * core (`Outcome.permanent`): a handler that fails with one fails for good, recording what the
+ * API refused (`... is invalid: ... (422 Invalid, POST /api/v1/...)`), unless it catches it.
+ *
  * @since 0.1.0
  */
+import { Outcome } from "@kubefx/core"
 import { Data, Duration, Option, Predicate } from "effect"
 
 /**
@@ -33,6 +38,10 @@ export interface StatusFields extends RequestInfo {
   /** The `Status.message`, or the raw body when it was not a `Status`. */
   readonly message: string
 }
+
+/** What the API refused, for the core's permanent failure: message, code, reason, request. */
+const refusal = (e: StatusFields): string =>
+  `${e.message === "" ? "the API server refused the request" : e.message} (${e.status}${e.reason === "" ? "" : ` ${e.reason}`}, ${e.method} ${e.path})`
 
 /**
  * One entry of `Status.details.causes` of a 422 Invalid answer.
@@ -153,7 +162,8 @@ export class AlreadyExists extends Data.TaggedError("AlreadyExists")<StatusField
 export class Expired extends Data.TaggedError("Expired")<StatusFields> {}
 
 /**
- * 422 Invalid: validation refused the object; `causes` lists each failing field.
+ * 422 Invalid: validation refused the object; `causes` lists each failing field. Permanent
+ * for handlers (`Outcome.permanent`): the same object is refused again.
  *
  * @example
  * ```ts
@@ -167,7 +177,12 @@ export class Expired extends Data.TaggedError("Expired")<StatusFields> {}
  */
 export class Invalid extends Data.TaggedError("Invalid")<
   StatusFields & { readonly causes: ReadonlyArray<StatusCause> }
-> {}
+> {
+  /** What a handler failing with this error records (see `Outcome.permanent`). */
+  get [Outcome.permanent](): string {
+    return refusal(this)
+  }
+}
 
 /**
  * 429 Too Many Requests (API priority and fairness, or an eviction budget). `retryAfter` is the
@@ -205,7 +220,7 @@ export class ServerError extends Data.TaggedError("ServerError")<StatusFields> {
 
 /**
  * Any other 4xx answer (400 BadRequest, 405, 406, 415, ...): the request itself is wrong and
- * will not succeed when repeated.
+ * will not succeed when repeated. Permanent for handlers (`Outcome.permanent`).
  *
  * @example
  * ```ts
@@ -217,7 +232,12 @@ export class ServerError extends Data.TaggedError("ServerError")<StatusFields> {
  * @since 0.1.0
  * @category errors
  */
-export class BadRequest extends Data.TaggedError("BadRequest")<StatusFields> {}
+export class BadRequest extends Data.TaggedError("BadRequest")<StatusFields> {
+  /** What a handler failing with this error records (see `Outcome.permanent`). */
+  get [Outcome.permanent](): string {
+    return refusal(this)
+  }
+}
 
 /**
  * The request never got an HTTP answer: connection refused or reset, TLS failure, DNS, a

@@ -108,6 +108,23 @@ interface Expectation {
 
 const RECENT = 16
 
+/** One line per handler run of a decision; event handlers are never retried, say so. */
+const logRun = (run: Reconcile.Run): Effect.Effect<void> => {
+  const outcome = run.outcome
+  if (run.kind === "event") {
+    if (outcome._tag === "Success") return Effect.logDebug(`event handler ${run.id}: Success`)
+    const message = outcome._tag === "Failure" ? outcome.error.message : outcome.message
+    return Effect.logWarning(`event handler ${run.id} failed (not retried): ${message}`)
+  }
+  const detail =
+    outcome._tag === "Retry"
+      ? ` (retry in ${outcome.delayMillis}ms: ${outcome.message})`
+      : outcome._tag === "Failure"
+        ? ` (${outcome.error.message})`
+        : ""
+  return Effect.logInfo(`handler ${run.id}: ${outcome._tag}${detail}`)
+}
+
 const meta = (object: KubeObject) => ({
   name: object.metadata?.name ?? "",
   namespace: object.metadata?.namespace
@@ -419,16 +436,7 @@ export const make = <R>(
         yield* Effect.logDebug(
           `step: ${cause.reason}${cause.finalizer === "none" ? "" : `, finalizer ${cause.finalizer}`}${decision.done ? ", done" : ""}`
         )
-        for (const run of decision.runs) {
-          const outcome = run.outcome
-          const detail =
-            outcome._tag === "Retry"
-              ? ` (retry in ${outcome.delayMillis}ms: ${outcome.message})`
-              : outcome._tag === "Failure"
-                ? ` (${outcome.error.message})`
-                : ""
-          yield* Effect.logInfo(`handler ${run.id}: ${outcome._tag}${detail}`)
-        }
+        for (const run of decision.runs) yield* logRun(run)
         return yield* applyPatch(kube, target, body, decision.patch, settings.fieldManager).pipe(
           Effect.matchEffect({
             onSuccess: (written) =>
@@ -503,8 +511,7 @@ export const make = <R>(
             event: "DELETED",
             storage
           })
-          for (const run of decision.runs)
-            yield* Effect.logDebug(`event handler ${run.id}: ${run.outcome._tag}`)
+          for (const run of decision.runs) yield* logRun(run)
         }
         yield* Effect.logDebug("deleted; forgotten")
         forget(k)

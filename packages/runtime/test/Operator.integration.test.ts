@@ -430,6 +430,38 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
     })
   )
 
+  it.effect("a request the API server refuses (422) fails the handler for good, not retried", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      yield* ensureCrds
+      const ns = yield* freshNamespace
+      const r = recorder()
+      const registry = Registry.make(
+        Handler.onCreate(W, { id: "make_cm" }, (ctx) =>
+          Effect.gen(function* () {
+            r.record(ctx)
+            const api = yield* Kube
+            yield* api.create(configMaps, configMap(ns, "Not_A_Valid_Name"))
+          })
+        )
+      )
+      const op = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
+      yield* op.ready
+      yield* kube.create(widgets, object(widgets, ns, "w", {}))
+      const failed = yield* statusAt(widgets, ns, "w", "status.kubefx.errors.make_cm")
+      const message = String(at(failed, "status.kubefx.errors.make_cm"))
+      assert.include(message, 'ConfigMap "Not_A_Valid_Name" is invalid: metadata.name')
+      assert.include(message, `(422 Invalid, POST /api/v1/namespaces/${ns}/configmaps)`)
+      // The default backoff would retry after about a second: wait a few.
+      yield* Effect.sleep("4 seconds")
+      assert.strictEqual(r.count("make_cm", "w"), 1, "never retried")
+      const after = yield* read(widgets, ns, "w")
+      assert.isUndefined(at(after, "status.kubefx.progress"), "nothing pending")
+      const evs = yield* eventsAbout(ns, "w")
+      assert.include(evs, "Warning/Failed")
+    })
+  )
+
   it.effect("a finalizer blocks the deletion until the delete handler succeeded", () =>
     Effect.gen(function* () {
       const kube = yield* Kube
