@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs"
 import type { Json } from "@kubefx/core"
 import { parse } from "yaml"
+import * as Label from "./Label.ts"
 
 const template: Json.Json = parse(readFileSync(new URL("./pvc.yaml", import.meta.url), "utf8"))
 
@@ -18,9 +19,10 @@ const fill = (value: Json.Json, values: Readonly<Record<string, string>>): Json.
   return value
 }
 
-/** The PVC manifest for `name` of `size` in `storageClass`. */
+/** The PVC manifest for `name` of `size` in `storageClass`, labelled with `Label.value(name)`. */
 export const render = (values: {
   readonly name: string
   readonly size: string
   readonly storageClass: string
-}): Json.JsonObject => fill(template, values) as Json.JsonObject
+}): Json.JsonObject =>
+  fill(template, { ...values, nameLabel: Label.value(values.name) }) as Json.JsonObject
