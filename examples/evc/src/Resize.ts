@@ -20,20 +20,24 @@ import type { Duration } from "effect"
 const rbac = /User "([^"]*)" cannot (\S+) resource "([^"]+)"/
 const storageClassRefusal = /storageclass that provisions the pvc must support resize/i
 
-/** Why a 403 on the resize of `pvc` happened, and what fixes it. */
-export const forbiddenReason = (pvc: Resource.KubeObject, error: KubeError.Forbidden): string => {
+/**
+ * Why a 403 on the resize of `pvc` happened, and what fixes it; `undefined` when the message is
+ * neither RBAC's nor the resize admission plugin's (then the API server's message says it all).
+ */
+export const forbiddenReason = (
+  pvc: Resource.KubeObject,
+  error: KubeError.Forbidden
+): string | undefined => {
   const denied = rbac.exec(error.message)
   if (denied !== null) {
     const [, user, verb, resource] = denied
-    return `the operator's user "${user}" may not ${verb} ${resource}: add "${verb}" on ${resource} to the operator's role (deploy/rbac.yaml)`
+    return `the operator's user "${user}" may not ${verb} ${resource}; add "${verb}" on ${resource} to the operator's role (deploy/rbac.yaml)`
   }
-  if (storageClassRefusal.test(error.message)) {
-    const storageClass = Json.get(pvc as Json.Json, "spec.storageClassName")
-    return storageClass === undefined
-      ? "it has no StorageClass, and only a PVC of a StorageClass with allowVolumeExpansion: true can be resized"
-      : `its StorageClass "${storageClass}" does not allow volume expansion: set allowVolumeExpansion: true on it, or give the PVCs a class that does (EVC_STORAGE_CLASS)`
-  }
-  return "the API server forbids it"
+  if (!storageClassRefusal.test(error.message)) return undefined
+  const storageClass = Json.get(pvc as Json.Json, "spec.storageClassName")
+  return storageClass === undefined
+    ? "it has no StorageClass; only a PVC of a StorageClass with allowVolumeExpansion: true can be resized"
+    : `its StorageClass "${storageClass}" does not allow volume expansion; set allowVolumeExpansion: true on it, or give the PVCs a class that does (EVC_STORAGE_CLASS)`
 }
 
 /**
@@ -42,16 +46,25 @@ export const forbiddenReason = (pvc: Resource.KubeObject, error: KubeError.Forbi
  */
 export const refused = (pvc: Resource.KubeObject, size: string, retry: Duration.Duration) => {
   const name = pvc.metadata?.name
-  const temporary = (why: string, error: KubeError.KubeError) =>
-    new Outcome.TemporaryError({ message: `PVC ${name} ${why}: ${error.message}`, delay: retry })
   return {
     Invalid: (error: KubeError.Invalid) =>
       /can ?not be less than/.test(error.message) // a bound PVC never shrinks below its capacity
         ? new Outcome.PermanentError({
             message: `PVC ${name} cannot shrink to ${size}: ${error.message}`
           })
-        : temporary("cannot be resized yet (is it bound?)", error),
-    Forbidden: (error: KubeError.Forbidden) =>
-      temporary(`cannot be resized, ${forbiddenReason(pvc, error)}`, error)
+        : new Outcome.TemporaryError({
+            message: `PVC ${name} cannot be resized yet (is it bound?): ${error.message}`,
+            delay: retry
+          }),
+    Forbidden: (error: KubeError.Forbidden) => {
+      const reason = forbiddenReason(pvc, error)
+      return new Outcome.TemporaryError({
+        message:
+          reason === undefined
+            ? `PVC ${name} cannot be resized: ${error.message}`
+            : `PVC ${name} cannot be resized: ${reason} (the API server said: ${error.message})`,
+        delay: retry
+      })
+    }
   }
 }
