@@ -4,7 +4,8 @@
  * - `EVC_STORAGE_CLASS`: the StorageClass of the PVCs (default `kubefx-expandable`, which
  *   `deploy/storageclass.yaml` defines with `allowVolumeExpansion: true`);
  * - `EVC_RESIZE_RETRY`: how long to wait before trying again a resize the API server refused
- *   because the PVC is not bound yet or its class cannot expand (default `30 seconds`).
+ *   because the PVC is not bound yet, its class cannot expand, or the operator's role lacks
+ *   `patch` on PVCs (default `30 seconds`).
  */
 import { Config, Context, Duration, Effect, Layer } from "effect"
 

@@ -8,14 +8,16 @@
  * - a PVC that already exists is adopted when it is ours (an operator restarted after creating
  *   it, the seeds' HTTP 409 note), waited for when a deleted EVC of the same name still owns it,
  *   and a permanent error when it is somebody else's;
- * - the API server refuses to resize a PVC that is not bound (422), or whose StorageClass does
- *   not allow expansion (403): a temporary error, retried after `EVC_RESIZE_RETRY`. Shrinking a
- *   bound PVC below its capacity is refused for good: a permanent error.
+ * - the API server refuses to resize a PVC that is not bound (422), whose StorageClass does
+ *   not allow expansion (403), or when the operator's role lacks `patch` on PVCs (403): a
+ *   temporary error that says which, retried after `EVC_RESIZE_RETRY`. Shrinking a bound PVC
+ *   below its capacity is refused for good: a permanent error (`Resize.ts`).
  */
 import { Handler, Json, Outcome, Owner, Registry } from "@kubefx/core"
-import { Kube, type KubeError, Patch, Resource } from "@kubefx/runtime"
+import { Kube, Patch, Resource } from "@kubefx/runtime"
 import { Effect } from "effect"
 import { type EvcSpec, evc } from "./Evc.ts"
+import * as Resize from "./Resize.ts"
 import { EvcSettings } from "./Settings.ts"
 import * as Template from "./Template.ts"
 
@@ -51,27 +53,11 @@ const ensurePvc = (ctx: Handler.Context<EvcSpec>) =>
           })
     }
     if (Json.get(pvc as Json.Json, "spec.resources.requests.storage") === size) return pvc
-    const retry = (why: string) => (error: KubeError.KubeError) =>
-      new Outcome.TemporaryError({
-        message: `PVC ${name} ${why}: ${error.message}`,
-        delay: resizeRetry
-      })
     yield* kube
       .patch(pvcs, name, Patch.merge({ spec: { resources: { requests: { storage: size } } } }), {
         namespace
       })
-      .pipe(
-        Effect.catchTags({
-          Invalid: (error) =>
-            /can ?not be less than/.test(error.message) // a bound PVC never shrinks below its capacity
-              ? new Outcome.PermanentError({
-                  message: `PVC ${name} cannot shrink to ${size}: ${error.message}`
-                })
-              : retry("cannot be resized yet (is it bound?)")(error),
-          Forbidden: (error) =>
-            retry("cannot be resized (does its StorageClass allow expansion?)")(error)
-        })
-      )
+      .pipe(Effect.catchTags(Resize.refused(pvc, size, resizeRetry)))
     yield* ctx.logger.info(`PVC child is updated: ${name} to ${size}`)
     return pvc
   })

@@ -6,5 +6,6 @@
 export * as Deploy from "./Deploy.ts"
 export * as Evc from "./Evc.ts"
 export * as Handlers from "./handlers.ts"
+export * as Label from "./Label.ts"
 export * as Settings from "./Settings.ts"
 export * as Template from "./Template.ts"

@@ -7,23 +7,69 @@ import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
 import { Json } from "@kubefx/core"
 import { Kube, type KubeService, Manifests, Operator, Patch, Resource } from "@kubefx/runtime"
-import { Context, Duration, Effect, Layer, Schedule, type Scope } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Schedule, Schema, type Scope } from "effect"
+import * as fc from "fast-check"
 import * as Deploy from "../src/Deploy.ts"
-import { evc } from "../src/Evc.ts"
+import { EvcSpec, evc, quantityMessage } from "../src/Evc.ts"
 import { registry } from "../src/handlers.ts"
+import * as Label from "../src/Label.ts"
 import * as Settings from "../src/Settings.ts"
+import * as Sizes from "./sizes.ts"
 
 const evcs = Resource.make(evc.group, evc.version, evc.plural, evc.kind)
 const pvcs = Resource.core("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 const events = Resource.core("v1", "events", "Event")
 const namespaces = Resource.core("v1", "namespaces", "Namespace", false)
 const OPERATOR_USER = "kubefx-evc-operator"
+/** A user whose role is the example's without `patch` on PVCs. */
+const NO_PATCH_USER = "kubefx-evc-no-pvc-patch"
 
-/** The admin client, and the kubeconfig of the operator's user (bound to the example's role). */
+/**
+ * The admin client, the kubeconfig of the operator's user (bound to the example's role), and
+ * that of a user bound to the same role without `patch` on PVCs.
+ */
 class Cluster extends Context.Service<
   Cluster,
-  { readonly admin: KubeService; readonly operatorKubeconfig: string }
+  {
+    readonly admin: KubeService
+    readonly operatorKubeconfig: string
+    readonly noPatchKubeconfig: string
+  }
 >()("test/Cluster") {}
+
+const binding = (name: string, role: string, user: string) => ({
+  apiVersion: "rbac.authorization.k8s.io/v1",
+  kind: "ClusterRoleBinding",
+  metadata: { name },
+  roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role },
+  subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }]
+})
+
+/** The example's ClusterRole without `patch` on persistentvolumeclaims. */
+const withoutPvcPatch = (role: Resource.KubeObject): Resource.KubeObject => {
+  const rules = (
+    role as { rules: ReadonlyArray<{ resources: Array<string>; verbs: Array<string> }> }
+  ).rules
+  return {
+    ...role,
+    metadata: { name: NO_PATCH_USER },
+    rules: rules.map((rule) =>
+      rule.resources.includes("persistentvolumeclaims")
+        ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "patch") }
+        : rule
+    )
+  } as Resource.KubeObject
+}
+
+/** A StorageClass that does not allow expansion. */
+const fixedClass = {
+  apiVersion: "storage.k8s.io/v1",
+  kind: "StorageClass",
+  metadata: { name: "kubefx-fixed" },
+  provisioner: "kubefx.dev/none",
+  allowVolumeExpansion: false,
+  volumeBindingMode: "Immediate"
+}
 
 const ClusterLive = Layer.effect(
   Cluster,
@@ -34,20 +80,21 @@ const ClusterLive = Layer.effect(
     yield* Manifests.apply([
       ...Deploy.read("crd.yaml"),
       ...Deploy.read("storageclass.yaml"),
+      fixedClass,
       ...role,
-      {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRoleBinding",
-        metadata: { name: "kubefx-evc-test" },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "kubefx-evc" },
-        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: OPERATOR_USER }]
-      }
+      binding("kubefx-evc-test", "kubefx-evc", OPERATOR_USER),
+      ...role.map(withoutPvcPatch),
+      binding(NO_PATCH_USER, NO_PATCH_USER, NO_PATCH_USER)
     ]).pipe(Effect.provideService(Kube, admin))
     yield* Manifests.awaitEstablished("ephemeralvolumeclaims.kopf.dev").pipe(
       Effect.provideService(Kube, admin)
     )
     yield* awaitGarbageCollectorKnowsEvcs(admin)
-    return { admin, operatorKubeconfig: yield* cp.userKubeconfig(OPERATOR_USER) }
+    return {
+      admin,
+      operatorKubeconfig: yield* cp.userKubeconfig(OPERATOR_USER),
+      noPatchKubeconfig: yield* cp.userKubeconfig(NO_PATCH_USER)
+    }
   }).pipe(Effect.orDie)
 ).pipe(Layer.provide(ControlPlane.layer))
 
@@ -85,25 +132,33 @@ const awaitGarbageCollectorKnowsEvcs = (admin: KubeService) =>
     return yield* Effect.die("the garbage collector never collected an EVC's dependent")
   })
 
-/** Starts the operator as the restricted user, in the test's scope, and waits until it listed. */
-const startOperator: Effect.Effect<Operator.Operator, never, Cluster | Scope.Scope> = Effect.gen(
-  function* () {
+/**
+ * Starts the operator in the test's scope, and waits until it listed: as the user of
+ * `kubeconfig` (default: the one bound to the example's role), making PVCs of `storageClass`.
+ */
+const operatorAs = (options: { readonly kubeconfig?: string; readonly storageClass?: string }) =>
+  Effect.gen(function* () {
     const { operatorKubeconfig } = yield* Cluster
     // As main.ts does: the kubeconfig read by kubefx itself (no client-node).
-    const kube = yield* Layer.build(Kube.layerFromFile(operatorKubeconfig))
+    const kube = yield* Layer.build(Kube.layerFromFile(options.kubeconfig ?? operatorKubeconfig))
     const operator = yield* Operator.start(registry, {
       reportingComponent: "kubefx-evc",
       fieldManager: "kubefx-evc"
     }).pipe(
       Effect.provideContext(kube),
       Effect.provide(
-        Settings.layer({ storageClass: "kubefx-expandable", resizeRetry: Duration.seconds(1) })
+        Settings.layer({
+          storageClass: options.storageClass ?? "kubefx-expandable",
+          resizeRetry: Duration.seconds(1)
+        })
       )
     )
     yield* operator.ready
     return operator
-  }
-).pipe(Effect.orDie)
+  }).pipe(Effect.orDie)
+
+/** The operator as the user bound to the example's role. */
+const startOperator: Effect.Effect<Operator.Operator, never, Cluster | Scope.Scope> = operatorAs({})
 
 let counter = 0
 const freshNamespace = Effect.gen(function* () {
@@ -162,6 +217,49 @@ const eventsAbout = (namespace: string, name: string) =>
         message: String(Json.get(e as Json.Json, ["message"]))
       }))
   })
+
+/** A bare PVC of `size` (to ask the API server what it thinks of the size). */
+const claimOfSize = (namespace: string, size: string) => ({
+  apiVersion: "v1",
+  kind: "PersistentVolumeClaim",
+  metadata: { name: "probe", namespace },
+  spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: size } } }
+})
+
+/** Waits until `create_fn` has run on the EVC. */
+const created = (namespace: string, name: string) =>
+  eventually(
+    get(evcs, namespace, name).pipe(
+      Effect.tap((o) =>
+        expect(Json.get(o as Json.Json, ["status", "create_fn"]) !== undefined, "created")
+      )
+    )
+  )
+
+/** The message of `update_fn`'s progress, once it has been retried. */
+const retryMessage = (namespace: string, name: string) =>
+  eventually(
+    get(evcs, namespace, name).pipe(
+      Effect.map((o) => Json.get(o as Json.Json, ["status", "kubefx", "progress", "update_fn"])),
+      Effect.tap((p) => expect(Number(Json.get(p, ["retries"]) ?? 0) >= 1, "a retry recorded")),
+      Effect.map((p) => String(Json.get(p, ["message"])))
+    )
+  )
+
+/** Waits for a Warning `Retrying` Event about the EVC that says `text`. */
+const warned = (namespace: string, name: string, text: string) =>
+  eventually(
+    eventsAbout(namespace, name).pipe(
+      Effect.tap((es) =>
+        expect(
+          es.some(
+            (e) => e.type === "Warning" && e.reason === "Retrying" && e.message.includes(text)
+          ),
+          `a Warning Event saying ${text}`
+        )
+      )
+    )
+  )
 
 layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
   "the EVC operator",
@@ -371,13 +469,132 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
       })
     )
 
-    it.effect("refuses a malformed size at the API server (the CRD's generated schema)", () =>
+    it.effect("refuses sizes that are not positive quantities at the API server, saying so", () =>
       Effect.gen(function* () {
         const { admin } = yield* Cluster
         const ns = yield* freshNamespace
-        const refused = yield* Effect.flip(admin.create(evcs, claim(ns, "bad", { size: "big" })))
-        assert.strictEqual(refused._tag, "Invalid")
-        assert.include(refused.message, "spec.size")
+        const dryRun = { dryRun: true }
+        for (const size of Sizes.refused) {
+          const refused = yield* Effect.flip(admin.create(evcs, claim(ns, "bad", { size }), dryRun))
+          assert.strictEqual(refused._tag, "Invalid", size)
+          assert.include(refused.message, "spec.size", size)
+          assert.include(refused.message, quantityMessage, size)
+        }
+        // What the CRD spares the operator: the PVC refuses all of them but `+1G` (which the
+        // CRD refuses because a size never needs a sign).
+        for (const size of Sizes.refused.filter((s) => s !== "+1G")) {
+          const pvc = yield* Effect.flip(admin.create(pvcs, claimOfSize(ns, size), dryRun))
+          assert.include(["Invalid", "BadRequest"], pvc._tag, size)
+        }
+      })
+    )
+
+    it.effect("admits positive quantities, each of which makes a valid PVC", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        for (const size of Sizes.admitted) {
+          yield* admin.create(evcs, claim(ns, "good", { size }), { dryRun: true })
+          yield* admin.create(pvcs, claimOfSize(ns, size), { dryRun: true })
+        }
+      }).pipe(Effect.orDie)
+    )
+
+    it.effect("agrees with the decoder on random quantity-like sizes, and the PVC with both", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        const decode = Schema.decodeUnknownExit(EvcSpec)
+        const unit = fc.constantFrom(..."0123456789.+-eEinumkKMGTP")
+        const sizes = [...new Set(fc.sample(fc.string({ unit, maxLength: 6 }), 300))]
+        const disagreements: Array<string> = []
+        for (const size of sizes) {
+          const decoded = Exit.isSuccess(decode({ size }))
+          const evcAdmitted = yield* admin
+            .create(evcs, claim(ns, "random", { size }), { dryRun: true })
+            .pipe(
+              Effect.as(true),
+              Effect.catchTag("Invalid", () => Effect.succeed(false))
+            )
+          if (evcAdmitted !== decoded)
+            disagreements.push(`${size}: API ${evcAdmitted}, decoder ${decoded}`)
+          if (evcAdmitted) {
+            const pvcExit = yield* Effect.exit(
+              admin.create(pvcs, claimOfSize(ns, size), { dryRun: true })
+            )
+            if (Exit.isFailure(pvcExit)) disagreements.push(`${size}: the PVC refuses it`)
+          }
+        }
+        assert.deepStrictEqual(disagreements, [])
+      }).pipe(Effect.orDie)
+    )
+
+    it.effect("makes the PVC of an EVC whose name is too long for a label value", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        const name = `${"a-very-long-claim-name.".repeat(6)}end`
+        assert.isAbove(name.length, 100)
+        yield* startOperator
+        yield* admin.create(evcs, claim(ns, name, { size: "1G" }))
+        const pvc = yield* eventually(get(pvcs, ns, name))
+        assert.strictEqual(pvc.metadata?.labels?.[Label.key], Label.value(name))
+        const selected = yield* admin.list(pvcs, {
+          namespace: ns,
+          labelSelector: Label.selector(name)
+        })
+        assert.deepStrictEqual(
+          selected.items.map((o) => o.metadata?.name),
+          [name]
+        )
+        yield* eventually(
+          get(evcs, ns, name).pipe(
+            Effect.tap((o) =>
+              expect(
+                Json.get(o as Json.Json, ["status", "create_fn", "pvcName"]) === name,
+                "status"
+              )
+            )
+          )
+        )
+      })
+    )
+
+    it.effect("says which permission is missing when the operator may not patch PVCs", () =>
+      Effect.gen(function* () {
+        const { admin, noPatchKubeconfig } = yield* Cluster
+        const ns = yield* freshNamespace
+        yield* operatorAs({ kubeconfig: noPatchKubeconfig })
+        yield* admin.create(evcs, claim(ns, "no-patch", { size: "1G" }))
+        yield* created(ns, "no-patch")
+        yield* admin.patch(evcs, "no-patch", Patch.merge({ spec: { size: "2G" } }), {
+          namespace: ns
+        })
+        const missing = `user "${NO_PATCH_USER}" may not patch persistentvolumeclaims; add "patch" on persistentvolumeclaims to the operator's role`
+        const message = yield* retryMessage(ns, "no-patch")
+        assert.include(message, missing)
+        assert.notInclude(message, "StorageClass")
+        yield* warned(ns, "no-patch", missing)
+        assert.strictEqual(storage(yield* get(pvcs, ns, "no-patch")), "1G")
+      })
+    )
+
+    it.effect("names the StorageClass when it does not allow expansion", () =>
+      Effect.gen(function* () {
+        const { admin } = yield* Cluster
+        const ns = yield* freshNamespace
+        yield* operatorAs({ storageClass: "kubefx-fixed" })
+        yield* admin.create(evcs, claim(ns, "fixed", { size: "1G" }))
+        yield* eventually(get(pvcs, ns, "fixed"))
+        yield* markBound(ns, "fixed", "1G")
+        yield* created(ns, "fixed")
+        yield* admin.patch(evcs, "fixed", Patch.merge({ spec: { size: "2G" } }), { namespace: ns })
+        const fixed = `its StorageClass "kubefx-fixed" does not allow volume expansion`
+        const message = yield* retryMessage(ns, "fixed")
+        assert.include(message, fixed)
+        assert.notInclude(message, "may not patch")
+        yield* warned(ns, "fixed", fixed)
+        assert.strictEqual(storage(yield* get(pvcs, ns, "fixed")), "1G")
       })
     )
 

@@ -1,11 +1,15 @@
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Json } from "@kubefx/core"
-import { Schema } from "effect"
+import { Resource } from "@kubefx/runtime"
+import { Quantity, SimCluster } from "@kubefx/testing"
+import { Effect, Exit, Schema } from "effect"
+import * as fc from "fast-check"
 import { parse } from "yaml"
-import { EvcSpec } from "../src/Evc.ts"
+import { crd, EvcSpec, evc, quantityMessage } from "../src/Evc.ts"
 import { crdPath, crdYaml } from "../src/generate.ts"
 import * as Template from "../src/Template.ts"
+import * as Sizes from "./sizes.ts"
 
 describe("the EVC example", () => {
   it("keeps deploy/crd.yaml in step with the schemas (run the generate script if this fails)", () => {
@@ -36,23 +40,79 @@ describe("the EVC example", () => {
     assert.strictEqual(Json.get(pvc, ["spec", "resources", "requests", "storage"]), "{size}")
   })
 
-  it("accepts quantities and refuses malformed sizes, in the decoder and the CRD alike", () => {
-    const decode = Schema.decodeUnknownSync(EvcSpec)
-    const crd = parse(crdYaml()) as {
-      spec: {
-        versions: Array<{ schema: { openAPIV3Schema: { properties: { spec: Json.Json } } } }>
+  describe("sizes", () => {
+    const decode = Schema.decodeUnknownExit(EvcSpec)
+    const [version] = (parse(crdYaml()) as { spec: { versions: ReadonlyArray<Json.Json> } }).spec
+      .versions
+    const sizeSchema = Json.get(version, "schema.openAPIV3Schema.properties.spec.properties.size")
+    const pattern = new RegExp(String(Json.get(sizeSchema, "pattern")), "u")
+
+    it("admits positive quantities, in the decoder and the CRD's pattern alike", () => {
+      for (const size of Sizes.admitted) {
+        assert.deepStrictEqual(decode({ size }), Exit.succeed({ size }), size)
+        assert.isTrue(pattern.test(size), size)
       }
-    }
-    const sizeSchema = crd.spec.versions[0]?.schema.openAPIV3Schema.properties.spec
-    const pattern = new RegExp(String(Json.get(sizeSchema, ["properties", "size", "pattern"])), "u")
-    for (const size of ["1G", "500Mi", "1.5Gi", "10"]) {
-      assert.deepStrictEqual(decode({ size }), { size })
-      assert.isTrue(pattern.test(size), size)
-    }
-    for (const size of ["big", "1 G", "-"]) {
-      assert.throws(() => decode({ size }))
-      assert.isFalse(pattern.test(size), size)
-    }
-    assert.deepStrictEqual(decode({}), {})
+      assert.deepStrictEqual(decode({}), Exit.succeed({}))
+    })
+
+    it("refuses zero, negative, signed and malformed sizes with a message a user understands", () => {
+      for (const size of Sizes.refused) {
+        const exit = decode({ size })
+        assert.isTrue(Exit.isFailure(exit), size)
+        assert.include(String(exit), "size must be a positive quantity without a sign", size)
+        assert.isFalse(pattern.test(size), size)
+      }
+    })
+
+    it("carries the API server's CEL quantity rule and its message into the CRD", () => {
+      assert.deepStrictEqual(Json.get(sizeSchema, "x-kubernetes-validations"), [
+        {
+          rule: "!self.startsWith('+') && isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",
+          message: quantityMessage
+        }
+      ])
+    })
+
+    it("admits exactly the unsigned quantities greater than zero (by an independent parser)", () => {
+      // At most 5 characters, so that no exponent underflows the parser's floating point (the
+      // API server rounds any positive quantity up to 1n).
+      const quantityish = fc.string({
+        unit: fc.constantFrom(..."0123456789.+-eEinumkKMGTP"),
+        maxLength: 5
+      })
+      fc.assert(
+        fc.property(quantityish, (size) => {
+          const positive = (Quantity.parse(size) ?? 0) > 0 && !/^[+-]/.test(size)
+          assert.strictEqual(Exit.isSuccess(decode({ size })), positive, size)
+          assert.strictEqual(pattern.test(size), positive, size)
+        }),
+        { numRuns: 5000 }
+      )
+    })
+
+    it.effect("the simulated cluster admits and refuses the same sizes", () =>
+      Effect.gen(function* () {
+        const sim = yield* SimCluster.SimCluster
+        const evcs = Resource.make(evc.group, evc.version, evc.plural, evc.kind)
+        const sizes: ReadonlyArray<string> = [...Sizes.admitted, ...Sizes.refused]
+        const outcomes = yield* Effect.forEach(sizes, (size, i) =>
+          sim.admin
+            .create(evcs, {
+              apiVersion: "kopf.dev/v1",
+              kind: evc.kind,
+              metadata: { name: `e${i}`, namespace: "default" },
+              spec: { size }
+            })
+            .pipe(
+              Effect.map(() => `${size}: admitted`),
+              Effect.catchTag("Invalid", () => Effect.succeed(`${size}: refused`))
+            )
+        )
+        assert.deepStrictEqual(outcomes, [
+          ...Sizes.admitted.map((size) => `${size}: admitted`),
+          ...Sizes.refused.map((size) => `${size}: refused`)
+        ])
+      }).pipe(Effect.provide(SimCluster.layer({ objects: [crd as Resource.KubeObject] })))
+    )
   })
 })
