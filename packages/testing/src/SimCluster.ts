@@ -375,9 +375,9 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
     }
 
     /** A connection that stays open and never answers: only the client's deadline ends it. */
-    const silence = (req: KubeError.RequestInfo, why: string) =>
+    const silence = (what: string, why: string) =>
       Effect.suspend(() => {
-        note(`${req.method} ${req.path} -> silent (${why})`)
+        note(`${what} -> silent (${why})`)
         return Effect.never
       })
 
@@ -391,12 +391,13 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
         const once = Effect.gen(function* () {
           if (conn.closed) return yield* Effect.never
           const sent = clock.currentTimeMillisUnsafe()
-          if (conn.faulty && silenced(sent)) return yield* silence(req, "blackhole window")
+          const what = `${req.method} ${req.path}`
+          if (conn.faulty && silenced(sent)) return yield* silence(what, "blackhole window")
           const fault = draw(conn, req, kind, faults.blackhole ?? 0)
-          if (fault.silent) return yield* silence(req, "injected blackhole")
+          if (fault.silent) return yield* silence(what, "injected blackhole")
           if (fault.slow) yield* Effect.sleep(Faults.slowDelay(faults))
           if (conn.closed) return yield* Effect.never
-          if (conn.faulty && silenced(sent)) return yield* silence(req, "blackhole window")
+          if (conn.faulty && silenced(sent)) return yield* silence(what, "blackhole window")
           if (fault.error !== undefined) {
             if (conn.faulty) note(`${req.method} ${req.path} -> ${fault.error._tag} (injected)`)
             return yield* Effect.fail(fault.error)
@@ -503,10 +504,12 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
             }
             if (conn.closed) return yield* Effect.never
             const sent = clock.currentTimeMillisUnsafe()
-            if (conn.faulty && silenced(sent)) return yield* silence(req, "blackhole window")
+            if (conn.faulty && silenced(sent))
+              return yield* silence(`WATCH ${req.path}`, "blackhole window")
             const fault = draw(conn, req, "read", faults.blackholeWatch ?? 0)
             if (fault.slow) yield* Effect.sleep(Faults.slowDelay(faults))
-            if (conn.faulty && silenced(sent)) return yield* silence(req, "blackhole window")
+            if (conn.faulty && silenced(sent))
+              return yield* silence(`WATCH ${req.path}`, "blackhole window")
             if (fault.error !== undefined) {
               note(`WATCH ${req.path} -> ${fault.error._tag} (injected)`)
               return yield* Effect.fail(fault.error)
