@@ -143,7 +143,12 @@ export interface SimClusterService {
   readonly faults: Effect.Effect<Faults.Faults>
   /** Replaces the fault configuration (and reseeds the PRNG with its seed). */
   readonly setFaults: (faults: Faults.Faults) => Effect.Effect<void>
-  /** Cuts every open watch now (ECONNRESET). */
+  /** Silences every connection of the operator's clients for `duration` from now, as a
+   * {@link Faults.Window} does: requests and watches in flight stay silent for good, requests
+   * sent meanwhile are never answered, those sent after it are. */
+  readonly blackhole: (duration: Duration.Input) => Effect.Effect<void>
+  /** Cuts every open watch now (ECONNRESET), but silent ones (blackholed: nothing reaches
+   * their client). */
   readonly dropWatches: Effect.Effect<void>
   /** Forgets the watch history (etcd compaction): watches from older versions get 410. */
   readonly compact: Effect.Effect<void>
@@ -265,6 +270,24 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
     const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "30 seconds")
     let faults: Faults.Faults = options.faults ?? Faults.none
     let rng = Faults.prng(faults.seed ?? 0)
+    const clock = yield* Effect.clockWith(Effect.succeed)
+    // Blackhole periods, `[from, until)` in epoch milliseconds: the configuration's own (cut
+    // short when it is replaced) and those `blackhole` started.
+    const windows: Array<{ readonly from: number; until: number }> = []
+    let configWindow: { readonly from: number; until: number } | undefined
+    const takeEffect = (f: Faults.Faults) => {
+      const now = clock.currentTimeMillisUnsafe()
+      if (configWindow !== undefined) configWindow.until = Math.min(configWindow.until, now)
+      const w = Faults.window(f, now)
+      configWindow = w === undefined ? undefined : { ...w }
+      if (configWindow !== undefined) windows.push(configWindow)
+    }
+    takeEffect(faults)
+    /** Whether a blackhole period met a connection opened at `since` (up to now). */
+    const silenced = (since: number): boolean => {
+      const now = clock.currentTimeMillisUnsafe()
+      return windows.some((w) => w.from < w.until && w.from <= now && w.until > since)
+    }
     const log: Array<string> = []
     const note = (line: string) => {
       log.push(line)
@@ -303,14 +326,23 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
       readonly kills: Set<() => void>
     }
 
+    /** Draws a request's faults; `blackhole` is the fraction of silent ones (requests' or
+     * watches'). */
     const draw = (
       conn: Conn,
       req: KubeError.RequestInfo,
-      kind: "read" | "write" | "create"
-    ): { readonly slow: boolean; readonly error: Err | undefined } => {
-      if (!conn.faulty || Faults.isNone(faults)) return { slow: false, error: undefined }
+      kind: "read" | "write" | "create",
+      blackhole: number
+    ): {
+      readonly slow: boolean
+      readonly silent: boolean
+      readonly error: Err | undefined
+    } => {
+      if (!conn.faulty || Faults.isNone(faults))
+        return { slow: false, silent: false, error: undefined }
       let r = rng.next()
       const slow = rng.next() < (faults.slow ?? 0)
+      if (blackhole > 0 && rng.next() < blackhole) return { slow, silent: true, error: undefined }
       const status = (code: number, reason: string, retryAfter?: string) =>
         KubeError.fromResponse(
           req,
@@ -327,23 +359,27 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
         )
       const conflict = faults.conflict ?? 0
       if (kind === "write") {
-        if (r < conflict)
-          return {
-            slow,
-            error: status(409, "Conflict")
-          }
+        if (r < conflict) return { slow, silent: false, error: status(409, "Conflict") }
         r -= conflict
       }
       const tooMany = faults.tooManyRequests ?? 0
-      if (r < tooMany) return { slow, error: status(429, "TooManyRequests", "1") }
+      if (r < tooMany) return { slow, silent: false, error: status(429, "TooManyRequests", "1") }
       r -= tooMany
       if (r < (faults.serverError ?? 0))
         return {
           slow,
+          silent: false,
           error: status(r < (faults.serverError ?? 0) / 2 ? 500 : 503, "InternalError")
         }
-      return { slow, error: undefined }
+      return { slow, silent: false, error: undefined }
     }
+
+    /** A connection that stays open and never answers: only the client's deadline ends it. */
+    const silence = (what: string, why: string) =>
+      Effect.suspend(() => {
+        note(`${what} -> silent (${why})`)
+        return Effect.never
+      })
 
     const makeClient = (conn: Conn): KubeService => {
       const call = <A>(
@@ -354,9 +390,14 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
       ): Effect.Effect<A, Err> => {
         const once = Effect.gen(function* () {
           if (conn.closed) return yield* Effect.never
-          const fault = draw(conn, req, kind)
+          const sent = clock.currentTimeMillisUnsafe()
+          const what = `${req.method} ${req.path}`
+          if (conn.faulty && silenced(sent)) return yield* silence(what, "blackhole window")
+          const fault = draw(conn, req, kind, faults.blackhole ?? 0)
+          if (fault.silent) return yield* silence(what, "injected blackhole")
           if (fault.slow) yield* Effect.sleep(Faults.slowDelay(faults))
           if (conn.closed) return yield* Effect.never
+          if (conn.faulty && silenced(sent)) return yield* silence(what, "blackhole window")
           if (fault.error !== undefined) {
             if (conn.faulty) note(`${req.method} ${req.path} -> ${fault.error._tag} (injected)`)
             return yield* Effect.fail(fault.error)
@@ -462,8 +503,13 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
               path: `${path(resource, { namespace: o.namespace })}?watch=true`
             }
             if (conn.closed) return yield* Effect.never
-            const fault = draw(conn, req, "read")
+            const sent = clock.currentTimeMillisUnsafe()
+            if (conn.faulty && silenced(sent))
+              return yield* silence(`WATCH ${req.path}`, "blackhole window")
+            const fault = draw(conn, req, "read", faults.blackholeWatch ?? 0)
             if (fault.slow) yield* Effect.sleep(Faults.slowDelay(faults))
+            if (conn.faulty && silenced(sent))
+              return yield* silence(`WATCH ${req.path}`, "blackhole window")
             if (fault.error !== undefined) {
               note(`WATCH ${req.path} -> ${fault.error._tag} (injected)`)
               return yield* Effect.fail(fault.error)
@@ -484,18 +530,25 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
               })
               Queue.endUnsafe(queue)
             }
-            if (conn.faulty && rng.next() < (faults.expireWatch ?? 0)) {
+            if (!fault.silent && conn.faulty && rng.next() < (faults.expireWatch ?? 0)) {
               note(`WATCH ${req.path} -> 410 (injected)`)
               return expired(`too old resource version: ${o.resourceVersion ?? ""} (injected)`)
             }
             const def = yield* attempt(() => store.defFor(req, resource))
             let open = true
+            // A silent watch (blackholed) stays open, and nothing of it reaches the client: no
+            // event, no bookmark, no end, no reset. Only the client itself can end it.
+            let silent = fault.silent
+            const quiet = () => {
+              if (!silent && conn.faulty && silenced(sent)) silent = true
+              return silent
+            }
             const kill = (error: Err | undefined) => {
               if (!open) return
               open = false
               store.watches.delete(w)
               conn.kills.delete(killer)
-              kills.delete(killer)
+              kills.delete(serverCut)
               if (error === undefined) Queue.endUnsafe(queue)
               else Queue.failCauseUnsafe(queue, Cause.fail(error))
             }
@@ -506,12 +559,15 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
                 message: "the watch connection was reset"
               })
             const killer = () => kill(reset())
+            const serverCut = () => {
+              if (!quiet()) kill(reset())
+            }
             const w: Store.Watch = {
               def: def.key,
               namespace: def.namespaced ? o.namespace : undefined,
               match,
               deliver: (type, object) => {
-                if (!open) return
+                if (!open || quiet()) return
                 if (
                   conn.faulty &&
                   (faults.dropWatch ?? 0) > 0 &&
@@ -530,22 +586,30 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
               note(`WATCH ${req.path} -> 410`)
               return expired(`too old resource version: ${o.resourceVersion ?? ""}`)
             }
-            note(`WATCH ${req.path} from ${o.resourceVersion ?? "now"} -> ok`)
+            note(
+              `WATCH ${req.path} from ${o.resourceVersion ?? "now"} -> ${silent ? "silent (injected blackhole)" : "ok"}`
+            )
             conn.kills.add(killer)
-            kills.add(killer)
+            kills.add(serverCut)
             for (const c of opened.initial) store.deliver(w, c)
             yield* Effect.addFinalizer(() =>
               Effect.sync(() => {
                 open = false
                 store.watches.delete(w)
                 conn.kills.delete(killer)
-                kills.delete(killer)
+                kills.delete(serverCut)
               })
             )
             const timeout =
               o.timeoutSeconds !== undefined ? Duration.seconds(o.timeoutSeconds) : watchTimeout
             yield* Effect.forkScoped(
-              Effect.sleep(timeout).pipe(Effect.andThen(Effect.sync(() => kill(undefined))))
+              Effect.sleep(timeout).pipe(
+                Effect.andThen(
+                  Effect.sync(() => {
+                    if (!quiet()) kill(undefined)
+                  })
+                )
+              )
             )
             if (o.allowWatchBookmarks ?? true)
               yield* Effect.forkScoped(
@@ -553,7 +617,7 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
                   Effect.sleep(bookmarkInterval).pipe(
                     Effect.andThen(
                       Effect.sync(() => {
-                        if (open)
+                        if (open && !quiet())
                           Queue.offerUnsafe(queue, {
                             type: "BOOKMARK",
                             object: {
@@ -834,6 +898,15 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
         Effect.sync(() => {
           faults = f
           rng = Faults.prng(f.seed ?? 0)
+          takeEffect(f)
+        }),
+      blackhole: (duration) =>
+        Effect.sync(() => {
+          const from = clock.currentTimeMillisUnsafe()
+          windows.push({
+            from,
+            until: from + Duration.toMillis(Duration.fromInputUnsafe(duration))
+          })
         }),
       dropWatches: Effect.sync(() => {
         for (const k of [...kills]) k()
