@@ -9,6 +9,7 @@
  */
 import { SchemaAST } from "effect"
 import * as Json from "./Json.ts"
+import { distance } from "./Suggest.ts"
 
 type Node = SchemaAST.AST
 
@@ -60,23 +61,6 @@ const walk = (root: Node, path: Json.Path): Walk => {
     nodes = next
   }
   return { _tag: "Found" }
-}
-
-/** Optimal string alignment distance: edits, with a swap of neighbours counting as one. */
-const distance = (a: string, b: string): number => {
-  const d: Array<Array<number>> = []
-  for (let i = 0; i <= a.length; i++) d.push([i])
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        v = Math.min(v, d[i - 2]![j - 2]! + 1)
-      d[i]![j] = v
-    }
-  }
-  return d[a.length]![b.length]!
 }
 
 /**

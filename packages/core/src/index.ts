@@ -130,3 +130,9 @@ export * as Selector from "./Selector.ts"
  * @since 0.1.0
  */
 export * as Storage from "./Storage.ts"
+/**
+ * "Did you mean ...?": the closest candidates to a word, for the messages of mistakes.
+ *
+ * @since 0.1.0
+ */
+export * as Suggest from "./Suggest.ts"

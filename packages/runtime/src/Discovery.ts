@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Resource as CoreResource, Registry, Selector } from "@kubefx/core"
+import { Resource as CoreResource, Registry, Selector, Suggest } from "@kubefx/core"
 import { Data, Duration, Effect, Predicate, Schedule } from "effect"
 import type { KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
@@ -122,24 +122,6 @@ const matches = (selector: Selector.Selector, r: Doc): boolean => {
   return selector.kind === undefined || r.kind === selector.kind
 }
 
-/** Levenshtein distance, for suggestions. */
-const distance = (a: string, b: string): number => {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i]
-    for (let j = 1; j <= b.length; j++)
-      row.push(
-        Math.min(
-          (previous[j] ?? 0) + 1,
-          (row[j - 1] ?? 0) + 1,
-          (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)
-        )
-      )
-    previous = row
-  }
-  return previous[b.length] ?? 0
-}
-
 /** The served resources closest to a selector, as `plural.group`, at most three. */
 const closest = (
   kube: KubeService,
@@ -147,24 +129,21 @@ const closest = (
 ): Effect.Effect<ReadonlyArray<string>, KubeError.KubeError> =>
   Effect.gen(function* () {
     const { group: _, version: __, ...anywhere } = selector
-    const all = yield* groupVersions(kube, anywhere)
-    const words = [selector.plural, selector.kind?.toLowerCase()].filter(Predicate.isString)
-    const scored: Array<{ readonly name: string; readonly score: number }> = []
-    for (const gv of all) {
+    const served: Array<{ readonly name: string; readonly spellings: ReadonlyArray<string> }> = []
+    for (const gv of yield* groupVersions(kube, anywhere)) {
       for (const r of yield* resourcesOf(kube, gv, false)) {
-        const name = r.name
-        if (typeof name !== "string" || name.includes("/")) continue
-        const own = [name, String(r.singularName ?? ""), String(r.kind ?? "").toLowerCase()]
-        const nameScore = Math.min(...words.flatMap((w) => own.map((o) => distance(w, o))))
-        const groupScore = selector.group === undefined ? 0 : distance(selector.group, gv.group) / 2
-        const full = gv.group === "" ? name : `${name}.${gv.group}`
-        scored.push({ name: full, score: nameScore + groupScore })
+        const plural = r.name
+        if (typeof plural !== "string" || plural.includes("/")) continue
+        const name = gv.group === "" ? plural : `${plural}.${gv.group}`
+        const own = [plural, String(r.singularName ?? ""), String(r.kind ?? "").toLowerCase()]
+        served.push({ name, spellings: selector.group === undefined ? own : [name] })
       }
     }
-    return scored
-      .sort((a, b) => a.score - b.score)
-      .slice(0, 3)
-      .map((s) => s.name)
+    const word =
+      selector.group === undefined
+        ? (selector.plural ?? selector.kind?.toLowerCase() ?? "")
+        : `${selector.plural ?? selector.kind?.toLowerCase() ?? ""}.${selector.group}`
+    return Suggest.closest(word, served, { spellings: (s) => s.spellings }).map((s) => s.name)
   })
 
 /**

@@ -5,7 +5,8 @@
  *
  * - **Resolution**: each selector of the registry is looked up in the server's discovery
  *   documents ({@link Discovery.resolveAll}); an API server that is down, restarting or
- *   refusing for a moment is waited for.
+ *   refusing for a moment is waited for. Before it, `Registry.fieldWarnings` (field handlers on
+ *   paths the resource's Schema lacks) are logged.
  * - **Watching**: one `Watcher` per resource over `settings.scope`: cluster-wide; a
  *   list+watch per namespace for plain names (no cluster-wide rights needed); or, for globs
  *   and exclusions (`namespaces: ["team-*", "!team-secret"]`), a cluster-wide watch of
@@ -27,7 +28,7 @@
  *
  * @since 0.1.0
  */
-import { Resource as CoreResource, type Registry } from "@kubefx/core"
+import { Resource as CoreResource, Registry } from "@kubefx/core"
 import { Deferred, Effect, Fiber, Option, Stream } from "effect"
 import type * as Scope from "effect/Scope"
 import * as Discovery from "./Discovery.ts"
@@ -55,6 +56,13 @@ export interface Operator {
   /** The operator's fiber: it ends only by interruption or a watcher's fatal error. */
   readonly fiber: Fiber.Fiber<never, KubeError.KubeError | Discovery.NotServed>
 }
+
+/** Before serving: the registry's mistakes that are only warnings, then resolution. */
+const prepare = (registry: Registry.Registry<unknown>) =>
+  Effect.gen(function* () {
+    for (const warning of Registry.fieldWarnings(registry)) yield* Effect.logWarning(warning)
+    return yield* Discovery.resolveAll(yield* Kube, registry)
+  })
 
 interface Entry<R> {
   readonly processor: Processor.Processor<R>
@@ -147,8 +155,7 @@ export const run = <R>(
   settings: Settings.Input = {}
 ): Effect.Effect<never, KubeError.KubeError | Discovery.NotServed, Kube | R> =>
   Effect.gen(function* () {
-    const kube = yield* Kube
-    const targets = yield* Discovery.resolveAll(kube, registry)
+    const targets = yield* prepare(registry)
     return yield* serve(registry, targets, Settings.make(settings), Effect.void)
   })
 
@@ -180,8 +187,7 @@ export const start = <R>(
   settings: Settings.Input = {}
 ): Effect.Effect<Operator, KubeError.KubeError | Discovery.NotServed, Kube | R | Scope.Scope> =>
   Effect.gen(function* () {
-    const kube = yield* Kube
-    const targets = yield* Discovery.resolveAll(kube, registry)
+    const targets = yield* prepare(registry)
     const ready = yield* Deferred.make<void>()
     const fiber = yield* Effect.forkScoped(
       serve(registry, targets, Settings.make(settings), Deferred.succeed(ready, undefined))

@@ -14,8 +14,12 @@
  *   `metadata.resourceVersion` (a finalizer change), the status patch carries that guard and the
  *   second call carries the version the first one answered, so both fail with 409 if anybody
  *   else wrote meanwhile.
+ * - Every write carries the object's `metadata.uid`, a precondition: a decision about an object
+ *   that was deleted and re-created under its name (the watch may deliver both at once) fails
+ *   with 409 instead of landing on the new object.
  * - 409 Conflict: GET the object and run the step again on the fresh copy (at most
- *   `conflictRetries` times; the handlers run again: they run at least once per change).
+ *   `conflictRetries` times; the handlers run again: they run at least once per change); a
+ *   fresh copy with another uid is a new object, left to its own events.
  * - 404 Not Found: the object is gone; stop (its deletion event cleans up).
  * - Any other failure: logged with the object's identity; the object comes back after
  *   `errorBackoff` (a comeback, in memory). One object never stops the operator.
@@ -204,8 +208,14 @@ export const applyPatch = (
     if (isNoop(patch)) return undefined
     const { name, namespace } = meta(body)
     const options = { namespace, fieldManager }
+    // Every write names the object's uid: the server refuses it (409) when the name now
+    // belongs to a newer object, so a decision about a deleted object never lands on its
+    // successor.
+    const uid = Resource.uid(body)
+    const onlyThis = (p: CorePatch.MergePatch): CorePatch.MergePatch =>
+      uid === "" ? p : CorePatch.combine(p, { metadata: { uid } })
     if (!target.statusSubresource) {
-      return yield* kube.patch(target.api, name, Patch.merge(patch), options)
+      return yield* kube.patch(target.api, name, Patch.merge(onlyThis(patch)), options)
     }
     const { main, status } = CorePatch.split(patch)
     const guard = Json.get(main, ["metadata", "resourceVersion"])
@@ -214,8 +224,8 @@ export const applyPatch = (
       const guarded =
         typeof guard === "string"
           ? CorePatch.combine(status ?? {}, { metadata: { resourceVersion: guard } })
-          : status
-      last = yield* kube.patchStatus(target.api, name, Patch.merge(guarded), options)
+          : (status ?? {})
+      last = yield* kube.patchStatus(target.api, name, Patch.merge(onlyThis(guarded)), options)
     }
     if (main !== undefined && !isNoop(main)) {
       const guarded =
@@ -224,7 +234,7 @@ export const applyPatch = (
               metadata: { resourceVersion: Resource.resourceVersion(last) }
             })
           : main
-      last = yield* kube.patch(target.api, name, Patch.merge(guarded), options)
+      last = yield* kube.patch(target.api, name, Patch.merge(onlyThis(guarded)), options)
     }
     return last
   })
@@ -388,7 +398,9 @@ export const make = <R>(
         const record = Storage.readLastHandled(used, written)
         if (record === undefined) return after
         const { name, namespace } = meta(after)
-        const patch = Storage.writeLastHandled(annotationStorage(used), record)
+        const patch = CorePatch.combine(Storage.writeLastHandled(annotationStorage(used), record), {
+          metadata: { uid: Resource.uid(after) }
+        })
         return yield* kube
           .patch(target.api, name, Patch.merge(patch), {
             namespace,

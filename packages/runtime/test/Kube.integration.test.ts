@@ -3,13 +3,15 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
+import { Handler, Registry, Selector } from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
-import { Context, Effect, Layer, Schedule } from "effect"
+import { Context, Effect, Layer, Option, Schedule } from "effect"
 import { parse, stringify } from "yaml"
-import { Kube, type KubeError, Patch, Resource } from "../src/index.ts"
+import { Discovery, Kube, type KubeError, Patch, Resource } from "../src/index.ts"
 import * as KubeConfigFile from "../src/internal/kubeconfig.ts"
 import {
   ClusterLayer,
+  captureLogs,
   configMap,
   configMaps,
   ensureWidgets,
@@ -353,6 +355,53 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       const error = yield* Effect.flip(nowhere.get(configMaps, "x", { namespace: "default" }))
       assert.strictEqual(error._tag, "TransportError")
       assert.strictEqual((error as KubeError.TransportError).code, "ECONNREFUSED")
+    })
+  )
+
+  it.effect("resolution: selectors by plural, short name and kind; a miss names the closest", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      yield* ensureWidgets
+      const resolve = (text: string) => Discovery.resolve(kube, Selector.make(text))
+      const byPlural = yield* resolve("widgets")
+      assert.deepStrictEqual(byPlural.api, widgets)
+      assert.isTrue((yield* resolve("cm")).api.plural === "configmaps", "short name")
+      const missing = yield* Effect.flip(resolve("widgest.kubefx.test"))
+      assert.strictEqual(missing._tag, "NotServed")
+      assert.include(missing.message, "no resource served by the API server matches")
+      assert.include(missing.message, "closest served: widgets.kubefx.test")
+      assert.include(missing.message, "install its CRD")
+      const typo = yield* Effect.flip(resolve("deploymnets"))
+      assert.include(typo.message, "closest served: deployments.apps")
+    })
+  )
+
+  it.effect("resolution waits for an API server that is not there yet", () =>
+    Effect.gen(function* () {
+      const cp = yield* ControlPlane.ControlPlane
+      const kc = yield* Kube.loadFile(cp.kubeconfig)
+      const closed = new KubeConfig()
+      closed.loadFromClusterAndUser(
+        { ...kc.getCurrentCluster()!, name: "closed", server: "https://127.0.0.1:1" },
+        kc.getCurrentUser()!
+      )
+      const nowhere = yield* Kube.make(closed, { retry: Schedule.recurs(0) })
+      const logs = captureLogs()
+      const registry = Registry.make(Handler.onCreate("configmaps", () => Effect.void))
+      const waited = yield* Discovery.resolveAll(
+        nowhere,
+        registry,
+        Schedule.spaced("100 millis")
+      ).pipe(Effect.provide(logs.layer), Effect.timeoutOption("2 seconds"))
+      assert.isTrue(Option.isNone(waited), "still waiting, not failed")
+      assert.isTrue(
+        logs.lines.some((l) =>
+          /^WARN waiting for the API server at https:\/\/127.0.0.1:1: the API server is unreachable \(ECONNREFUSED/.test(
+            l
+          )
+        ),
+        logs.lines.join("\n")
+      )
     })
   )
 })
