@@ -91,21 +91,60 @@ const groupVersions = (
     return out
   })
 
-/** The resources of one group version; `undefined` when the document could not be read. */
+/** Discovery documents by client and group version path; an entry goes when a lookup misses. */
+const documents = new WeakMap<KubeService, Map<string, ReadonlyArray<Doc>>>()
+
+/** The resources of one group version (cached); `[]` when a lenient read fails. */
 const resourcesOf = (kube: KubeService, gv: GroupVersion, strict: boolean) => {
-  const request = kube.request({ method: "GET", path: Resource.groupVersionPath(gv) })
-  return Effect.map(
-    strict
-      ? request
-      : request.pipe(
-          Effect.catch((e) =>
-            Effect.logDebug(`discovery of ${gv.group}/${gv.version} failed: ${e._tag}`).pipe(
-              Effect.as(undefined)
-            )
+  const path = Resource.groupVersionPath(gv)
+  let cache = documents.get(kube)
+  if (cache === undefined) {
+    cache = new Map()
+    documents.set(kube, cache)
+  }
+  const cached = cache.get(path)
+  if (cached !== undefined) return Effect.succeed(cached)
+  const request = Effect.map(kube.request({ method: "GET", path }), (doc) => {
+    const resources = records(field(doc, "resources"))
+    cache.set(path, resources)
+    return resources
+  })
+  return strict
+    ? request
+    : request.pipe(
+        Effect.catch((e) =>
+          Effect.logDebug(`discovery of ${gv.group}/${gv.version} failed: ${e._tag}`).pipe(
+            Effect.as([] as ReadonlyArray<Doc>)
           )
-        ),
-    (doc) => records(field(doc, "resources"))
-  )
+        )
+      )
+}
+
+/** The target of a selector in one group version's resources, if it is there. */
+const lookup = (
+  selector: Selector.Selector,
+  gv: GroupVersion,
+  resources: ReadonlyArray<Doc>
+): Target | undefined => {
+  const found = resources.find((r) => matches(selector, r))
+  if (found === undefined) return undefined
+  const api: Resource.ApiResource = {
+    group: gv.group,
+    version: gv.version,
+    plural: String(found.name),
+    kind: String(found.kind),
+    namespaced: found.namespaced === true
+  }
+  return {
+    api,
+    resource: CoreResource.make(api),
+    statusSubresource: resources.some((r) => r.name === `${api.plural}/status`)
+  }
+}
+
+/** Forgets what is cached for these group versions: a miss may be a resource just installed. */
+const forget = (kube: KubeService, gvs: ReadonlyArray<GroupVersion>) => {
+  for (const gv of gvs) documents.get(kube)?.delete(Resource.groupVersionPath(gv))
 }
 
 const matches = (selector: Selector.Selector, r: Doc): boolean => {
@@ -193,27 +232,66 @@ export const resolve = (
 ): Effect.Effect<Target, KubeError.KubeError | NotServed> =>
   Effect.gen(function* () {
     const explicit = selector.group !== undefined && selector.version !== undefined
-    for (const gv of yield* groupVersions(kube, selector)) {
+    const gvs = yield* groupVersions(kube, selector)
+    for (const gv of gvs) {
       const resources = yield* resourcesOf(kube, gv, explicit).pipe(
         // An explicit group version the server does not serve is "no match", not a failure.
         Effect.catchTag("NotFound", () => Effect.succeed([]))
       )
-      const found = resources.find((r) => matches(selector, r))
-      if (found === undefined) continue
-      const api: Resource.ApiResource = {
-        group: gv.group,
-        version: gv.version,
-        plural: String(found.name),
-        kind: String(found.kind),
-        namespaced: found.namespaced === true
-      }
-      return {
-        api,
-        resource: CoreResource.make(api),
-        statusSubresource: resources.some((r) => r.name === `${api.plural}/status`)
-      }
+      const target = lookup(selector, gv, resources)
+      if (target !== undefined) return target
     }
+    forget(kube, gvs)
     return yield* Effect.flatMap(notServed(kube, selector), Effect.fail)
+  })
+
+/**
+ * What {@link find} looks up: a group version and a kind or a plural (or short name).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Query =
+  | { readonly group: string; readonly version: string; readonly kind: string }
+  | { readonly group: string; readonly version: string; readonly plural: string }
+
+/**
+ * Finds a resource in one group version's discovery document (cached per client until a
+ * lookup misses), without {@link resolve}'s search and suggestions: for manifests, whose
+ * `apiVersion` and `kind` say exactly what they are.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Discovery, Kube } from "@kubefx/runtime"
+ *
+ * const deployments = Effect.gen(function*() {
+ *   const kube = yield* Kube
+ *   return yield* Discovery.find(kube, { group: "apps", version: "v1", kind: "Deployment" })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category resolution
+ */
+export const find = (
+  kube: KubeService,
+  query: Query
+): Effect.Effect<Target, KubeError.KubeError | NotServed> =>
+  Effect.gen(function* () {
+    const gv = { group: query.group, version: query.version }
+    const resources = yield* resourcesOf(kube, gv, true).pipe(
+      Effect.catchTag("NotFound", () => Effect.succeed([]))
+    )
+    const selector = "kind" in query ? { ...gv, kind: query.kind } : { ...gv, plural: query.plural }
+    const target = lookup(selector, gv, resources)
+    if (target !== undefined) return target
+    forget(kube, [gv])
+    const what = "kind" in query ? `kind ${query.kind}` : `resource ${query.plural}`
+    return yield* new NotServed({
+      selector: Selector.format(selector),
+      message: `${what} is not served in ${Resource.apiVersion(gv)}`
+    })
   })
 
 /**

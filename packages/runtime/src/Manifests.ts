@@ -7,10 +7,11 @@
  * @since 0.1.0
  */
 import { Effect, Schedule } from "effect"
+import * as Discovery from "./Discovery.ts"
 import { Kube } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as Patch from "./Patch.ts"
-import type * as Resource from "./Resource.ts"
+import * as Resource from "./Resource.ts"
 
 /**
  * Options of {@link apply}.
@@ -31,6 +32,14 @@ const groupVersion = (apiVersion: string) => {
     ? { group: "", version: apiVersion }
     : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) }
 }
+
+const crds = Resource.make(
+  "apiextensions.k8s.io",
+  "v1",
+  "customresourcedefinitions",
+  "CustomResourceDefinition",
+  false
+)
 
 const isCrd = (object: Resource.KubeObject) =>
   object.kind === "CustomResourceDefinition" &&
@@ -58,12 +67,16 @@ const isCrd = (object: Resource.KubeObject) =>
 export const apply = (
   objects: ReadonlyArray<Resource.KubeObject>,
   options: ApplyOptions = {}
-): Effect.Effect<ReadonlyArray<Resource.KubeObject>, KubeError.KubeError, Kube> => {
+): Effect.Effect<
+  ReadonlyArray<Resource.KubeObject>,
+  KubeError.KubeError | Discovery.NotServed,
+  Kube
+> => {
   const waitForKinds = objects.some(isCrd)
   return Effect.forEach(objects, (object) =>
     Effect.gen(function* () {
       const kube = yield* Kube
-      const resource = yield* kube.discover({
+      const { api: resource } = yield* Discovery.find(kube, {
         ...groupVersion(object.apiVersion ?? ""),
         kind: object.kind ?? ""
       })
@@ -82,7 +95,7 @@ export const apply = (
       )
     }).pipe(
       Effect.retry({
-        while: (error) => waitForKinds && error._tag === "NotFound",
+        while: (error) => waitForKinds && error._tag === "NotServed",
         schedule: Schedule.spaced("250 millis"),
         times: 40
       })
@@ -108,11 +121,6 @@ export const awaitEstablished = (
 ): Effect.Effect<void, KubeError.KubeError | { readonly _tag: "NotEstablished" }, Kube> =>
   Effect.gen(function* () {
     const kube = yield* Kube
-    const crds = yield* kube.discover({
-      group: "apiextensions.k8s.io",
-      version: "v1",
-      kind: "CustomResourceDefinition"
-    })
     const crd = yield* kube.get(crds, name)
     const conditions = (crd.status as { conditions?: Array<{ type: string; status: string }> })
       ?.conditions

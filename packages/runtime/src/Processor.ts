@@ -70,6 +70,7 @@ import {
 } from "@kubefx/core"
 import { Clock, Duration, Effect, Option } from "effect"
 import type { Target } from "./Discovery.ts"
+import * as Events from "./Events.ts"
 import { Kube, type KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as Patch from "./Patch.ts"
@@ -334,22 +335,20 @@ export const make = <R>(
         ? Effect.forEach(
             settings.postEvents === "all" ? events : events.filter((e) => e.type === "Warning"),
             (e) =>
-              kube
-                .createEvent({
-                  involvedObject: object,
-                  type: e.type,
-                  reason: e.reason,
-                  message: e.message,
-                  reportingComponent: settings.reportingComponent,
-                  reportingInstance: settings.reportingInstance
-                })
-                .pipe(
-                  Effect.catch((error) =>
-                    Effect.logWarning(
-                      `could not post the event ${e.reason}: ${error._tag}: ${"message" in error ? error.message : ""}`
-                    )
+              Events.post(kube, {
+                involvedObject: object,
+                type: e.type,
+                reason: e.reason,
+                message: e.message,
+                reportingComponent: settings.reportingComponent,
+                reportingInstance: settings.reportingInstance
+              }).pipe(
+                Effect.catch((error) =>
+                  Effect.logWarning(
+                    `could not post the event ${e.reason}: ${error._tag}: ${"message" in error ? error.message : ""}`
                   )
-                ),
+                )
+              ),
             { discard: true }
           )
         : Effect.void

@@ -20,18 +20,25 @@
 /**
  * @since 0.1.0
  */
+export * as Config from "./Config.ts"
+/**
+ * @since 0.1.0
+ */
+export { KubeConfigError, type KubeOptions } from "./Config.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Discovery from "./Discovery.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Events from "./Events.ts"
 /**
  * @since 0.1.0
  */
 export {
   type DeleteOptions,
-  type DiscoverQuery,
-  type EventSpec,
-  eventObject,
   Kube,
-  KubeConfigError,
-  type KubeOptions,
   type KubeService,
   type ListOptions,
   type RawRequest,
@@ -75,11 +82,19 @@ export * as Operator from "./Operator.ts"
 /**
  * @since 0.1.0
  */
+export * as Paging from "./Paging.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Patch from "./Patch.ts"
 /**
  * @since 0.1.0
  */
 export * as Processor from "./Processor.ts"
+/**
+ * @since 0.1.0
+ */
+export * as RequestPolicy from "./RequestPolicy.ts"
 /**
  * @since 0.1.0
  */

@@ -7,7 +7,7 @@ import { Handler, Registry, Selector } from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Option, Schedule } from "effect"
 import { parse, stringify } from "yaml"
-import { Discovery, Kube, type KubeError, Patch, Resource } from "../src/index.ts"
+import { Discovery, Events, Kube, type KubeError, Patch, Resource } from "../src/index.ts"
 import * as KubeConfigFile from "../src/internal/kubeconfig.ts"
 import {
   ClusterLayer,
@@ -22,23 +22,21 @@ import {
 } from "./support.ts"
 
 layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube", (it) => {
-  it.effect("discovers plural, kind and scope from a group version", () =>
+  it.effect("finds plural, kind and scope in a group version", () =>
     Effect.gen(function* () {
       const kube = yield* Kube
-      const deployments = yield* kube.discover({ group: "apps", version: "v1", kind: "Deployment" })
+      const find = (q: Discovery.Query) => Effect.map(Discovery.find(kube, q), (t) => t.api)
+      const deployments = yield* find({ group: "apps", version: "v1", kind: "Deployment" })
       assert.deepStrictEqual(deployments, Resource.make("apps", "v1", "deployments", "Deployment"))
-      const ns = yield* kube.discover({ group: "", version: "v1", plural: "namespaces" })
+      const ns = yield* find({ group: "", version: "v1", plural: "namespaces" })
       assert.deepStrictEqual(ns, Resource.core("v1", "namespaces", "Namespace", false))
-      const byShortName = yield* kube.discover({ group: "", version: "v1", plural: "cm" })
+      const byShortName = yield* find({ group: "", version: "v1", plural: "cm" })
       assert.strictEqual(byShortName.plural, "configmaps")
-      const missing = yield* Effect.flip(
-        kube.discover({ group: "apps", version: "v1", kind: "Nope" })
-      )
-      assert.strictEqual(missing._tag, "NotFound")
-      const noGroup = yield* Effect.flip(
-        kube.discover({ group: "nope.io", version: "v1", kind: "X" })
-      )
-      assert.strictEqual(noGroup._tag, "NotFound")
+      const missing = yield* Effect.flip(find({ group: "apps", version: "v1", kind: "Nope" }))
+      assert.strictEqual(missing._tag, "NotServed")
+      assert.strictEqual(missing.message, "kind Nope is not served in apps/v1")
+      const noGroup = yield* Effect.flip(find({ group: "nope.io", version: "v1", kind: "X" }))
+      assert.strictEqual(noGroup._tag, "NotServed")
     })
   )
 
@@ -191,7 +189,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       const kube = yield* Kube
       const ns = yield* freshNamespace
       const cm = yield* kube.create(configMaps, configMap(ns, "evented"))
-      const event = yield* kube.createEvent({
+      const event = yield* Events.post(kube, {
         involvedObject: cm,
         type: "Warning",
         reason: "Testing",

@@ -60,23 +60,21 @@ const fakeKube = (initial: Resource.KubeObject, options: { readonly prunes?: boo
       return Effect.succeed(object)
     })
   const unused = () => Effect.die("not used")
-  const used: Pick<KubeService, "get" | "patch" | "patchStatus" | "createEvent"> = {
+  const used: Pick<KubeService, "get" | "patch" | "patchStatus" | "create"> = {
     get: () => Effect.sync(() => object),
     patch: (_r, _n, p) => write("patch", p._tag === "Merge" ? p.body : undefined),
     patchStatus: (_r, _n, p) => write("patchStatus", p._tag === "Merge" ? p.body : undefined),
-    createEvent: (e) =>
+    create: (r, body) =>
       Effect.sync(() => {
-        calls.push(`event ${e.reason}`)
-        return {}
+        calls.push(r.plural === "events" ? `event ${String(body.reason)}` : `create ${r.plural}`)
+        return body
       })
   }
   const service = {
     server: "https://fake",
-    discover: unused,
     list: unused,
     listAll: unused,
     watch: unused,
-    create: unused,
     replace: unused,
     delete: unused,
     getStatus: unused,

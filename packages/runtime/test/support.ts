@@ -6,7 +6,7 @@ import * as net from "node:net"
 import { ControlPlane } from "@kubefx/controlplane"
 import { Duration, Effect, type Fiber, Layer, Logger, Queue, Schedule, Stream } from "effect"
 import type * as Scope from "effect/Scope"
-import { Kube, Resource } from "../src/index.ts"
+import { Discovery, Kube, Resource } from "../src/index.ts"
 
 /** The shared control plane and an admin Kube client on it. */
 export const ClusterLayer = Layer.effect(
@@ -194,7 +194,10 @@ export const crds = Resource.make(
 export const ensureWidgets = Effect.gen(function* () {
   const kube = yield* Kube
   yield* kube.create(crds, widgetCrd).pipe(Effect.catchTag("AlreadyExists", () => Effect.void))
-  return yield* eventually(kube.discover({ group: "kubefx.test", version: "v1", kind: "Widget" }))
+  const found = yield* eventually(
+    Discovery.find(kube, { group: "kubefx.test", version: "v1", kind: "Widget" })
+  )
+  return found.api
 })
 
 /** A TCP proxy to `target` whose connections can all be cut at once. */

@@ -32,18 +32,21 @@
  *   watch from a version (the history keeps the last `historySize` changes; older versions get
  *   an ERROR event with 410), bookmarks every `bookmarkInterval`, `timeoutSeconds`, an object
  *   leaving a selector is DELETED for that watch.
- * - **Events** (`createEvent`) and discovery documents (`/api`, `/apis`, group versions).
+ * - **Events** (created like any object) and discovery documents (`/api`, `/apis`, group
+ *   versions).
  *
  * @since 0.1.0
  */
 import {
-  eventObject,
+  type Discovery,
   Kube,
   KubeError,
   type KubeService,
   Manifests,
+  Paging,
   type Patch,
   type RawWatchEvent,
+  RequestPolicy,
   Resource
 } from "@kubefx/runtime"
 import {
@@ -91,9 +94,11 @@ export interface Options {
   /** Which controllers run (default: garbage collector, namespace and PVC-protection
    * controllers on, provisioner off, as in a cluster without a storage driver). */
   readonly controllers?: Partial<Store.ControllerOptions> | undefined
-  /** Client retry policy of connections (default `Kube.defaultRetry`, as the real client). */
+  /** Client retry policy of connections (default `RequestPolicy.defaultRetry`, as the real
+   * client). */
   readonly retry?: Schedule.Schedule<unknown, Err> | undefined
-  /** Per-attempt time limit of connections' requests (default 30 seconds, as the client). */
+  /** Per-attempt time limit of connections' requests (default 30 seconds: the real client's
+   * deadline for response headers). */
   readonly requestTimeout?: Duration.Input | undefined
   /** Seed of uids and generated names (default 0). */
   readonly seed?: number | undefined
@@ -159,7 +164,7 @@ export interface SimClusterService {
   /** Applies objects (server-side apply, resolving kinds by discovery): `Manifests.apply`. */
   readonly apply: (
     objects: ReadonlyArray<KubeObject>
-  ) => Effect.Effect<ReadonlyArray<KubeObject>, Err>
+  ) => Effect.Effect<ReadonlyArray<KubeObject>, Err | Discovery.NotServed>
   /** The last requests of fault-injected connections (`METHOD path -> outcome`), newest last. */
   readonly requests: Effect.Effect<ReadonlyArray<string>>
   /** The current resourceVersion. */
@@ -266,8 +271,10 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
     const bookmarkInterval = Duration.fromInputUnsafe(options.bookmarkInterval ?? "60 seconds")
     const watchTimeout = Duration.fromInputUnsafe(options.watchTimeout ?? "30 minutes")
     const controllerDelay = Duration.fromInputUnsafe(options.controllerDelay ?? 0)
-    const retry = options.retry ?? Kube.defaultRetry
-    const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "30 seconds")
+    const policy = RequestPolicy.make({
+      retry: options.retry,
+      attemptTimeout: options.requestTimeout ?? "30 seconds"
+    })
     let faults: Faults.Faults = options.faults ?? Faults.none
     let rng = Faults.prng(faults.seed ?? 0)
     const clock = yield* Effect.clockWith(Effect.succeed)
@@ -412,28 +419,7 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
             )
           )
         })
-        if (!conn.retried) return once
-        return once.pipe(
-          Effect.timeoutOrElse({
-            duration: requestTimeout,
-            orElse: () =>
-              Effect.fail(
-                new KubeError.TransportError({
-                  ...req,
-                  code: "ETIMEDOUT",
-                  message: `no answer within ${Duration.format(requestTimeout)}`
-                })
-              )
-          }),
-          Effect.retry({
-            schedule: retry,
-            while: (e: Err) =>
-              idempotent
-                ? KubeError.isTransient(e)
-                : e._tag === "TooManyRequests" ||
-                  (e._tag === "TransportError" && e.code === "ECONNREFUSED")
-          })
-        )
+        return conn.retried ? policy.send(req, idempotent, once) : once
       }
 
       const path = (
@@ -483,17 +469,7 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
       }
 
       const listAll: KubeService["listAll"] = (resource, o = {}) =>
-        Effect.gen(function* () {
-          const items: Array<KubeObject> = []
-          let page = yield* list(resource, { ...o, limit: o.limit ?? 500 })
-          const resourceVersion = page.resourceVersion
-          items.push(...page.items)
-          while (page.continue !== undefined) {
-            page = yield* list(resource, { ...o, limit: o.limit ?? 500, continue: page.continue })
-            items.push(...page.items)
-          }
-          return { items, resourceVersion, continue: undefined }
-        })
+        Paging.listAll((page) => list(resource, { ...o, ...page }), o)
 
       const watch: KubeService["watch"] = (resource, o = {}) =>
         Stream.callback<RawWatchEvent, Err>((queue) =>
@@ -700,47 +676,6 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
         )
       }
 
-      const events = Resource.core("v1", "events", "Event")
-      const createEvent: KubeService["createEvent"] = (e) =>
-        Effect.gen(function* () {
-          const body = eventObject(e, yield* Clock.currentTimeMillis)
-          return yield* create(events, body, { namespace: body.metadata?.namespace })
-        })
-
-      const discover: KubeService["discover"] = (q) => {
-        const req = { method: "GET", path: Resource.groupVersionPath(q) }
-        return call(req, "read", true, () => {
-          const found = discoveryGroup(store.defs.values(), q.group, q.version).find((r) => {
-            const name = String(r.name)
-            if (name.includes("/")) return false
-            if ("kind" in q) return r.kind === q.kind
-            return (
-              name === q.plural ||
-              r.singularName === q.plural ||
-              (Array.isArray(r.shortNames) && r.shortNames.includes(q.plural))
-            )
-          })
-          if (found === undefined) {
-            const what = "kind" in q ? `kind ${q.kind}` : `resource ${q.plural}`
-            throw new Store.Fail(
-              new KubeError.NotFound({
-                ...req,
-                status: 404,
-                reason: "NotFound",
-                message: `${what} not found in ${Resource.apiVersion(q)}`
-              })
-            )
-          }
-          return {
-            group: q.group,
-            version: q.version,
-            plural: String(found.name),
-            kind: String(found.kind),
-            namespaced: found.namespaced === true
-          }
-        })
-      }
-
       const request: KubeService["request"] = (r) => {
         const req = { method: r.method, path: r.path }
         return call(req, r.method === "GET" ? "read" : "write", r.method !== "POST", () => {
@@ -801,7 +736,6 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
 
       return {
         server: "https://kubefx-sim.invalid",
-        discover,
         list,
         listAll,
         watch,
@@ -839,7 +773,6 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
         patchStatus: (resource, name, p, o) =>
           patch(resource, name, p, { ...o, subresource: "status" }),
         replaceStatus: (resource, name, body, o) => put(resource, name, body, o, "status"),
-        createEvent,
         request
       } satisfies KubeService
     }
@@ -965,7 +898,7 @@ export const applyAll = (
   kube: KubeService,
   objects: ReadonlyArray<KubeObject>,
   options: Manifests.ApplyOptions = {}
-): Effect.Effect<ReadonlyArray<KubeObject>, Err> =>
+): Effect.Effect<ReadonlyArray<KubeObject>, Err | Discovery.NotServed> =>
   Manifests.apply(objects, options).pipe(Effect.provideService(Kube, kube))
 
 /**

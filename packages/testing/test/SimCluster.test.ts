@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Handler, Registry } from "@kubefx/core"
-import { Kube, Patch, type RawWatchEvent, Resource } from "@kubefx/runtime"
+import { Discovery, Kube, Patch, type RawWatchEvent, Resource } from "@kubefx/runtime"
 import { Effect, Fiber, Option, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
@@ -83,12 +83,12 @@ describe("SimCluster", () => {
     Effect.gen(function* () {
       const sim = yield* SimCluster.SimCluster
       yield* sim.apply([widgetCrd(true)])
-      const found = yield* sim.admin.discover({
+      const found = yield* Discovery.find(sim.admin, {
         group: "sim.kubefx.dev",
         version: "v1",
         plural: "wd"
       })
-      assert.deepStrictEqual(found, widgets)
+      assert.deepStrictEqual(found.api, widgets)
       const w = yield* sim.admin.create(widgets, {
         metadata: { name: "w", namespace: ns },
         spec: { size: 1, unknown: 1 },

@@ -7,6 +7,7 @@
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
 import {
+  Events,
   Kube,
   type KubeError,
   type KubeService,
@@ -808,7 +809,7 @@ const scenarios: ReadonlyArray<Scenario> = [
         if (a !== undefined)
           yield* t.step(
             "event",
-            t.kube.createEvent({
+            Events.post(t.kube, {
               involvedObject: a,
               type: "Normal",
               reason: "Tested",
