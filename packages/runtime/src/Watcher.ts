@@ -1,41 +1,36 @@
 /**
- * The watcher: an endless `Stream` of {@link WatchState.WatchEvent}s for one resource in one
- * scope, in the manner of kube-runtime's `watcher`.
+ * The watcher: an endless `Stream` of {@link WatchEvent}s for one resource over a scope, in the
+ * manner of kube-runtime's `watcher`. Three pieces compose it: the single-scope state machine
+ * (list, then watch from the list's resourceVersion, relist on 410 Gone; `internal/scope.ts`),
+ * {@link StreamBackoff} around it (any failure but a malformed request heals by waiting: the
+ * scope goes on from where it was), and the namespace fan-out (`internal/fanout.ts`): one
+ * scope per namespace of a fixed set, or per namespace that matches globs and exclusions as
+ * namespaces come and go. The event model is {@link WatchState}'s.
  *
- * For each namespace of the scope (or once, cluster-wide):
- *
- * 1. list every page (`limit`/`continue`), diff against what was known, emit the difference and
- *    `Synced` (see {@link WatchState} for the event model);
- * 2. watch from the list's resourceVersion with `allowWatchBookmarks=true`, updating the
- *    resourceVersion from every event and bookmark;
- * 3. when the server ends the watch (its `timeoutSeconds`), watch again from the last
- *    resourceVersion;
- * 4. on 410 Gone (an HTTP 410 or an ERROR event with code 410), go back to 1: the relist
- *    synthesises deletions for objects that vanished and updates for those that changed;
- * 5. on any other failure, wait with a capped, jittered exponential backoff and watch again from
- *    the last resourceVersion (or list again). The backoff resets once an event gets through.
- *    Transient failures (connection refused or reset, no response headers in time, 5xx, 429, no
- *    event nor bookmark for `idleTimeout`) are logged as warnings; refusals (401, 403: missing
- *    RBAC rules, or an API server whose caches are still cold after a restart) and 404 (the
- *    resource is not served: its CRD is gone) as errors that say what to fix. A silent watch is
- *    abandoned with its connection; the next one goes out on a fresh connection.
- *
- * Namespaced scopes run one list+watch per namespace, merged, so the operator needs no
- * cluster-wide list rights (an empty set of namespaces watches nothing). Scopes with globs or
- * exclusions (`Watcher.namespaces(["team-*", "!team-secret"])`) also watch `namespaces`
- * cluster-wide and start or stop a namespace's list+watch as it appears or is deleted (see
- * {@link watch}). Cluster-scoped resources are always watched cluster-wide. Only a request the
- * server calls malformed (400: a bad label or field selector) ends the stream with its error:
- * waiting cannot heal it.
+ * Failures are logged as they are retried: transient ones (connection refused or reset, no
+ * response headers in time, 5xx, 429, a silent watch) as warnings; refusals (401, 403: a missing
+ * RBAC rule, or an API server whose caches are cold after a restart) and 404 (the resource is
+ * not served: its CRD is gone) as errors that say what to fix.
  *
  * @since 0.1.0
  */
-import { Duration, Effect, FiberMap, Queue, Schedule, Stream } from "effect"
+import { Duration, Effect, Schedule, Stream } from "effect"
+import * as FanOut from "./internal/fanout.ts"
+import * as Scope from "./internal/scope.ts"
 import { Kube, type KubeService } from "./Kube.ts"
-import * as KubeError from "./KubeError.ts"
+import type * as KubeError from "./KubeError.ts"
 import * as NamespaceSelector from "./NamespaceSelector.ts"
 import * as Resource from "./Resource.ts"
+import * as StreamBackoff from "./StreamBackoff.ts"
 import * as WatchState from "./WatchState.ts"
+
+/**
+ * What the watcher emits: `Applied`, `Deleted` and `Synced` (see {@link WatchState}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WatchEvent = WatchState.WatchEvent
 
 /**
  * Where to watch: the whole cluster, a fixed set of namespaces, or the namespaces a
@@ -222,7 +217,10 @@ const failure = (
 }
 
 /**
- * The watcher of one scope (one namespace, or the cluster), with a given client.
+ * The watcher of one scope (one namespace, or the cluster), with a given client: the scope's
+ * state machine, run again with `backoff` after a failure (from where it was: a reconnect
+ * watches from the last resourceVersion, after a 410 it lists). Fails only on a malformed
+ * request (400).
  *
  * @example
  * ```ts
@@ -245,8 +243,27 @@ export const watchScope = (
   resource: Resource.ApiResource,
   namespace: string | undefined,
   options: WatcherOptions = {}
-): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
-  scopeStream(kube, resource, namespace, options)
+): Stream.Stream<WatchEvent, KubeError.KubeError> =>
+  Stream.suspend(() => {
+    const scope: Scope.Scope = {
+      kube,
+      resource,
+      state: WatchState.make(namespace),
+      labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
+      pageSize: options.pageSize ?? 500,
+      timeoutSeconds: options.timeoutSeconds ?? 290,
+      idleTimeout: Duration.fromInputUnsafe(options.idleTimeout ?? defaultIdleTimeout),
+      slim: options.keepManagedFields === true ? identity : dropManagedFields
+    }
+    return Scope.run(scope).pipe(
+      StreamBackoff.withBackoff({
+        schedule: options.backoff ?? defaultBackoff,
+        heals,
+        onRetry: (e, delay) => failure(`watch ${Scope.where(scope)}`, resource, e, delay)
+      })
+    )
+  })
 
 const identity = <A>(a: A): A => a
 
@@ -257,121 +274,6 @@ const dropManagedFields = (object: Resource.KubeObject): Resource.KubeObject => 
   const { managedFields: _, ...rest } = meta as Record<string, unknown>
   return { ...object, metadata: rest }
 }
-
-const scopeStream = (
-  kube: KubeService,
-  resource: Resource.ApiResource,
-  namespace: string | undefined,
-  options: WatcherOptions
-): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
-  Stream.suspend(() => {
-    const state = WatchState.make(namespace)
-    const idle = Duration.fromInputUnsafe(options.idleTimeout ?? defaultIdleTimeout)
-    const where = `${resource.plural}${namespace === undefined ? "" : ` in ${namespace}`}`
-    const slim = options.keepManagedFields === true ? identity : dropManagedFields
-
-    const relist = Stream.fromEffect(
-      kube.listAll(resource, {
-        namespace,
-        labelSelector: options.labelSelector,
-        fieldSelector: options.fieldSelector,
-        limit: options.pageSize ?? 500
-      })
-    ).pipe(
-      Stream.tap((list) =>
-        Effect.logDebug(`listed ${where}: ${list.items.length} objects at ${list.resourceVersion}`)
-      ),
-      Stream.flatMap((list) =>
-        Stream.fromIterable(WatchState.relisted(state, { ...list, items: list.items.map(slim) }))
-      )
-    )
-
-    const watchOnce = Stream.suspend(() => {
-      const from = state.resourceVersion
-      return kube
-        .watch(resource, {
-          namespace,
-          labelSelector: options.labelSelector,
-          fieldSelector: options.fieldSelector,
-          resourceVersion: from,
-          allowWatchBookmarks: true,
-          timeoutSeconds: options.timeoutSeconds ?? 290
-        })
-        .pipe(
-          Stream.timeoutOrElse({
-            duration: idle,
-            orElse: () =>
-              Stream.fail(
-                new KubeError.TransportError({
-                  method: "GET",
-                  path: `watch ${where}`,
-                  code: "WATCH_IDLE",
-                  message: `no event nor bookmark for ${Duration.format(idle)}`
-                })
-              )
-          }),
-          Stream.mapEffect((raw) => {
-            const step = WatchState.step(
-              state,
-              raw.type === "ERROR" || raw.type === "BOOKMARK"
-                ? raw
-                : { ...raw, object: slim(raw.object) }
-            )
-            switch (step._tag) {
-              case "Events":
-                return Effect.succeed(step.events)
-              case "Expired":
-                return Effect.fail(
-                  new KubeError.Expired({
-                    method: "GET",
-                    path: `watch ${where}`,
-                    status: 410,
-                    reason: "Expired",
-                    message: step.message
-                  })
-                )
-              case "Error":
-                return Effect.fail(
-                  KubeError.fromResponse(
-                    { method: "GET", path: `watch ${where}` },
-                    step.code,
-                    undefined,
-                    JSON.stringify({ kind: "Status", ...raw.object }),
-                    Date.now()
-                  )
-                )
-            }
-          }),
-          Stream.flattenIterable,
-          Stream.catchTag("Expired", (e) =>
-            Stream.fromEffectDrain(
-              Effect.sync(() => WatchState.expire(state)).pipe(
-                Effect.andThen(
-                  Effect.logDebug(`watch ${where} from ${from} expired (${e.message}); relisting`)
-                )
-              )
-            )
-          )
-        )
-    })
-
-    const cycle = Stream.suspend(() =>
-      state.resourceVersion === undefined ? Stream.concat(relist, watchOnce) : watchOnce
-    )
-
-    return cycle.pipe(
-      Stream.repeat(Schedule.spaced("50 millis")),
-      Stream.retry(
-        (options.backoff ?? defaultBackoff).pipe(
-          Schedule.setInputType<KubeError.KubeError>(),
-          Schedule.while(({ input }) => heals(input)),
-          Schedule.tap(({ input, duration }) =>
-            failure(`watch ${where}`, resource, input, duration)
-          )
-        )
-      )
-    )
-  })
 
 const namespaceResource = Resource.core("v1", "namespaces", "Namespace", false)
 
@@ -386,153 +288,8 @@ const once = (effect: Effect.Effect<void>) => {
 }
 
 /**
- * The `Matching` scope: a watcher of `namespaces` (cluster-wide) drives a FiberMap of
- * per-namespace watchers, keyed by namespace, whose events go through one queue.
- */
-const watchMatching = (
-  kube: KubeService,
-  resource: Resource.ApiResource,
-  selector: NamespaceSelector.NamespaceSelector,
-  options: WatcherOptions,
-  ready: Effect.Effect<void>
-): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
-  Stream.callback<WatchState.WatchEvent, KubeError.KubeError>(
-    (queue) =>
-      Effect.gen(function* () {
-        const fibers = yield* FiberMap.make<string, void, KubeError.KubeError>()
-        /** What was emitted per namespace and not deleted since: the objects still there. */
-        const emitted = new Map<string, Map<string, Resource.KubeObject>>()
-        const listedOnce = new Set<string>()
-        /** Namespaces `ready` waits for; `undefined` until namespaces have been listed. */
-        let pending: Set<string> | undefined
-        const settle = (namespace: string) =>
-          Effect.suspend(() => {
-            if (pending === undefined || !pending.delete(namespace) || pending.size > 0)
-              return Effect.void
-            return ready
-          })
-
-        const track = (namespace: string, event: WatchState.WatchEvent) => {
-          let objects = emitted.get(namespace)
-          if (objects === undefined) {
-            objects = new Map()
-            emitted.set(namespace, objects)
-          }
-          switch (event._tag) {
-            case "Applied":
-              objects.set(Resource.key(event.object), event.object)
-              return
-            case "Deleted":
-              objects.delete(Resource.key(event.object))
-              return
-            case "Synced":
-              objects.clear()
-              for (const o of event.objects) objects.set(Resource.key(o), o)
-              return
-          }
-        }
-
-        // An event counts as emitted once it is in the queue: interruption (the namespace is
-        // gone) cannot fall between the offer and the bookkeeping.
-        const emit = (namespace: string, event: WatchState.WatchEvent) =>
-          Effect.uninterruptibleMask((restore) =>
-            restore(Queue.offer(queue, event)).pipe(
-              Effect.andThen(
-                Effect.sync(() => track(namespace, event)).pipe(
-                  Effect.andThen(
-                    event._tag === "Synced" && event.initial
-                      ? Effect.suspend(() => {
-                          listedOnce.add(namespace)
-                          return settle(namespace)
-                        })
-                      : Effect.void
-                  )
-                )
-              )
-            )
-          )
-
-        const start = (namespace: string) =>
-          FiberMap.run(
-            fibers,
-            namespace,
-            Effect.logInfo(`watching ${resource.plural} in ${namespace}`).pipe(
-              Effect.andThen(
-                scopeStream(kube, resource, namespace, options).pipe(
-                  Stream.runForEach((event) => emit(namespace, event))
-                )
-              )
-            ),
-            { onlyIfMissing: true }
-          )
-
-        // The namespace is gone, and with it every object in it: those whose DELETED event did
-        // not come through before the watcher stopped get a synthetic `Deleted`.
-        const stop = (namespace: string) =>
-          Effect.gen(function* () {
-            if (!(yield* FiberMap.has(fibers, namespace))) return
-            yield* FiberMap.remove(fibers, namespace)
-            yield* Effect.logInfo(`stopped watching ${resource.plural} in ${namespace}: deleted`)
-            const left = emitted.get(namespace)
-            emitted.delete(namespace)
-            for (const object of left?.values() ?? [])
-              yield* Queue.offer(queue, WatchState.deleted(object, true))
-            yield* settle(namespace)
-          })
-
-        const name = (o: Resource.KubeObject) => o.metadata?.name ?? ""
-
-        const onNamespace = (event: WatchState.WatchEvent) =>
-          Effect.gen(function* () {
-            switch (event._tag) {
-              case "Applied": {
-                const ns = name(event.object)
-                if (NamespaceSelector.matches(selector, ns)) yield* start(ns)
-                return
-              }
-              case "Deleted":
-                return yield* stop(name(event.object))
-              case "Synced": {
-                const present = new Set(event.objects.map(name))
-                const matching = [...present].filter((ns) =>
-                  NamespaceSelector.matches(selector, ns)
-                )
-                for (const ns of matching) yield* start(ns)
-                const running = Array.from(fibers, ([ns]) => ns)
-                for (const ns of running) if (!present.has(ns)) yield* stop(ns)
-                if (pending === undefined) {
-                  pending = new Set(matching.filter((ns) => !listedOnce.has(ns)))
-                  if (pending.size === 0) yield* ready
-                }
-                return
-              }
-            }
-          })
-
-        const namespaceOptions: WatcherOptions = {
-          pageSize: options.pageSize,
-          timeoutSeconds: options.timeoutSeconds,
-          idleTimeout: options.idleTimeout,
-          backoff: options.backoff
-        }
-        yield* Effect.all(
-          [
-            scopeStream(kube, namespaceResource, undefined, namespaceOptions).pipe(
-              Stream.runForEach(onNamespace)
-            ),
-            FiberMap.join(fibers)
-          ],
-          { concurrency: "unbounded", discard: true }
-        )
-      }),
-    { bufferSize: 256, strategy: "suspend" }
-  )
-
-/**
  * The watcher of a resource over a scope, merged into one stream. Runs until interrupted; fails
- * only when the server calls a request malformed (400). Refusals (403: a RoleBinding that is
- * not there yet, or an API server whose caches are cold after a restart) are retried with the
- * backoff and logged, like every other failure.
+ * only when the server calls a request malformed (400).
  *
  * - `Cluster` (and any scope of a cluster-scoped resource): one list+watch of the cluster.
  * - `Namespaces`: one list+watch per namespace. No cluster-scoped right is needed.
@@ -559,25 +316,25 @@ const watchMatching = (
 export const watch = (
   resource: Resource.ApiResource,
   options: WatcherOptions = {}
-): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError, Kube> =>
+): Stream.Stream<WatchEvent, KubeError.KubeError, Kube> =>
   Stream.unwrap(
     Effect.gen(function* () {
       const kube = yield* Kube
       const scope = options.scope ?? cluster
-      const ready = once(options.onReady ?? Effect.void)
-      if (scope._tag === "Matching" && resource.namespaced)
-        return watchMatching(kube, resource, scope.selector, options, ready)
-      const scopes =
-        scope._tag === "Namespaces" && resource.namespaced ? scope.namespaces : [undefined]
-      let unsynced = scopes.length
-      if (unsynced === 0) yield* ready
-      return Stream.mergeAll(
-        scopes.map((ns) => watchScope(kube, resource, ns, options)),
-        { concurrency: "unbounded" }
-      ).pipe(
-        Stream.tap((event) =>
-          event._tag === "Synced" && event.initial && --unsynced === 0 ? ready : Effect.void
-        )
-      )
+      const sources: FanOut.Sources = {
+        scope: (namespace) => watchScope(kube, resource, namespace, options),
+        namespaces: watchScope(kube, namespaceResource, undefined, {
+          pageSize: options.pageSize,
+          timeoutSeconds: options.timeoutSeconds,
+          idleTimeout: options.idleTimeout,
+          backoff: options.backoff
+        }),
+        ready: once(options.onReady ?? Effect.void),
+        plural: resource.plural
+      }
+      if (!resource.namespaced || scope._tag === "Cluster")
+        return FanOut.fixed([undefined], sources)
+      if (scope._tag === "Namespaces") return FanOut.fixed(scope.namespaces, sources)
+      return FanOut.matching(scope.selector, sources)
     })
   )
