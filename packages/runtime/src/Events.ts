@@ -8,6 +8,7 @@ import { Clock, Effect } from "effect"
 import type { KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as Resource from "./Resource.ts"
+import type * as Settings from "./Settings.ts"
 
 /**
  * A core/v1 Event to post about an object.
@@ -110,3 +111,68 @@ export const post = (
     const body = make(e, yield* Clock.currentTimeMillis)
     return yield* kube.create(events, body, { namespace: body.metadata?.namespace })
   })
+
+/**
+ * An Event as a decision names it: type, reason and message (`Reconcile.Event`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Note {
+  readonly type: "Normal" | "Warning"
+  readonly reason: string
+  readonly message: string
+}
+
+/**
+ * A poster of a decision's Events about an object, as the operator posts them: only those
+ * `which` selects; a failure to post is logged, never the step's failure.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Events, Kube } from "@kubefx/runtime"
+ *
+ * const program = Effect.gen(function*() {
+ *   const kube = yield* Kube
+ *   const post = Events.poster(kube, { which: "warnings", reportingComponent: "my-operator" })
+ *   yield* post({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "a", namespace: "default" } }, [
+ *     { type: "Warning", reason: "Failed", message: "Handler 'x' failed permanently: boom" }
+ *   ])
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category posting
+ */
+export const poster =
+  (
+    kube: KubeService,
+    options: {
+      readonly which: Settings.PostEvents
+      readonly reportingComponent: string
+      readonly reportingInstance?: string | undefined
+    }
+  ) =>
+  (object: Resource.KubeObject, notes: ReadonlyArray<Note>): Effect.Effect<void> =>
+    options.which === "none"
+      ? Effect.void
+      : Effect.forEach(
+          options.which === "all" ? notes : notes.filter((n) => n.type === "Warning"),
+          (n) =>
+            post(kube, {
+              involvedObject: object,
+              type: n.type,
+              reason: n.reason,
+              message: n.message,
+              reportingComponent: options.reportingComponent,
+              reportingInstance: options.reportingInstance
+            }).pipe(
+              Effect.catch((error) =>
+                Effect.logWarning(
+                  `could not post the event ${n.reason}: ${error._tag}: ${"message" in error ? error.message : ""}`
+                )
+              )
+            ),
+          { discard: true }
+        )

@@ -106,6 +106,10 @@ export * as Settings from "./Settings.ts"
 /**
  * @since 0.1.0
  */
+export * as StatusWriter from "./StatusWriter.ts"
+/**
+ * @since 0.1.0
+ */
 export * as StreamBackoff from "./StreamBackoff.ts"
 /**
  * @since 0.1.0

@@ -16,7 +16,8 @@ import {
   type KubeService,
   Processor,
   Resource,
-  Settings
+  Settings,
+  StatusWriter
 } from "../src/index.ts"
 
 const api = Resource.make("test.kubefx.dev", "v1", "widgets", "Widget")
@@ -102,10 +103,10 @@ const applied = (object: Resource.KubeObject) => ({ _tag: "Applied" as const, ob
 
 describe("Processor", () => {
   it("isNoop", () => {
-    assert.isTrue(Processor.isNoop({}))
-    assert.isTrue(Processor.isNoop({ status: {}, metadata: { annotations: {} } }))
-    assert.isFalse(Processor.isNoop({ status: { a: null } }))
-    assert.isFalse(Processor.isNoop({ metadata: { finalizers: [] } }))
+    assert.isTrue(StatusWriter.isNoop({}))
+    assert.isTrue(StatusWriter.isNoop({ status: {}, metadata: { annotations: {} } }))
+    assert.isFalse(StatusWriter.isNoop({ status: { a: null } }))
+    assert.isFalse(StatusWriter.isNoop({ metadata: { finalizers: [] } }))
   })
 
   it.effect("by default, a handled create is one write of the status subresource", () =>
