@@ -24,7 +24,7 @@ import type * as Outcome from "./Outcome.ts"
  * @since 0.1.0
  */
 export interface HandlerState {
-  /** The change this progress belongs to (`Cause.key`). */
+  /** The change this progress belongs to (`Causes.key`). */
   readonly cause: string
   /** When the first attempt started. */
   readonly started: number

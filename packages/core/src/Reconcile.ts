@@ -40,18 +40,9 @@
  *
  * @since 0.1.0
  */
-import {
-  DateTime,
-  Duration,
-  Effect,
-  Cause as EffectCause,
-  Exit,
-  Option,
-  Predicate,
-  Schema
-} from "effect"
+import { Cause, DateTime, Duration, Effect, Exit, Option, Predicate, Schema } from "effect"
 import * as Backoff from "./Backoff.ts"
-import * as Cause from "./Cause.ts"
+import * as Causes from "./Causes.ts"
 import * as Diff from "./Diff.ts"
 import * as Essence from "./Essence.ts"
 import * as Filter from "./Filter.ts"
@@ -157,7 +148,7 @@ export interface Run {
  * @since 0.1.0
  */
 export interface Decision {
-  readonly cause: Cause.Cause
+  readonly cause: Causes.Cause
   readonly patch: Patch.MergePatch
   readonly events: ReadonlyArray<Event>
   readonly requeueAfter: Option.Option<Duration.Duration>
@@ -209,7 +200,7 @@ interface Scoped {
   readonly diff: Diff.Diff
 }
 
-const scoped = (handler: Handler.Handler<unknown>, cause: Cause.Cause): Scoped =>
+const scoped = (handler: Handler.Handler<unknown>, cause: Causes.Cause): Scoped =>
   handler.field === undefined
     ? { old: cause.old, new: cause.new, diff: cause.diff }
     : {
@@ -276,7 +267,7 @@ const runAttempt = <R>(
     if (handler.spec !== undefined) {
       const decoded = yield* Effect.exit(Schema.decodeUnknownEffect(handler.spec)(body.spec))
       if (Exit.isFailure(decoded)) {
-        const error = EffectCause.findErrorOption(decoded.cause)
+        const error = Cause.findErrorOption(decoded.cause)
         const message = Option.match(error, { onNone: () => "invalid spec", onSome: errorMessage })
         return yield* finish(
           Outcome.failure(
@@ -423,7 +414,7 @@ const classify = (
         return Effect.succeed(Outcome.success(undefined, truncate(`Error ignored: ${message}`)))
     }
   }
-  const error = EffectCause.findErrorOption(exit.cause)
+  const error = Cause.findErrorOption(exit.cause)
   if (Option.isSome(error)) {
     const e = error.value
     if (e instanceof Outcome.PermanentError)
@@ -433,11 +424,11 @@ const classify = (
     if (e instanceof Outcome.TemporaryError)
       return retryOrExhaust(handler, state, e.message, e.delay, seed)
     if (Outcome.isPermanent(e)) return Effect.succeed(declaredPermanent(e))
-    if (EffectCause.isTimeoutError(e) && handler.timeout !== undefined)
+    if (Cause.isTimeoutError(e) && handler.timeout !== undefined)
       return Effect.succeed(Outcome.failure(timeoutError(handler.timeout)))
     return unexpected(errorMessage(e))
   }
-  const defect = EffectCause.findDefect(exit.cause)
+  const defect = Cause.findDefect(exit.cause)
   if (defect._tag === "Success" && Outcome.isPermanent(defect.success))
     return Effect.succeed(declaredPermanent(defect.success))
   if (defect._tag === "Success")
@@ -524,7 +515,7 @@ export const reconcile = <R>(
     const storage = input.storage ?? Storage.defaults
     const body = Json.asObject(input.body)
     const handlers = Registry.forResource(registry, input.resource)
-    const cause = Cause.detect({
+    const cause = Causes.detect({
       body,
       storage,
       needsFinalizer: handlers.some(Handler.needsFinalizer),

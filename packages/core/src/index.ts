@@ -17,7 +17,7 @@ export * as Backoff from "./Backoff.ts"
  *
  * @since 0.1.0
  */
-export * as Cause from "./Cause.ts"
+export * as Causes from "./Causes.ts"
 
 /**
  * CustomResourceDefinitions from Effect Schemas, lowered to structural OpenAPI 3.0.

@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Option, Schedule } from "effect"
 import * as fc from "fast-check"
 import {
-  Cause,
+  Causes,
   Handler,
   Json,
   Outcome,
@@ -163,7 +163,7 @@ const project = (d: Reconcile.Decision) => ({
 })
 
 const hasFinalizer = (body: Json.JsonObject) => Storage.hasFinalizer(Storage.defaults, body)
-const isDeleting = (body: Json.JsonObject) => Cause.isDeleting(body)
+const isDeleting = (body: Json.JsonObject) => Causes.isDeleting(body)
 
 /** What the generated scenarios exercised (checked after the property). */
 const covered = new Set<string>()
@@ -306,7 +306,7 @@ describe("Model: steps, restarts, edits and deletions", () => {
         assert.isTrue(settled, "no fixed point")
         if (world.body !== undefined && !isDeleting(world.body)) {
           assert.strictEqual(
-            Cause.detect({ body: world.body, storage, needsFinalizer: needs }).reason,
+            Causes.detect({ body: world.body, storage, needsFinalizer: needs }).reason,
             "noop"
           )
           assert.deepStrictEqual(Storage.readProgress(storage, world.body), {})

@@ -19,7 +19,7 @@
  *   back until its rights arrive.
  * - **Shutdown**: `run` runs until interrupted (`NodeRuntime.runMain` of
  *   `@effect/platform-node` interrupts on SIGINT/SIGTERM). Then it stops the watchers (no new
- *   events), drops pending items and comebacks, lets the running steps finish (their patches
+ *   events), drops pending items and requeues, lets the running steps finish (their patches
  *   are written) for at most `settings.shutdownTimeout`, and interrupts what is left.
  * - **Failures**: a failure of one object's processing is logged and retried; a failing watch
  *   is logged and retried with backoff (also a refusal: 401, 403); the operator fails only

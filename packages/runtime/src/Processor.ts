@@ -56,7 +56,7 @@ export interface Processor<R> {
   readonly observe: (event: WatchState.WatchEvent) => ReadonlyArray<Item>
   /** The queue key of an item: resource and `namespace/name/uid`. */
   readonly key: (item: Item) => string
-  /** Processes the newest item of an object; answers the comeback. Never fails. */
+  /** Processes the newest item of an object; answers the requeue. Never fails. */
   readonly process: (item: Item) => Effect.Effect<Option.Option<Duration.Duration>, never, R>
 }
 

@@ -12,16 +12,16 @@
  * - **Bounded**: a semaphore bounds how many keys are processed at the same time. The newest
  *   item is taken only once a permit is held, so waiting keys also collapse.
  * - **Idle workers exit**: a worker whose mailbox is empty ends; the next offer starts a new one.
- * - **Comebacks**: `process` answers `Option<Duration>`; `Some(d)` re-offers the processed item
+ * - **Requeues**: `process` answers `Option<Duration>`; `Some(d)` re-offers the processed item
  *   after `d` (a timer fiber in a {@link FiberMap}, in memory, no self-touching patch). A newer
- *   item for the key cancels the pending comeback (so does `forget`); the newer item's own
+ *   item for the key cancels the pending requeue (so does `forget`); the newer item's own
  *   processing decides the next one.
  *
- * - **Shutdown**: `shutdown` stops taking items (later offers and comebacks are dropped), cancels
- *   pending comebacks and mailboxes, and waits for the running processes to finish: bound it
+ * - **Shutdown**: `shutdown` stops taking items (later offers and requeues are dropped), cancels
+ *   pending requeues and mailboxes, and waits for the running processes to finish: bound it
  *   with a timeout, then close the scope to interrupt what is left.
  *
- * `process` must handle its own errors; a defect is logged and the item dropped (no comeback).
+ * `process` must handle its own errors; a defect is logged and the item dropped (no requeue).
  *
  * @since 0.1.0
  */
@@ -54,18 +54,18 @@ export interface WorkQueueOptions<A, R> {
  * @category models
  */
 export interface WorkQueue<A> {
-  /** Hands over the newest state of an item; cancels the key's pending comeback. */
+  /** Hands over the newest state of an item; cancels the key's pending requeue. */
   readonly offer: (item: A) => Effect.Effect<void>
-  /** Drops the key's pending item and comeback (a running process is not interrupted). */
+  /** Drops the key's pending item and requeue (a running process is not interrupted). */
   readonly forget: (key: string) => Effect.Effect<void>
   /** Keys with a live worker (running, waiting for a permit, or in its batch window). */
   readonly active: Effect.Effect<number>
-  /** Keys with a pending comeback. */
+  /** Keys with a pending requeue. */
   readonly scheduled: Effect.Effect<number>
-  /** Waits until no worker is alive (comebacks may still be pending). */
+  /** Waits until no worker is alive (requeues may still be pending). */
   readonly awaitIdle: Effect.Effect<void>
-  /** Stops taking items (offers and comebacks are dropped from now on), drops pending items
-   * and comebacks, and waits until the running processes have finished. */
+  /** Stops taking items (offers and requeues are dropped from now on), drops pending items
+   * and requeues, and waits until the running processes have finished. */
   readonly shutdown: Effect.Effect<void>
 }
 
@@ -76,7 +76,7 @@ interface Slot<A> {
 
 /**
  * Starts a work queue in the current scope; closing the scope interrupts workers and
- * comebacks.
+ * requeues.
  *
  * @example
  * ```ts
@@ -107,7 +107,7 @@ export const make = <A, R = never>(
     const context = yield* Effect.context<R>()
     const semaphore = yield* Semaphore.make(Math.max(1, options.concurrency))
     const workers = yield* FiberMap.make<string, void, never>()
-    const comebacks = yield* FiberMap.make<string, void, never>()
+    const requeues = yield* FiberMap.make<string, void, never>()
     const slots = new Map<string, Slot<A>>()
     const window = Duration.fromInputUnsafe(options.batchWindow ?? 0)
     let closed = false
@@ -144,7 +144,7 @@ export const make = <A, R = never>(
           ) {
             const { item, after } = { item: done.item, after: done.after.value }
             yield* FiberMap.run(
-              comebacks,
+              requeues,
               key,
               Effect.sleep(after).pipe(Effect.andThen(submit(item)))
             )
@@ -184,11 +184,11 @@ export const make = <A, R = never>(
       })
 
     const offer = (item: A): Effect.Effect<void> =>
-      Effect.andThen(FiberMap.remove(comebacks, options.key(item)), submit(item))
+      Effect.andThen(FiberMap.remove(requeues, options.key(item)), submit(item))
 
     const forget = (key: string): Effect.Effect<void> =>
       Effect.andThen(
-        FiberMap.remove(comebacks, key),
+        FiberMap.remove(requeues, key),
         Effect.sync(() => {
           const slot = slots.get(key)
           if (slot !== undefined) slot.pending = undefined
@@ -199,12 +199,12 @@ export const make = <A, R = never>(
       offer,
       forget,
       active: Effect.sync(() => slots.size),
-      scheduled: FiberMap.size(comebacks),
+      scheduled: FiberMap.size(requeues),
       awaitIdle: FiberMap.awaitEmpty(workers),
       shutdown: Effect.suspend(() => {
         closed = true
         for (const slot of slots.values()) slot.pending = undefined
-        return Effect.andThen(FiberMap.clear(comebacks), FiberMap.awaitEmpty(workers))
+        return Effect.andThen(FiberMap.clear(requeues), FiberMap.awaitEmpty(workers))
       })
     } satisfies WorkQueue<A>
   })

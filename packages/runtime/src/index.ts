@@ -8,7 +8,7 @@
  * - {@link Watcher}: list-then-watch streams with bookmarks, relist on 410 and reconnection,
  *   over the cluster, named namespaces, or those a {@link NamespaceSelector} (globs,
  *   exclusions) matches.
- * - {@link WorkQueue}: one worker per object, latest state wins, bounded concurrency, comebacks.
+ * - {@link WorkQueue}: one worker per object, latest state wins, bounded concurrency, requeues.
  * - {@link Processor}: one object's step: the core's decision carried out (patches, events,
  *   conflicts, stale copies).
  * - {@link Operator}: `run` / `start` an operator for a registry, with graceful shutdown;

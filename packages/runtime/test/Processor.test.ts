@@ -187,7 +187,7 @@ describe("Processor", () => {
       }
       const [stale] = p.observe(applied(intermediate))
       const skipped = yield* p.process(stale!)
-      assert.isTrue(Option.isSome(skipped), "skipped, with a comeback at the deadline")
+      assert.isTrue(Option.isSome(skipped), "skipped, with requeued at the deadline")
       assert.strictEqual(runs, 1, "not processed")
 
       // Our own version arrives: processed, nothing to do.

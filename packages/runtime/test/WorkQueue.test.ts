@@ -156,7 +156,7 @@ describe("WorkQueue", () => {
       yield* settle
       assert.deepStrictEqual(processed, [7])
       assert.strictEqual(yield* queue.scheduled, 1)
-      assert.strictEqual(yield* queue.active, 0, "no worker waits for the comeback")
+      assert.strictEqual(yield* queue.active, 0, "no worker waits for the requeue")
       yield* TestClock.adjust("9 seconds")
       assert.deepStrictEqual(processed, [7])
       yield* TestClock.adjust("1 second")
@@ -164,12 +164,12 @@ describe("WorkQueue", () => {
       yield* TestClock.adjust("10 seconds")
       assert.deepStrictEqual(processed, [7, 7, 7])
       yield* TestClock.adjust("1 minute")
-      assert.deepStrictEqual(processed, [7, 7, 7], "no comeback asked the third time")
+      assert.deepStrictEqual(processed, [7, 7, 7], "no requeue asked the third time")
       assert.strictEqual(yield* queue.scheduled, 0)
     })
   )
 
-  it.effect("a newer item cancels the pending comeback and decides the next one", () =>
+  it.effect("a newer item cancels the pending requeue and decides the next one", () =>
     Effect.gen(function* () {
       const processed: Array<number> = []
       const queue = yield* WorkQueue.make({
@@ -189,11 +189,11 @@ describe("WorkQueue", () => {
       assert.deepStrictEqual(processed, [1, 2])
       assert.strictEqual(yield* queue.scheduled, 0)
       yield* TestClock.adjust("1 minute")
-      assert.deepStrictEqual(processed, [1, 2], "the comeback of #1 never fired")
+      assert.deepStrictEqual(processed, [1, 2], "the requeue of #1 never fired")
     })
   )
 
-  it.effect("a comeback is replaced by the newer item's own comeback", () =>
+  it.effect("a requeue is replaced by the newer item's own requeue", () =>
     Effect.gen(function* () {
       const processed: Array<string> = []
       const queue = yield* WorkQueue.make({
@@ -216,7 +216,7 @@ describe("WorkQueue", () => {
     })
   )
 
-  it.effect("forget drops the pending comeback", () =>
+  it.effect("forget drops the pending requeue", () =>
     Effect.gen(function* () {
       const processed: Array<number> = []
       const queue = yield* WorkQueue.make({
@@ -279,7 +279,7 @@ describe("WorkQueue", () => {
     })
   )
 
-  it.effect("shutdown lets running items finish, drops pending ones, comebacks and offers", () =>
+  it.effect("shutdown lets running items finish, drops pending ones, requeues and offers", () =>
     Effect.gen(function* () {
       const processed: Array<string> = []
       const gate = yield* Deferred.make<void>()

@@ -34,9 +34,9 @@ import * as Storage from "./Storage.ts"
  *
  * @example
  * ```ts
- * import type { Cause } from "@kubefx/core"
+ * import type { Causes } from "@kubefx/core"
  *
- * const r: Cause.Reason = "update"
+ * const r: Causes.Reason = "update"
  * ```
  *
  * @since 0.1.0
@@ -48,9 +48,9 @@ export type Reason = "create" | "update" | "delete" | "resume" | "noop" | "gone"
  *
  * @example
  * ```ts
- * import type { Cause } from "@kubefx/core"
+ * import type { Causes } from "@kubefx/core"
  *
- * const a: Cause.FinalizerAction = "add"
+ * const a: Causes.FinalizerAction = "add"
  * ```
  *
  * @since 0.1.0
@@ -62,9 +62,9 @@ export type FinalizerAction = "add" | "remove" | "none"
  *
  * @example
  * ```ts
- * import { Cause } from "@kubefx/core"
+ * import { Causes } from "@kubefx/core"
  *
- * const c: Cause.Cause = Cause.detect({ body: { metadata: { name: "a" } } })
+ * const c: Causes.Cause = Causes.detect({ body: { metadata: { name: "a" } } })
  * c.reason // "create"
  * ```
  *
@@ -91,9 +91,9 @@ export interface Cause {
  *
  * @example
  * ```ts
- * import type { Cause } from "@kubefx/core"
+ * import type { Causes } from "@kubefx/core"
  *
- * const input: Cause.Input = { body: {}, firstSight: true }
+ * const input: Causes.Input = { body: {}, firstSight: true }
  * ```
  *
  * @since 0.1.0
@@ -111,9 +111,9 @@ export interface Input {
  *
  * @example
  * ```ts
- * import { Cause } from "@kubefx/core"
+ * import { Causes } from "@kubefx/core"
  *
- * Cause.isDeleting({ metadata: { deletionTimestamp: "2024-01-01T00:00:00Z" } }) // true
+ * Causes.isDeleting({ metadata: { deletionTimestamp: "2024-01-01T00:00:00Z" } }) // true
  * ```
  *
  * @since 0.1.0
@@ -128,15 +128,15 @@ export const isDeleting = (body: Json.Json): boolean => {
  *
  * @example
  * ```ts
- * import { Cause, Essence, Storage } from "@kubefx/core"
+ * import { Causes, Essence, Storage } from "@kubefx/core"
  *
  * const body = { metadata: { name: "a" }, spec: { size: "1G" } }
- * Cause.detect({ body, needsFinalizer: true }) // reason "create", finalizer "add"
+ * Causes.detect({ body, needsFinalizer: true }) // reason "create", finalizer "add"
  * const handled = { ...body, metadata: { name: "a", annotations: {
  *   "kubefx.dev/last-handled": JSON.stringify(Essence.toJson(Essence.record({ spec: { size: "1G" } })))
  * } } }
- * Cause.detect({ body: handled }).reason // "noop"
- * Cause.detect({ body: handled, firstSight: true }).reason // "resume"
+ * Causes.detect({ body: handled }).reason // "noop"
+ * Causes.detect({ body: handled, firstSight: true }).reason // "resume"
  * ```
  *
  * @since 0.1.0
