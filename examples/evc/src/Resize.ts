@@ -13,8 +13,10 @@
  *
  * An administrator can fix each temporary one, so the handler keeps trying.
  */
+
+import type { KubeObject } from "@kubefx/core"
 import { Json, Outcome } from "@kubefx/core"
-import type { KubeError, Resource } from "@kubefx/runtime"
+import type { KubeError } from "@kubefx/runtime"
 import type { Duration } from "effect"
 
 const rbac = /User "([^"]*)" cannot (\S+) resource "([^"]+)"/
@@ -25,7 +27,7 @@ const storageClassRefusal = /storageclass that provisions the pvc must support r
  * neither RBAC's nor the resize admission plugin's (then the API server's message says it all).
  */
 export const forbiddenReason = (
-  pvc: Resource.KubeObject,
+  pvc: KubeObject.KubeObject,
   error: KubeError.Forbidden
 ): string | undefined => {
   const denied = rbac.exec(error.message)
@@ -34,7 +36,7 @@ export const forbiddenReason = (
     return `the operator's user "${user}" may not ${verb} ${resource}; add "${verb}" on ${resource} to the operator's role (deploy/rbac.yaml)`
   }
   if (!storageClassRefusal.test(error.message)) return undefined
-  const storageClass = Json.get(pvc as Json.Json, "spec.storageClassName")
+  const storageClass = Json.get(pvc, "spec.storageClassName")
   return storageClass === undefined
     ? "it has no StorageClass; only a PVC of a StorageClass with allowVolumeExpansion: true can be resized"
     : `its StorageClass "${storageClass}" does not allow volume expansion; set allowVolumeExpansion: true on it, or give the PVCs a class that does (EVC_STORAGE_CLASS)`
@@ -44,7 +46,7 @@ export const forbiddenReason = (
  * The `Effect.catchTags` cases for the resize patch of `pvc` to `size`: each refusal as the
  * handler's outcome, the temporary ones retried after `retry`.
  */
-export const refused = (pvc: Resource.KubeObject, size: string, retry: Duration.Duration) => {
+export const refused = (pvc: KubeObject.KubeObject, size: string, retry: Duration.Duration) => {
   const name = pvc.metadata?.name
   return {
     Invalid: (error: KubeError.Invalid) =>

@@ -10,8 +10,8 @@
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { ControlPlane } from "@kubefx/controlplane"
-import { Json } from "@kubefx/core"
-import { Kube, Manifests, Operator, Resource } from "@kubefx/runtime"
+import { Builtins, Json, Resource } from "@kubefx/core"
+import { Kube, Manifests, Operator } from "@kubefx/runtime"
 import { Console, Effect, Fiber, Schedule } from "effect"
 import { stringify } from "yaml"
 import * as Deploy from "./Deploy.ts"
@@ -24,8 +24,13 @@ const { values: flags } = parseArgs({
   strict: true
 })
 
-const evcs = Resource.make(evc.group, evc.version, evc.plural, evc.kind)
-const pvcs = Resource.core("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+const evcs = Resource.make({
+  group: evc.group,
+  version: evc.version,
+  plural: evc.plural,
+  kind: evc.kind
+})
+const pvcs = Builtins.persistentVolumeClaims
 
 const step = (text: string) => Console.log(`\nkubefx demo: ${text}`)
 
@@ -61,7 +66,7 @@ const main = Effect.gen(function* () {
     yield* Manifests.apply(Deploy.read("evc.yaml"), { namespace: "default" })
     const claim = yield* kube.get(evcs, "my-claim", { namespace: "default" }).pipe(
       Effect.filterOrFail(
-        (o) => Json.get(o as Json.Json, ["status", "create_fn"]) !== undefined,
+        (o) => Json.get(o, ["status", "create_fn"]) !== undefined,
         () => "not handled yet"
       ),
       Effect.retry({ schedule: Schedule.spaced("250 millis"), times: 120 })
@@ -71,9 +76,9 @@ const main = Effect.gen(function* () {
     yield* Console.log(
       stringify({
         name: pvc.metadata?.name,
-        storage: Json.get(pvc as Json.Json, ["spec", "resources", "requests", "storage"]),
-        storageClassName: Json.get(pvc as Json.Json, ["spec", "storageClassName"]),
-        ownerReferences: Json.get(pvc as Json.Json, ["metadata", "ownerReferences"])
+        storage: Json.get(pvc, ["spec", "resources", "requests", "storage"]),
+        storageClassName: Json.get(pvc, ["spec", "storageClassName"]),
+        ownerReferences: Json.get(pvc, ["metadata", "ownerReferences"])
       })
     )
     yield* step("the EVC's status:")

@@ -13,15 +13,15 @@
  *   temporary error that says which, retried after `EVC_RESIZE_RETRY`. Shrinking a bound PVC
  *   below its capacity is refused for good: a permanent error (`Resize.ts`).
  */
-import { Handler, Json, Outcome, Owner, Registry } from "@kubefx/core"
-import { Kube, Patch, Resource } from "@kubefx/runtime"
+import { Builtins, Handler, Json, Outcome, Owner, Registry } from "@kubefx/core"
+import { ApiPatch, Kube } from "@kubefx/runtime"
 import { Effect } from "effect"
 import { type EvcSpec, evc } from "./Evc.ts"
 import * as Resize from "./Resize.ts"
 import { EvcSettings } from "./Settings.ts"
 import * as Template from "./Template.ts"
 
-const pvcs = Resource.core("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+const pvcs = Builtins.persistentVolumeClaims
 
 /** The EVC's PVC, asking for `spec.size`: created, or adopted (and resized) when it exists. */
 const ensurePvc = (ctx: Handler.Context<EvcSpec>) =>
@@ -52,9 +52,9 @@ const ensurePvc = (ctx: Handler.Context<EvcSpec>) =>
             message: `PVC ${namespace}/${name} already exists and is not owned by this EVC; delete or rename it`
           })
     }
-    if (Json.get(pvc as Json.Json, "spec.resources.requests.storage") === size) return pvc
+    if (Json.get(pvc, "spec.resources.requests.storage") === size) return pvc
     yield* kube
-      .patch(pvcs, name, Patch.merge({ spec: { resources: { requests: { storage: size } } } }), {
+      .patch(pvcs, name, ApiPatch.merge({ spec: { resources: { requests: { storage: size } } } }), {
         namespace
       })
       .pipe(Effect.catchTags(Resize.refused(pvc, size, resizeRetry)))

@@ -5,8 +5,8 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
-import { Json } from "@kubefx/core"
-import { Kube, type KubeService, Manifests, Operator, Patch, Resource } from "@kubefx/runtime"
+import { Builtins, Json, type KubeObject, Resource } from "@kubefx/core"
+import { ApiPatch, Kube, type KubeService, Manifests, Operator } from "@kubefx/runtime"
 import { Context, Duration, Effect, Exit, Layer, Schedule, Schema, type Scope } from "effect"
 import * as fc from "fast-check"
 import * as Deploy from "../src/Deploy.ts"
@@ -16,10 +16,15 @@ import * as Label from "../src/Label.ts"
 import * as Settings from "../src/Settings.ts"
 import * as Sizes from "./sizes.ts"
 
-const evcs = Resource.make(evc.group, evc.version, evc.plural, evc.kind)
-const pvcs = Resource.core("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
-const events = Resource.core("v1", "events", "Event")
-const namespaces = Resource.core("v1", "namespaces", "Namespace", false)
+const evcs = Resource.make({
+  group: evc.group,
+  version: evc.version,
+  plural: evc.plural,
+  kind: evc.kind
+})
+const pvcs = Builtins.persistentVolumeClaims
+const events = Builtins.events
+const namespaces = Builtins.namespaces
 const OPERATOR_USER = "kubefx-evc-operator"
 /** A user whose role is the example's without `patch` on PVCs. */
 const NO_PATCH_USER = "kubefx-evc-no-pvc-patch"
@@ -46,7 +51,7 @@ const binding = (name: string, role: string, user: string) => ({
 })
 
 /** The example's ClusterRole without `patch` on persistentvolumeclaims. */
-const withoutPvcPatch = (role: Resource.KubeObject): Resource.KubeObject => {
+const withoutPvcPatch = (role: KubeObject.KubeObject): KubeObject.KubeObject => {
   const rules = (
     role as { rules: ReadonlyArray<{ resources: Array<string>; verbs: Array<string> }> }
   ).rules
@@ -58,7 +63,7 @@ const withoutPvcPatch = (role: Resource.KubeObject): Resource.KubeObject => {
         ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "patch") }
         : rule
     )
-  } as Resource.KubeObject
+  } as KubeObject.KubeObject
 }
 
 /** A StorageClass that does not allow expansion. */
@@ -105,7 +110,7 @@ const ClusterLive = Layer.effect(
  */
 const awaitGarbageCollectorKnowsEvcs = (admin: KubeService) =>
   Effect.gen(function* () {
-    const configMaps = Resource.core("v1", "configmaps", "ConfigMap")
+    const configMaps = Builtins.configMaps
     for (let round = 0; round < 12; round++) {
       const name = `gc-probe-${round}`
       const owner = yield* admin.create(evcs, claim("default", name, {}))
@@ -188,7 +193,7 @@ const get = (resource: Resource.ApiResource, namespace: string, name: string) =>
     return yield* admin.get(resource, name, { namespace })
   })
 
-const storage = (pvc: Resource.KubeObject) =>
+const storage = (pvc: KubeObject.KubeObject) =>
   Json.get(pvc as Json.Json, ["spec", "resources", "requests", "storage"])
 
 /** Stands in for a provisioner: marks the PVC Bound through its status subresource. */
@@ -198,7 +203,7 @@ const markBound = (namespace: string, name: string, size: string) =>
     return yield* admin.patchStatus(
       pvcs,
       name,
-      Patch.merge({
+      ApiPatch.merge({
         status: { phase: "Bound", accessModes: ["ReadWriteOnce"], capacity: { storage: size } }
       }),
       { namespace }
@@ -325,7 +330,9 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
             )
           )
         )
-        yield* admin.patch(evcs, "grow", Patch.merge({ spec: { size: "2G" } }), { namespace: ns })
+        yield* admin.patch(evcs, "grow", ApiPatch.merge({ spec: { size: "2G" } }), {
+          namespace: ns
+        })
         yield* eventually(
           get(pvcs, ns, "grow").pipe(Effect.tap((pvc) => expect(storage(pvc) === "2G", "resized")))
         )
@@ -356,7 +363,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
             )
           )
         )
-        yield* admin.patch(evcs, "pending", Patch.merge({ spec: { size: "3G" } }), {
+        yield* admin.patch(evcs, "pending", ApiPatch.merge({ spec: { size: "3G" } }), {
           namespace: ns
         })
 
@@ -422,7 +429,9 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
             )
           )
         )
-        yield* admin.patch(evcs, "shrink", Patch.merge({ spec: { size: "1G" } }), { namespace: ns })
+        yield* admin.patch(evcs, "shrink", ApiPatch.merge({ spec: { size: "1G" } }), {
+          namespace: ns
+        })
         const failed = yield* eventually(
           get(evcs, ns, "shrink").pipe(
             Effect.map((o) =>
@@ -567,7 +576,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         yield* operatorAs({ kubeconfig: noPatchKubeconfig })
         yield* admin.create(evcs, claim(ns, "no-patch", { size: "1G" }))
         yield* created(ns, "no-patch")
-        yield* admin.patch(evcs, "no-patch", Patch.merge({ spec: { size: "2G" } }), {
+        yield* admin.patch(evcs, "no-patch", ApiPatch.merge({ spec: { size: "2G" } }), {
           namespace: ns
         })
         const missing = `user "${NO_PATCH_USER}" may not patch persistentvolumeclaims; add "patch" on persistentvolumeclaims to the operator's role`
@@ -588,7 +597,9 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         yield* eventually(get(pvcs, ns, "fixed"))
         yield* markBound(ns, "fixed", "1G")
         yield* created(ns, "fixed")
-        yield* admin.patch(evcs, "fixed", Patch.merge({ spec: { size: "2G" } }), { namespace: ns })
+        yield* admin.patch(evcs, "fixed", ApiPatch.merge({ spec: { size: "2G" } }), {
+          namespace: ns
+        })
         const fixed = `its StorageClass "kubefx-fixed" does not allow volume expansion`
         const message = yield* retryMessage(ns, "fixed")
         assert.include(message, fixed)

@@ -13,8 +13,8 @@
  * `EVC_SEED=<seed> EVC_PATH=<path>`.
  */
 import { describe, it } from "@effect/vitest"
-import { Json } from "@kubefx/core"
-import { type Kube, Resource } from "@kubefx/runtime"
+import { Builtins, Json, Resource } from "@kubefx/core"
+import type { Kube } from "@kubefx/runtime"
 import { Arbitraries, Faults, Property, Quantity, Runner, SimCluster } from "@kubefx/testing"
 import { Duration, Effect } from "effect"
 import type * as Scope from "effect/Scope"
@@ -24,8 +24,13 @@ import { crd, evc } from "../src/Evc.ts"
 import { registry } from "../src/handlers.ts"
 import * as Settings from "../src/Settings.ts"
 
-const evcs = Resource.make(evc.group, evc.version, evc.plural, evc.kind)
-const pvcs = SimCluster.persistentVolumeClaims
+const evcs = Resource.make({
+  group: evc.group,
+  version: evc.version,
+  plural: evc.plural,
+  kind: evc.kind
+})
+const pvcs = Builtins.persistentVolumeClaims
 const namespace = "default"
 
 type Spec = { readonly size?: string }
@@ -132,7 +137,7 @@ const body = (input: {
 
 const simOptions = (faults: Faults.Faults): SimCluster.Options => ({
   faults,
-  objects: [crd as Resource.KubeObject, ...Deploy.read("storageclass.yaml")],
+  objects: [crd, ...Deploy.read("storageclass.yaml")],
   controllers: { provisioner: true },
   // The garbage collector and the provisioner react a second after a change, as in a cluster.
   controllerDelay: "1 second"

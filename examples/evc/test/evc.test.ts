@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Json } from "@kubefx/core"
-import { Resource } from "@kubefx/runtime"
+import { Json, Resource } from "@kubefx/core"
+
 import { Quantity, SimCluster } from "@kubefx/testing"
 import { Effect, Exit, Schema } from "effect"
 import * as fc from "fast-check"
@@ -93,7 +93,12 @@ describe("the EVC example", () => {
     it.effect("the simulated cluster admits and refuses the same sizes", () =>
       Effect.gen(function* () {
         const sim = yield* SimCluster.SimCluster
-        const evcs = Resource.make(evc.group, evc.version, evc.plural, evc.kind)
+        const evcs = Resource.make({
+          group: evc.group,
+          version: evc.version,
+          plural: evc.plural,
+          kind: evc.kind
+        })
         const sizes: ReadonlyArray<string> = [...Sizes.admitted, ...Sizes.refused]
         const outcomes = yield* Effect.forEach(sizes, (size, i) =>
           sim.admin
@@ -112,7 +117,7 @@ describe("the EVC example", () => {
           ...Sizes.admitted.map((size) => `${size}: admitted`),
           ...Sizes.refused.map((size) => `${size}: refused`)
         ])
-      }).pipe(Effect.provide(SimCluster.layer({ objects: [crd as Resource.KubeObject] })))
+      }).pipe(Effect.provide(SimCluster.layer({ objects: [crd] })))
     )
   })
 })

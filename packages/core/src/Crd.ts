@@ -26,7 +26,7 @@ import { Data, Schema } from "effect"
 import * as Json from "./Json.ts"
 
 /** A JSON Schema / OpenAPI object, as plain JSON. @since 0.1.0 */
-export type JsonSchema = { readonly [key: string]: unknown }
+export type JsonSchema = Json.JsonObject
 
 /** The schema cannot be expressed as a structural OpenAPI 3.0 schema; `path` says where. @since 0.1.0 */
 export class CrdError extends Data.TaggedError("CrdError")<{
@@ -62,7 +62,7 @@ const keptKeys = new Set([
   "nullable"
 ])
 
-const isObject = Json.isObject as (value: unknown) => value is Record<string, unknown>
+const isObject = Json.isObject as (value: unknown) => value is Record<string, Json.Json>
 
 const isNullSchema = (value: unknown) => isObject(value) && value.type === "null"
 
@@ -88,7 +88,7 @@ const lower = (
   definitions: Readonly<Record<string, JsonSchema>>,
   path: string,
   refs: ReadonlyArray<string>
-): Record<string, unknown> => {
+): Record<string, Json.Json> => {
   const at = path === "" ? "<root>" : path
   if (typeof schema.$ref === "string") {
     const key = decodeURIComponent(schema.$ref.replace(/^#\/(\$defs|definitions)\//, ""))
@@ -130,8 +130,8 @@ const lower = (
     if (types.size === 1 && lowered.every((option) => Array.isArray(option.enum))) {
       return {
         ...lower(rest, definitions, path, refs),
-        type: lowered[0]!.type,
-        enum: lowered.flatMap((option) => option.enum as ReadonlyArray<unknown>),
+        type: lowered[0]!.type ?? null,
+        enum: lowered.flatMap((option) => option.enum as ReadonlyArray<Json.Json>),
         ...(nullable ? { nullable: true } : {})
       }
     }
@@ -150,7 +150,7 @@ const lower = (
     )
   }
 
-  const out: Record<string, unknown> = {}
+  const out: Record<string, Json.Json> = {}
   for (const [key, value] of Object.entries(schema)) {
     if (keptKeys.has(key) || key.startsWith("x-kubernetes-")) out[key] = value
   }
@@ -305,7 +305,7 @@ export const make = (definition: Definition) => {
       },
       ...(version.printerColumns === undefined
         ? {}
-        : { additionalPrinterColumns: version.printerColumns })
+        : { additionalPrinterColumns: version.printerColumns.map((column) => ({ ...column })) })
     }
   })
   return {

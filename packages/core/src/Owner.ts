@@ -8,6 +8,7 @@
  */
 import { dual } from "effect/Function"
 import * as Json from "./Json.ts"
+import type * as KubeObject from "./KubeObject.ts"
 
 /**
  * A `metadata.ownerReferences` item.
@@ -30,18 +31,8 @@ export interface Reference {
   readonly blockOwnerDeletion?: boolean
 }
 
-/**
- * Anything with (maybe) metadata: a handler's `ctx.body`, or an object a client returned.
- *
- * @since 0.1.0
- */
-export interface Owned {
-  readonly metadata?: unknown
-  readonly [key: string]: unknown
-}
-
-const text = (value: unknown, at: Json.PathInput): string | undefined => {
-  const found = Json.get(value as Json.Json, at)
+const text = (value: KubeObject.KubeObject, at: Json.PathInput): string | undefined => {
+  const found = Json.get(value, at)
   return typeof found === "string" ? found : undefined
 }
 
@@ -61,7 +52,7 @@ const text = (value: unknown, at: Json.PathInput): string | undefined => {
  * @since 0.1.0
  */
 export const reference = (
-  owner: Owned,
+  owner: KubeObject.KubeObject,
   options?: { readonly controller?: boolean; readonly blockOwnerDeletion?: boolean }
 ): Reference => {
   const field = (at: Json.PathInput, what: string): string => {
@@ -93,8 +84,8 @@ export const reference = (
  *
  * @since 0.1.0
  */
-export const references = (child: Owned): ReadonlyArray<Reference> => {
-  const refs = Json.get(child as Json.Json, "metadata.ownerReferences")
+export const references = (child: KubeObject.KubeObject): ReadonlyArray<Reference> => {
+  const refs = Json.get(child, "metadata.ownerReferences")
   if (!Array.isArray(refs)) return []
   return refs.flatMap((ref) => {
     const [apiVersion, kind, name, uid] = ["apiVersion", "kind", "name", "uid"].map((key) =>
@@ -125,7 +116,7 @@ export const references = (child: Owned): ReadonlyArray<Reference> => {
  *
  * @since 0.1.0
  */
-export const controllerOf = (child: Owned): Reference | undefined =>
+export const controllerOf = (child: KubeObject.KubeObject): Reference | undefined =>
   references(child).find((ref) => ref.controller === true)
 
 /**
@@ -145,9 +136,9 @@ export const controllerOf = (child: Owned): Reference | undefined =>
  * @since 0.1.0
  */
 export const isOwnedBy: {
-  (owner: Owned): (child: Owned) => boolean
-  (child: Owned, owner: Owned): boolean
-} = dual(2, (child: Owned, owner: Owned): boolean => {
+  (owner: KubeObject.KubeObject): (child: KubeObject.KubeObject) => boolean
+  (child: KubeObject.KubeObject, owner: KubeObject.KubeObject): boolean
+} = dual(2, (child: KubeObject.KubeObject, owner: KubeObject.KubeObject): boolean => {
   const uid = text(owner, "metadata.uid")
   return uid !== undefined && references(child).some((ref) => ref.uid === uid)
 })
@@ -188,16 +179,15 @@ export interface AdoptOptions {
  * @since 0.1.0
  */
 export const adopt = (
-  child: Json.JsonObject,
-  owner: Owned,
+  child: KubeObject.KubeObject,
+  owner: KubeObject.KubeObject,
   options?: AdoptOptions
-): Json.JsonObject => {
+): KubeObject.KubeObject => {
   const ref = reference(owner, { controller: options?.controller ?? true })
-  const meta = Json.asObject(child.metadata)
+  const meta = child.metadata ?? {}
   const existing = references(child)
-  const ownerLabels =
-    options?.labels === false ? {} : Json.asObject(Json.get(owner as Json.Json, "metadata.labels"))
-  const namespace = text(owner, "metadata.namespace")
+  const ownerLabels = options?.labels === false ? {} : (owner.metadata?.labels ?? {})
+  const namespace = owner.metadata?.namespace
   const named = meta.name !== undefined || meta.generateName !== undefined
   return {
     ...child,
@@ -207,7 +197,7 @@ export const adopt = (
       ...(meta.namespace === undefined && namespace !== undefined ? { namespace } : {}),
       ...(Object.keys(ownerLabels).length === 0 && meta.labels === undefined
         ? {}
-        : { labels: { ...ownerLabels, ...Json.asObject(meta.labels) } }),
+        : { labels: { ...ownerLabels, ...meta.labels } }),
       ownerReferences: existing.some((r) => r.uid === ref.uid)
         ? (meta.ownerReferences ?? [])
         : [...(Array.isArray(meta.ownerReferences) ? meta.ownerReferences : []), { ...ref }]

@@ -1,6 +1,8 @@
 /**
- * Kubernetes resources: group, version, plural and kind, namespaced or cluster-scoped, with an
- * optional Effect Schema for the spec so that handlers get a typed `ctx.spec`.
+ * Kubernetes resources: group, version, plural and kind, namespaced or cluster-scoped
+ * ({@link ApiResource}: what the API server serves and the client addresses), with an optional
+ * Effect Schema for the spec ({@link Resource}: what handlers select, so that they get a typed
+ * `ctx.spec`).
  *
  * @since 0.1.0
  */
@@ -8,8 +10,31 @@ import type { Schema } from "effect"
 import type * as Json from "./Json.ts"
 
 /**
- * A resource kind served by the API server. `group` is `""` for the core group (`v1` pods).
- * `spec`, when present, decodes the object's `spec` for the handlers of this resource.
+ * A resource type as the API server serves it.
+ *
+ * @example
+ * ```ts
+ * import type { Resource } from "@kubefx/core"
+ *
+ * const pods: Resource.ApiResource = { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ApiResource {
+  /** API group, `""` for the core group (`v1` pods, configmaps, ...). */
+  readonly group: string
+  readonly version: string
+  /** Lower-case plural used in URLs, e.g. `configmaps`. */
+  readonly plural: string
+  /** CamelCase kind, e.g. `ConfigMap`. */
+  readonly kind: string
+  readonly namespaced: boolean
+}
+
+/**
+ * A resource with, optionally, the Schema that decodes its objects' `spec` for its handlers.
  *
  * @example
  * ```ts
@@ -19,13 +44,9 @@ import type * as Json from "./Json.ts"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
-export interface Resource<Spec = Json.JsonObject> {
-  readonly group: string
-  readonly version: string
-  readonly plural: string
-  readonly kind: string
-  readonly namespaced: boolean
+export interface Resource<Spec = Json.JsonObject> extends ApiResource {
   readonly spec: Schema.Decoder<Spec> | undefined
 }
 
@@ -47,6 +68,7 @@ export interface Resource<Spec = Json.JsonObject> {
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = <Spec = Json.JsonObject>(options: {
   readonly group: string
@@ -65,18 +87,36 @@ export const make = <Spec = Json.JsonObject>(options: {
 })
 
 /**
+ * A resource of the core group (`/api/v1`), without a spec Schema.
+ *
+ * @example
+ * ```ts
+ * import { Resource } from "@kubefx/core"
+ *
+ * const configMaps = Resource.core("v1", "configmaps", "ConfigMap")
+ * const namespaces = Resource.core("v1", "namespaces", "Namespace", false)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const core = (version: string, plural: string, kind: string, namespaced = true): Resource =>
+  make({ group: "", version, plural, kind, namespaced })
+
+/**
  * The `apiVersion` of objects of this resource: `group/version`, or `version` for the core group.
  *
  * @example
  * ```ts
  * import { Resource } from "@kubefx/core"
  *
- * Resource.apiVersion(Resource.make({ group: "", version: "v1", plural: "pods", kind: "Pod" })) // "v1"
+ * Resource.apiVersion(Resource.core("v1", "pods", "Pod")) // "v1"
  * ```
  *
  * @since 0.1.0
+ * @category getters
  */
-export const apiVersion = (resource: Resource<unknown>): string =>
+export const apiVersion = (resource: Pick<ApiResource, "group" | "version">): string =>
   resource.group === "" ? resource.version : `${resource.group}/${resource.version}`
 
 /**
@@ -91,6 +131,7 @@ export const apiVersion = (resource: Resource<unknown>): string =>
  * ```
  *
  * @since 0.1.0
+ * @category getters
  */
-export const format = (resource: Resource<unknown>): string =>
+export const format = (resource: ApiResource): string =>
   `${resource.plural}${resource.group === "" ? "" : `.${resource.group}`}/${resource.version}`

@@ -13,6 +13,13 @@
 export * as Backoff from "./Backoff.ts"
 
 /**
+ * The built-in resources kubefx addresses (namespaces, events, claims, CRDs, RBAC, ...).
+ *
+ * @since 0.1.0
+ */
+export * as Builtins from "./Builtins.ts"
+
+/**
  * Cause detection: create, update, delete, resume, noop, gone, and the finalizer action.
  *
  * @since 0.1.0
@@ -60,42 +67,42 @@ export * as Handler from "./Handler.ts"
  * @since 0.1.0
  */
 export * as Json from "./Json.ts"
-
+/**
+ * Kubernetes objects as plain JSON, with typed metadata: the one object type of every package.
+ *
+ * @since 0.1.0
+ */
+export * as KubeObject from "./KubeObject.ts"
 /**
  * Handler outcomes and errors: `TemporaryError`, `PermanentError`, `RetriesExhausted`, `HandlerTimeout`.
  *
  * @since 0.1.0
  */
 export * as Outcome from "./Outcome.ts"
-
 /**
  * Ownership of child objects: `adopt` (as `kopf.adopt`), `isOwnedBy`, `controllerOf`.
  *
  * @since 0.1.0
  */
 export * as Owner from "./Owner.ts"
-
 /**
  * JSON merge patches (RFC 7386) and the handlers' patch builder.
  *
  * @since 0.1.0
  */
 export * as Patch from "./Patch.ts"
-
 /**
  * Per-handler progress and its pure transitions.
  *
  * @since 0.1.0
  */
 export * as Progress from "./Progress.ts"
-
 /**
  * One reconciliation step as a value: `reconcile` and `Decision`.
  *
  * @since 0.1.0
  */
 export * as Reconcile from "./Reconcile.ts"
-
 /**
  * The immutable registry of handlers.
  *

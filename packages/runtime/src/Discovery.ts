@@ -11,11 +11,12 @@
  *
  * @since 0.1.0
  */
-import { Resource as CoreResource, Registry, Selector, Suggest } from "@kubefx/core"
+
+import { Registry, Resource, Selector, Suggest } from "@kubefx/core"
 import { Data, Duration, Effect, Predicate, Schedule } from "effect"
 import type { KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
-import * as Resource from "./Resource.ts"
+import * as Paths from "./Paths.ts"
 
 /**
  * A resource the operator serves: the core's view (what handlers select), the API's view, and
@@ -25,7 +26,7 @@ import * as Resource from "./Resource.ts"
  * @category models
  */
 export interface Target {
-  readonly resource: CoreResource.Resource<unknown>
+  readonly resource: Resource.Resource<unknown>
   readonly api: Resource.ApiResource
   readonly statusSubresource: boolean
 }
@@ -96,7 +97,7 @@ const documents = new WeakMap<KubeService, Map<string, ReadonlyArray<Doc>>>()
 
 /** The resources of one group version (cached); `[]` when a lenient read fails. */
 const resourcesOf = (kube: KubeService, gv: GroupVersion, strict: boolean) => {
-  const path = Resource.groupVersionPath(gv)
+  const path = Paths.groupVersionPath(gv)
   let cache = documents.get(kube)
   if (cache === undefined) {
     cache = new Map()
@@ -137,14 +138,14 @@ const lookup = (
   }
   return {
     api,
-    resource: CoreResource.make(api),
+    resource: Resource.make(api),
     statusSubresource: resources.some((r) => r.name === `${api.plural}/status`)
   }
 }
 
 /** Forgets what is cached for these group versions: a miss may be a resource just installed. */
 const forget = (kube: KubeService, gvs: ReadonlyArray<GroupVersion>) => {
-  for (const gv of gvs) documents.get(kube)?.delete(Resource.groupVersionPath(gv))
+  for (const gv of gvs) documents.get(kube)?.delete(Paths.groupVersionPath(gv))
 }
 
 const matches = (selector: Selector.Selector, r: Doc): boolean => {
@@ -357,7 +358,7 @@ export const resolveAll = (
     const out = new Map<string, Target>()
     for (const selector of Registry.selectors(registry)) {
       const target = yield* resolve(kube, selector)
-      out.set(CoreResource.format(target.resource), target)
+      out.set(Resource.format(target.resource), target)
     }
     return [...out.values()]
   })

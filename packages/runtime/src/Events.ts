@@ -4,10 +4,10 @@
  *
  * @since 0.1.0
  */
+import { Builtins, type KubeObject } from "@kubefx/core"
 import { Clock, Effect } from "effect"
 import type { KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
-import * as Resource from "./Resource.ts"
 import type * as Settings from "./Settings.ts"
 
 /**
@@ -18,7 +18,7 @@ import type * as Settings from "./Settings.ts"
  */
 export interface EventSpec {
   /** The object the event is about (needs apiVersion, kind, metadata.name). */
-  readonly involvedObject: Resource.KubeObject
+  readonly involvedObject: KubeObject.KubeObject
   readonly type: "Normal" | "Warning"
   /** Short CamelCase reason, e.g. `Created`. */
   readonly reason: string
@@ -28,8 +28,6 @@ export interface EventSpec {
   readonly reportingComponent: string
   readonly reportingInstance?: string | undefined
 }
-
-const events = Resource.core("v1", "events", "Event")
 
 /**
  * The core/v1 Event for `e` at `now` (epoch milliseconds): in the object's namespace (`default`
@@ -50,19 +48,21 @@ const events = Resource.core("v1", "events", "Event")
  * @since 0.1.0
  * @category constructors
  */
-export const make = (e: EventSpec, now: number): Resource.KubeObject => {
+export const make = (e: EventSpec, now: number): KubeObject.KubeObject => {
   const timestamp = new Date(now).toISOString().replace(/\.\d+Z$/, "Z")
   const meta = e.involvedObject.metadata ?? {}
   const namespace =
     meta.namespace !== undefined && meta.namespace !== "" ? meta.namespace : "default"
-  const involvedObject: Record<string, unknown> = {
+  const involvedObject: Record<string, string> = {}
+  const fields = {
     apiVersion: e.involvedObject.apiVersion,
     kind: e.involvedObject.kind,
     name: meta.name,
+    namespace: meta.namespace,
     uid: meta.uid,
     resourceVersion: meta.resourceVersion
   }
-  if (meta.namespace !== undefined) involvedObject.namespace = meta.namespace
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) involvedObject[k] = v
   return {
     apiVersion: "v1",
     kind: "Event",
@@ -106,10 +106,10 @@ export const make = (e: EventSpec, now: number): Resource.KubeObject => {
 export const post = (
   kube: KubeService,
   e: EventSpec
-): Effect.Effect<Resource.KubeObject, KubeError.KubeError> =>
+): Effect.Effect<KubeObject.KubeObject, KubeError.KubeError> =>
   Effect.gen(function* () {
     const body = make(e, yield* Clock.currentTimeMillis)
-    return yield* kube.create(events, body, { namespace: body.metadata?.namespace })
+    return yield* kube.create(Builtins.events, body, { namespace: body.metadata?.namespace })
   })
 
 /**
@@ -154,7 +154,7 @@ export const poster =
       readonly reportingInstance?: string | undefined
     }
   ) =>
-  (object: Resource.KubeObject, notes: ReadonlyArray<Note>): Effect.Effect<void> =>
+  (object: KubeObject.KubeObject, notes: ReadonlyArray<Note>): Effect.Effect<void> =>
     options.which === "none"
       ? Effect.void
       : Effect.forEach(

@@ -7,16 +7,29 @@
  *
  * @since 0.1.0
  */
+import type { KubeObject, Resource } from "@kubefx/core"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { Context, type Effect, Layer, type Stream } from "effect"
+import type * as ApiPatch from "./ApiPatch.ts"
 import * as Config from "./Config.ts"
 import type * as KubeError from "./KubeError.ts"
-import type * as Patch from "./Patch.ts"
-import type * as Resource from "./Resource.ts"
 
-type KubeObject = Resource.KubeObject
 type ApiResource = Resource.ApiResource
 type Err = KubeError.KubeError
+
+/**
+ * A list answer: items and the list's `metadata.resourceVersion` / `continue` token.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ObjectList {
+  readonly items: ReadonlyArray<KubeObject.KubeObject>
+  /** The resourceVersion of the list, an opaque string. */
+  readonly resourceVersion: string
+  /** Token for the next page; `undefined` on the last page. */
+  readonly continue: string | undefined
+}
 
 /**
  * Options of a list request (one page).
@@ -91,7 +104,7 @@ export interface DeleteOptions {
 export interface RawWatchEvent {
   readonly type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR"
   /** The object; for ERROR a `Status` object (with `code`, `reason`, `message`). */
-  readonly object: KubeObject
+  readonly object: KubeObject.KubeObject
 }
 
 /**
@@ -118,17 +131,14 @@ export interface KubeService {
   /** The API server's URL, e.g. `https://127.0.0.1:6443`. */
   readonly server: string
   /** Lists one page. */
-  readonly list: (
-    resource: ApiResource,
-    options?: ListOptions
-  ) => Effect.Effect<Resource.ObjectList, Err>
+  readonly list: (resource: ApiResource, options?: ListOptions) => Effect.Effect<ObjectList, Err>
   /** Lists every page (`limit` is the page size, default 500; see {@link Paging.listAll}); an
    * expired continue token restarts the list. The result has the resourceVersion of the first
    * page. */
   readonly listAll: (
     resource: ApiResource,
     options?: Omit<ListOptions, "continue">
-  ) => Effect.Effect<Resource.ObjectList, Err>
+  ) => Effect.Effect<ObjectList, Err>
   /** One watch request: events until the server ends it (a stream that then completes). */
   readonly watch: (
     resource: ApiResource,
@@ -138,48 +148,48 @@ export interface KubeService {
     resource: ApiResource,
     name: string,
     options?: { readonly namespace?: string | undefined }
-  ) => Effect.Effect<KubeObject, Err>
+  ) => Effect.Effect<KubeObject.KubeObject, Err>
   readonly create: (
     resource: ApiResource,
-    body: KubeObject,
+    body: KubeObject.KubeObject,
     options?: WriteOptions
-  ) => Effect.Effect<KubeObject, Err>
+  ) => Effect.Effect<KubeObject.KubeObject, Err>
   /** PUT: replaces the whole object; a stale `metadata.resourceVersion` fails with Conflict. */
   readonly replace: (
     resource: ApiResource,
     name: string,
-    body: KubeObject,
+    body: KubeObject.KubeObject,
     options?: WriteOptions
-  ) => Effect.Effect<KubeObject, Err>
+  ) => Effect.Effect<KubeObject.KubeObject, Err>
   readonly patch: (
     resource: ApiResource,
     name: string,
-    patch: Patch.Patch,
+    patch: ApiPatch.Patch,
     options?: WriteOptions & { readonly subresource?: string | undefined }
-  ) => Effect.Effect<KubeObject, Err>
+  ) => Effect.Effect<KubeObject.KubeObject, Err>
   /** Answers the object (with a deletionTimestamp when finalizers hold it) or a Status. */
   readonly delete: (
     resource: ApiResource,
     name: string,
     options?: DeleteOptions
-  ) => Effect.Effect<KubeObject, Err>
+  ) => Effect.Effect<KubeObject.KubeObject, Err>
   readonly getStatus: (
     resource: ApiResource,
     name: string,
     options?: { readonly namespace?: string | undefined }
-  ) => Effect.Effect<KubeObject, Err>
+  ) => Effect.Effect<KubeObject.KubeObject, Err>
   readonly patchStatus: (
     resource: ApiResource,
     name: string,
-    patch: Patch.Patch,
+    patch: ApiPatch.Patch,
     options?: WriteOptions
-  ) => Effect.Effect<KubeObject, Err>
+  ) => Effect.Effect<KubeObject.KubeObject, Err>
   readonly replaceStatus: (
     resource: ApiResource,
     name: string,
-    body: KubeObject,
+    body: KubeObject.KubeObject,
     options?: WriteOptions
-  ) => Effect.Effect<KubeObject, Err>
+  ) => Effect.Effect<KubeObject.KubeObject, Err>
   /** Any request; answers the parsed JSON body (or the text when it is not JSON). */
   readonly request: (request: RawRequest) => Effect.Effect<unknown, Err>
 }
@@ -190,11 +200,12 @@ export interface KubeService {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Kube, Resource } from "@kubefx/runtime"
+ * import { Builtins } from "@kubefx/core"
+ * import { Kube } from "@kubefx/runtime"
  *
  * const program = Effect.gen(function*() {
  *   const kube = yield* Kube
- *   const cms = yield* kube.list(Resource.core("v1", "configmaps", "ConfigMap"), { namespace: "default" })
+ *   const cms = yield* kube.list(Builtins.configMaps, { namespace: "default" })
  *   yield* Effect.log(`${cms.items.length} config maps`)
  * }).pipe(Effect.provide(Kube.layerFromFile("/path/to/kubeconfig")))
  * ```

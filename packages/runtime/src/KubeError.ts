@@ -76,11 +76,12 @@ export class Unauthorized extends Data.TaggedError("Unauthorized")<StatusFields>
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Kube, Resource } from "@kubefx/runtime"
+ * import { Builtins } from "@kubefx/core"
+ * import { Kube } from "@kubefx/runtime"
  *
  * const program = Effect.gen(function*() {
  *   const kube = yield* Kube
- *   return yield* kube.list(Resource.core("v1", "secrets", "Secret"), { namespace: "kube-system" })
+ *   return yield* kube.list(Builtins.secrets, { namespace: "kube-system" })
  * }).pipe(Effect.catchTag("Forbidden", (e) => Effect.logWarning(e.message)))
  * ```
  *
@@ -95,11 +96,12 @@ export class Forbidden extends Data.TaggedError("Forbidden")<StatusFields> {}
  * @example
  * ```ts
  * import { Effect, Option } from "effect"
- * import { Kube, Resource } from "@kubefx/runtime"
+ * import { Builtins } from "@kubefx/core"
+ * import { Kube } from "@kubefx/runtime"
  *
  * const maybe = Effect.gen(function*() {
  *   const kube = yield* Kube
- *   return yield* kube.get(Resource.core("v1", "configmaps", "ConfigMap"), "x", { namespace: "default" })
+ *   return yield* kube.get(Builtins.configMaps, "x", { namespace: "default" })
  * }).pipe(Effect.map(Option.some), Effect.catchTag("NotFound", () => Effect.succeedNone))
  * ```
  *
@@ -131,12 +133,13 @@ export class Conflict extends Data.TaggedError("Conflict")<StatusFields> {}
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Kube, Resource } from "@kubefx/runtime"
+ * import { Builtins } from "@kubefx/core"
+ * import { Kube } from "@kubefx/runtime"
  *
  * const ensure = (body: Resource.KubeObject) =>
  *   Effect.gen(function*() {
  *     const kube = yield* Kube
- *     return yield* kube.create(Resource.core("v1", "configmaps", "ConfigMap"), body)
+ *     return yield* kube.create(Builtins.configMaps, body)
  *   }).pipe(Effect.catchTag("AlreadyExists", () => Effect.void))
  * ```
  *

@@ -6,12 +6,12 @@
  *
  * @since 0.1.0
  */
+import { type KubeObject, Resource } from "@kubefx/core"
 import { Effect, Schedule } from "effect"
+import * as ApiPatch from "./ApiPatch.ts"
 import * as Discovery from "./Discovery.ts"
 import { Kube } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
-import * as Patch from "./Patch.ts"
-import * as Resource from "./Resource.ts"
 
 /**
  * Options of {@link apply}.
@@ -33,15 +33,15 @@ const groupVersion = (apiVersion: string) => {
     : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) }
 }
 
-const crds = Resource.make(
-  "apiextensions.k8s.io",
-  "v1",
-  "customresourcedefinitions",
-  "CustomResourceDefinition",
-  false
-)
+const crds = Resource.make({
+  group: "apiextensions.k8s.io",
+  version: "v1",
+  plural: "customresourcedefinitions",
+  kind: "CustomResourceDefinition",
+  namespaced: false
+})
 
-const isCrd = (object: Resource.KubeObject) =>
+const isCrd = (object: KubeObject.KubeObject) =>
   object.kind === "CustomResourceDefinition" &&
   (object.apiVersion ?? "").startsWith("apiextensions.k8s.io/")
 
@@ -65,10 +65,10 @@ const isCrd = (object: Resource.KubeObject) =>
  * @category apply
  */
 export const apply = (
-  objects: ReadonlyArray<Resource.KubeObject>,
+  objects: ReadonlyArray<KubeObject.KubeObject>,
   options: ApplyOptions = {}
 ): Effect.Effect<
-  ReadonlyArray<Resource.KubeObject>,
+  ReadonlyArray<KubeObject.KubeObject>,
   KubeError.KubeError | Discovery.NotServed,
   Kube
 > => {
@@ -90,7 +90,7 @@ export const apply = (
       return yield* kube.patch(
         resource,
         object.metadata?.name ?? "",
-        Patch.apply(body, { fieldManager: options.fieldManager ?? "kubefx", force: true }),
+        ApiPatch.apply(body, { fieldManager: options.fieldManager ?? "kubefx", force: true }),
         { namespace }
       )
     }).pipe(

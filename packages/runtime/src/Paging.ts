@@ -4,9 +4,11 @@
  *
  * @since 0.1.0
  */
+
+import type { KubeObject } from "@kubefx/core"
 import { Effect } from "effect"
+import type { ObjectList } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
-import type * as Resource from "./Resource.ts"
 
 /**
  * What one page asks for: its size, and the continue token of the page before it.
@@ -26,9 +28,10 @@ export interface Page {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Kube, Paging, Resource } from "@kubefx/runtime"
+ * import { Builtins } from "@kubefx/core"
+ * import { Kube, Paging } from "@kubefx/runtime"
  *
- * const configMaps = Resource.core("v1", "configmaps", "ConfigMap")
+ * const configMaps = Builtins.configMaps
  * const all = Effect.gen(function*() {
  *   const kube = yield* Kube
  *   return yield* Paging.listAll((page) => kube.list(configMaps, { namespace: "default", ...page }))
@@ -39,12 +42,12 @@ export interface Page {
  * @category lists
  */
 export const listAll = <R>(
-  list: (page: Page) => Effect.Effect<Resource.ObjectList, KubeError.KubeError, R>,
+  list: (page: Page) => Effect.Effect<ObjectList, KubeError.KubeError, R>,
   options: { readonly limit?: number | undefined } = {}
-): Effect.Effect<Resource.ObjectList, KubeError.KubeError, R> => {
+): Effect.Effect<ObjectList, KubeError.KubeError, R> => {
   const limit = options.limit ?? 500
   return Effect.gen(function* () {
-    const items: Array<Resource.KubeObject> = []
+    const items: Array<KubeObject.KubeObject> = []
     let page = yield* list({ limit })
     const resourceVersion = page.resourceVersion
     items.push(...page.items)

@@ -19,19 +19,17 @@
  *
  * @since 0.1.0
  */
-import { Backoff, Resource as CoreResource, type Json, Reconcile, Registry } from "@kubefx/core"
+import { Backoff, KubeObject, Reconcile, Registry, Resource } from "@kubefx/core"
 import { Clock, Duration, Effect, Option } from "effect"
 import type { Target } from "./Discovery.ts"
 import * as Events from "./Events.ts"
 import * as OwnWrites from "./internal/ownWrites.ts"
 import { Kube } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
-import * as Resource from "./Resource.ts"
 import type * as Settings from "./Settings.ts"
 import * as StatusWriter from "./StatusWriter.ts"
 import type * as WatchState from "./WatchState.ts"
 
-type KubeObject = Resource.KubeObject
 type Requeue = Option.Option<Duration.Duration>
 
 /**
@@ -41,8 +39,8 @@ type Requeue = Option.Option<Duration.Duration>
  * @category models
  */
 export type Item =
-  | { readonly _tag: "Applied"; readonly object: KubeObject }
-  | { readonly _tag: "Deleted"; readonly object: KubeObject }
+  | { readonly _tag: "Applied"; readonly object: KubeObject.KubeObject }
+  | { readonly _tag: "Deleted"; readonly object: KubeObject.KubeObject }
 
 /**
  * A processor of one resource.
@@ -88,7 +86,7 @@ interface Known {
   readonly writes: OwnWrites.Writes
 }
 
-const meta = (object: KubeObject) => ({
+const meta = (object: KubeObject.KubeObject) => ({
   name: object.metadata?.name ?? "",
   namespace: object.metadata?.namespace
 })
@@ -98,14 +96,14 @@ const meta = (object: KubeObject) => ({
  *
  * @example
  * ```ts
- * import { Handler, Registry, Resource as CoreResource } from "@kubefx/core"
+ * import { Handler, Registry, Resource } from "@kubefx/core"
  * import { Effect } from "effect"
  * import { Processor, Resource, Settings } from "@kubefx/runtime"
  *
- * const api = Resource.make("example.com", "v1", "widgets", "Widget")
+ * const api = Resource.make({ group: "example.com", version: "v1", plural: "widgets", kind: "Widget" })
  * const registry = Registry.make(Handler.onCreate("widgets", () => Effect.succeed({ ok: true })))
  * const processor = Processor.make(registry, {
- *   resource: CoreResource.make(api),
+ *   resource: Resource.make(api),
  *   api,
  *   statusSubresource: true
  * }, Settings.make())
@@ -121,7 +119,7 @@ export const make = <R>(
 ): Effect.Effect<Processor<R>, never, Kube> =>
   Effect.gen(function* () {
     const kube = yield* Kube
-    const resourceName = CoreResource.format(target.resource)
+    const resourceName = Resource.format(target.resource)
     const apiVersion = Resource.apiVersion(target.api)
     const hasEventHandlers = Registry.forResource(registry, target.resource).some(
       (h) => h.kind === "event"
@@ -142,10 +140,10 @@ export const make = <R>(
       return record
     }
 
-    const keyOf = (object: KubeObject) => Resource.identity(object)
+    const keyOf = (object: KubeObject.KubeObject) => KubeObject.identity(object)
 
     /** Lists from the API omit apiVersion and kind for built-in types: fill them in. */
-    const normalize = (object: KubeObject): KubeObject =>
+    const normalize = (object: KubeObject.KubeObject): KubeObject.KubeObject =>
       object.apiVersion !== undefined && object.kind !== undefined
         ? object
         : { ...object, apiVersion, kind: target.api.kind }
@@ -154,7 +152,7 @@ export const make = <R>(
       switch (event._tag) {
         case "Applied": {
           const object = normalize(event.object)
-          OwnWrites.delivered(known(keyOf(object)).writes, Resource.resourceVersion(object))
+          OwnWrites.delivered(known(keyOf(object)).writes, KubeObject.resourceVersion(object))
           return [{ _tag: "Applied", object }]
         }
         case "Deleted": {
@@ -190,7 +188,7 @@ export const make = <R>(
 
     const step = (
       k: string,
-      body: KubeObject,
+      body: KubeObject.KubeObject,
       event: "ADDED" | "MODIFIED" | undefined,
       conflicts: number
     ): Effect.Effect<Requeue, never, R> =>
@@ -199,7 +197,7 @@ export const make = <R>(
         const used = yield* writer.storageFor(body)
         const decision = yield* Reconcile.reconcile(registry, {
           resource: target.resource,
-          body: body as Json.Json,
+          body: body,
           now: yield* Clock.currentTimeMillis,
           firstSight: !record.seen,
           event,
@@ -223,10 +221,10 @@ export const make = <R>(
         record.failures = 0
         const after = written.success
         if (after !== undefined) {
-          const rv = Resource.resourceVersion(after)
+          const rv = KubeObject.resourceVersion(after)
           const deadline =
             (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.ownWriteTimeout)
-          OwnWrites.wrote(record.writes, rv, Resource.resourceVersion(body), deadline)
+          OwnWrites.wrote(record.writes, rv, KubeObject.resourceVersion(body), deadline)
           yield* Effect.logDebug(`patched; now at ${rv}`)
         }
         yield* postEvents(after ?? body, decision.events)
@@ -235,7 +233,7 @@ export const make = <R>(
 
     const reread = (
       k: string,
-      body: KubeObject,
+      body: KubeObject.KubeObject,
       conflicts: number
     ): Effect.Effect<Requeue, never, R> =>
       Effect.gen(function* () {
@@ -250,17 +248,17 @@ export const make = <R>(
           return yield* backoff(known(k), k, fresh.failure)
         }
         const object = normalize(fresh.success)
-        if (Resource.uid(object) !== Resource.uid(body)) return Option.none()
-        OwnWrites.delivered(known(k).writes, Resource.resourceVersion(object))
+        if (KubeObject.uid(object) !== KubeObject.uid(body)) return Option.none()
+        OwnWrites.delivered(known(k).writes, KubeObject.resourceVersion(object))
         return yield* step(k, object, undefined, conflicts)
       })
 
-    const processDeleted = (k: string, object: KubeObject) =>
+    const processDeleted = (k: string, object: KubeObject.KubeObject) =>
       Effect.gen(function* () {
         if (hasEventHandlers) {
           const decision = yield* Reconcile.reconcile(registry, {
             resource: target.resource,
-            body: object as Json.Json,
+            body: object,
             now: yield* Clock.currentTimeMillis,
             firstSight: objects.get(k)?.seen !== true,
             event: "DELETED",
@@ -273,10 +271,10 @@ export const make = <R>(
         return Option.none<Duration.Duration>()
       })
 
-    const processApplied = (k: string, object: KubeObject) =>
+    const processApplied = (k: string, object: KubeObject.KubeObject) =>
       Effect.gen(function* () {
         const record = known(k)
-        const rv = Resource.resourceVersion(object)
+        const rv = KubeObject.resourceVersion(object)
         const verdict = OwnWrites.judge(record.writes, rv, yield* Clock.currentTimeMillis)
         if (verdict._tag === "Stale") {
           yield* Effect.logDebug(

@@ -22,33 +22,30 @@
  *
  * @since 0.1.0
  */
-import { Patch as CorePatch, Json, Storage } from "@kubefx/core"
+import { Patch as CorePatch, Json, KubeObject, Storage } from "@kubefx/core"
 import { Effect } from "effect"
+import * as ApiPatch from "./ApiPatch.ts"
 import type { Target } from "./Discovery.ts"
 import type { KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
-import * as Patch from "./Patch.ts"
-import * as Resource from "./Resource.ts"
 import * as Settings from "./Settings.ts"
 
-type KubeObject = Resource.KubeObject
-
-const meta = (object: KubeObject) => ({
+const meta = (object: KubeObject.KubeObject) => ({
   name: object.metadata?.name ?? "",
   namespace: object.metadata?.namespace
 })
 
 /** The raw last-handled record in status (not parsed: this runs on every step), if stored there. */
-const recordInStatus = (storage: Storage.Storage, object: unknown): Json.Json | undefined =>
+const recordInStatus = (storage: Storage.Storage, object: Json.Json): Json.Json | undefined =>
   storage.lastHandled._tag === "Status"
-    ? Json.get(object as Json.Json, ["status", ...storage.lastHandled.field, "lastHandled"])
+    ? Json.get(object, ["status", ...storage.lastHandled.field, "lastHandled"])
     : undefined
 
 /** Whether the server dropped the last-handled record that `written` put in `status`. */
 const prunesStatus = (
   storage: Storage.Storage,
   written: CorePatch.MergePatch,
-  after: KubeObject
+  after: KubeObject.KubeObject
 ): boolean =>
   recordInStatus(storage, written) !== undefined && recordInStatus(storage, after) === undefined
 
@@ -88,7 +85,7 @@ export const isNoop = (patch: Json.Json | undefined): boolean =>
  * import { Effect } from "effect"
  * import { Kube, Resource, StatusWriter } from "@kubefx/runtime"
  *
- * const widgets = Resource.make("example.com", "v1", "widgets", "Widget")
+ * const widgets = Resource.make({ group: "example.com", version: "v1", plural: "widgets", kind: "Widget" })
  * const program = Effect.gen(function*() {
  *   const kube = yield* Kube
  *   const target = { resource: { ...widgets, spec: undefined }, api: widgets, statusSubresource: true }
@@ -104,10 +101,10 @@ export const isNoop = (patch: Json.Json | undefined): boolean =>
 export const apply = (
   kube: KubeService,
   target: Target,
-  body: KubeObject,
+  body: KubeObject.KubeObject,
   patch: CorePatch.MergePatch,
   fieldManager: string
-): Effect.Effect<KubeObject | undefined, KubeError.KubeError> =>
+): Effect.Effect<KubeObject.KubeObject | undefined, KubeError.KubeError> =>
   Effect.gen(function* () {
     if (isNoop(patch)) return undefined
     const { name, namespace } = meta(body)
@@ -115,30 +112,30 @@ export const apply = (
     // Every write names the object's uid: the server refuses it (409) when the name now
     // belongs to a newer object, so a decision about a deleted object never lands on its
     // successor.
-    const uid = Resource.uid(body)
+    const uid = KubeObject.uid(body)
     const onlyThis = (p: CorePatch.MergePatch): CorePatch.MergePatch =>
       uid === "" ? p : CorePatch.combine(p, { metadata: { uid } })
     if (!target.statusSubresource) {
-      return yield* kube.patch(target.api, name, Patch.merge(onlyThis(patch)), options)
+      return yield* kube.patch(target.api, name, ApiPatch.merge(onlyThis(patch)), options)
     }
     const { main, status } = CorePatch.split(patch)
     const guard = Json.get(main, ["metadata", "resourceVersion"])
-    let last: KubeObject | undefined
+    let last: KubeObject.KubeObject | undefined
     if (!isNoop(status)) {
       const guarded =
         typeof guard === "string"
           ? CorePatch.combine(status ?? {}, { metadata: { resourceVersion: guard } })
           : (status ?? {})
-      last = yield* kube.patchStatus(target.api, name, Patch.merge(onlyThis(guarded)), options)
+      last = yield* kube.patchStatus(target.api, name, ApiPatch.merge(onlyThis(guarded)), options)
     }
     if (main !== undefined && !isNoop(main)) {
       const guarded =
         typeof guard === "string" && last !== undefined
           ? CorePatch.combine(main, {
-              metadata: { resourceVersion: Resource.resourceVersion(last) }
+              metadata: { resourceVersion: KubeObject.resourceVersion(last) }
             })
           : main
-      last = yield* kube.patch(target.api, name, Patch.merge(onlyThis(guarded)), options)
+      last = yield* kube.patch(target.api, name, ApiPatch.merge(onlyThis(guarded)), options)
     }
     return last
   })
@@ -151,15 +148,15 @@ export const apply = (
  */
 export interface StatusWriter {
   /** The storage to use for a step on `body` (see the module's documentation). */
-  readonly storageFor: (body: KubeObject) => Effect.Effect<Storage.Storage>
+  readonly storageFor: (body: KubeObject.KubeObject) => Effect.Effect<Storage.Storage>
   /** Writes a decision's patch, made with `used`: answers the object as the server left it
    * (after the annotation fallback when the status was pruned), or `undefined` when nothing
    * was sent. */
   readonly write: (
-    body: KubeObject,
+    body: KubeObject.KubeObject,
     patch: CorePatch.MergePatch,
     used: Storage.Storage
-  ) => Effect.Effect<KubeObject | undefined, KubeError.KubeError>
+  ) => Effect.Effect<KubeObject.KubeObject | undefined, KubeError.KubeError>
 }
 
 /**
@@ -170,7 +167,7 @@ export interface StatusWriter {
  * import { Effect } from "effect"
  * import { Kube, Resource, Settings, StatusWriter } from "@kubefx/runtime"
  *
- * const widgets = Resource.make("example.com", "v1", "widgets", "Widget")
+ * const widgets = Resource.make({ group: "example.com", version: "v1", plural: "widgets", kind: "Widget" })
  * const program = Effect.gen(function*() {
  *   const kube = yield* Kube
  *   const target = { resource: { ...widgets, spec: undefined }, api: widgets, statusSubresource: true }
@@ -202,7 +199,7 @@ export const make = (
       )
     })
 
-  const storageFor = (body: KubeObject) =>
+  const storageFor = (body: KubeObject.KubeObject) =>
     Effect.gen(function* () {
       const used = storage
       if (
@@ -217,7 +214,7 @@ export const make = (
 
   /** Writes the record the server pruned as an annotation; answers the object after it. */
   const keepStateInAnnotations = (
-    after: KubeObject,
+    after: KubeObject.KubeObject,
     written: CorePatch.MergePatch,
     used: Storage.Storage
   ) =>
@@ -227,10 +224,10 @@ export const make = (
       if (record === undefined) return after
       const { name, namespace } = meta(after)
       const patch = CorePatch.combine(Storage.writeLastHandled(annotationStorage(used), record), {
-        metadata: { uid: Resource.uid(after) }
+        metadata: { uid: KubeObject.uid(after) }
       })
       return yield* kube
-        .patch(target.api, name, Patch.merge(patch), {
+        .patch(target.api, name, ApiPatch.merge(patch), {
           namespace,
           fieldManager: settings.fieldManager
         })

@@ -22,11 +22,10 @@
  *
  * @since 0.1.0
  */
-import { Predicate } from "effect"
-import type { RawWatchEvent } from "./Kube.ts"
-import * as Resource from "./Resource.ts"
 
-type KubeObject = Resource.KubeObject
+import { KubeObject, Resource } from "@kubefx/core"
+import { Predicate } from "effect"
+import type { ObjectList, RawWatchEvent } from "./Kube.ts"
 
 /**
  * What the watcher emits.
@@ -35,12 +34,16 @@ type KubeObject = Resource.KubeObject
  * @category models
  */
 export type WatchEvent =
-  | { readonly _tag: "Applied"; readonly object: KubeObject }
-  | { readonly _tag: "Deleted"; readonly object: KubeObject; readonly synthetic: boolean }
+  | { readonly _tag: "Applied"; readonly object: KubeObject.KubeObject }
+  | {
+      readonly _tag: "Deleted"
+      readonly object: KubeObject.KubeObject
+      readonly synthetic: boolean
+    }
   | {
       readonly _tag: "Synced"
       readonly namespace: string | undefined
-      readonly objects: ReadonlyArray<KubeObject>
+      readonly objects: ReadonlyArray<KubeObject.KubeObject>
       readonly initial: boolean
     }
 
@@ -57,7 +60,7 @@ export type WatchEvent =
  * @since 0.1.0
  * @category constructors
  */
-export const applied = (object: KubeObject): WatchEvent => ({ _tag: "Applied", object })
+export const applied = (object: KubeObject.KubeObject): WatchEvent => ({ _tag: "Applied", object })
 
 /**
  * `Deleted(object)`.
@@ -72,7 +75,7 @@ export const applied = (object: KubeObject): WatchEvent => ({ _tag: "Applied", o
  * @since 0.1.0
  * @category constructors
  */
-export const deleted = (object: KubeObject, synthetic = false): WatchEvent => ({
+export const deleted = (object: KubeObject.KubeObject, synthetic = false): WatchEvent => ({
   _tag: "Deleted",
   object,
   synthetic
@@ -87,7 +90,7 @@ export const deleted = (object: KubeObject, synthetic = false): WatchEvent => ({
 export interface WatchState {
   readonly namespace: string | undefined
   /** Objects by {@link Resource.key}. */
-  readonly known: Map<string, KubeObject>
+  readonly known: Map<string, KubeObject.KubeObject>
   /** Where the next watch starts; `undefined` means a list is needed first. */
   resourceVersion: string | undefined
   /** Whether a list has completed once. */
@@ -134,13 +137,10 @@ export const make = (namespace: string | undefined): WatchState => ({
  * @since 0.1.0
  * @category transitions
  */
-export const relisted = (
-  state: WatchState,
-  list: Resource.ObjectList
-): ReadonlyArray<WatchEvent> => {
+export const relisted = (state: WatchState, list: ObjectList): ReadonlyArray<WatchEvent> => {
   const events: Array<WatchEvent> = []
-  const next = new Map<string, KubeObject>()
-  for (const object of list.items) next.set(Resource.key(object), object)
+  const next = new Map<string, KubeObject.KubeObject>()
+  for (const object of list.items) next.set(KubeObject.key(object), object)
   for (const [key, old] of state.known) {
     if (!next.has(key)) events.push(deleted(old, true))
   }
@@ -148,9 +148,9 @@ export const relisted = (
     const old = state.known.get(key)
     if (old === undefined) {
       events.push(applied(object))
-    } else if (Resource.uid(old) !== Resource.uid(object)) {
+    } else if (KubeObject.uid(old) !== KubeObject.uid(object)) {
       events.push(deleted(old, true), applied(object))
-    } else if (Resource.resourceVersion(old) !== Resource.resourceVersion(object)) {
+    } else if (KubeObject.resourceVersion(old) !== KubeObject.resourceVersion(object)) {
       events.push(applied(object))
     }
   }
@@ -185,7 +185,7 @@ export type Step =
       readonly message: string
     }
 
-const field = (object: KubeObject, name: string): unknown => object[name]
+const field = (object: KubeObject.KubeObject, name: string): unknown => object[name]
 
 /**
  * Takes one raw watch event. ADDED/MODIFIED/DELETED update the known set and the
@@ -209,12 +209,12 @@ export const step = (state: WatchState, event: RawWatchEvent): Step => {
   switch (event.type) {
     case "ADDED":
     case "MODIFIED": {
-      state.known.set(Resource.key(object), object)
+      state.known.set(KubeObject.key(object), object)
       advance(state, object)
       return { _tag: "Events", events: [applied(object)] }
     }
     case "DELETED": {
-      state.known.delete(Resource.key(object))
+      state.known.delete(KubeObject.key(object))
       advance(state, object)
       return { _tag: "Events", events: [deleted(object)] }
     }
@@ -241,8 +241,8 @@ export const step = (state: WatchState, event: RawWatchEvent): Step => {
   }
 }
 
-const advance = (state: WatchState, object: KubeObject): void => {
-  const rv = Resource.resourceVersion(object)
+const advance = (state: WatchState, object: KubeObject.KubeObject): void => {
+  const rv = KubeObject.resourceVersion(object)
   if (rv !== "") state.resourceVersion = rv
 }
 

@@ -14,13 +14,13 @@
  *
  * @since 0.1.0
  */
+import { Builtins, type KubeObject, type Resource } from "@kubefx/core"
 import { Duration, Effect, Schedule, Stream } from "effect"
 import * as FanOut from "./internal/fanout.ts"
 import * as Scope from "./internal/scope.ts"
 import { Kube, type KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as NamespaceSelector from "./NamespaceSelector.ts"
-import * as Resource from "./Resource.ts"
 import * as StreamBackoff from "./StreamBackoff.ts"
 import * as WatchState from "./WatchState.ts"
 
@@ -229,7 +229,7 @@ const failure = (
  *
  * const program = Effect.gen(function*() {
  *   const kube = yield* Kube
- *   yield* Watcher.watchScope(kube, Resource.core("v1", "configmaps", "ConfigMap"), "default").pipe(
+ *   yield* Watcher.watchScope(kube, Builtins.configMaps, "default").pipe(
  *     Stream.runForEach((event) => Effect.log(event._tag))
  *   )
  * })
@@ -268,14 +268,12 @@ export const watchScope = (
 const identity = <A>(a: A): A => a
 
 /** The object without `metadata.managedFields` (the same object when it has none). */
-const dropManagedFields = (object: Resource.KubeObject): Resource.KubeObject => {
+const dropManagedFields = (object: KubeObject.KubeObject): KubeObject.KubeObject => {
   const meta = object.metadata
   if (meta === undefined || !("managedFields" in meta)) return object
-  const { managedFields: _, ...rest } = meta as Record<string, unknown>
+  const { managedFields: _, ...rest } = meta
   return { ...object, metadata: rest }
 }
-
-const namespaceResource = Resource.core("v1", "namespaces", "Namespace", false)
 
 /** Runs `effect` the first time it is called. */
 const once = (effect: Effect.Effect<void>) => {
@@ -305,7 +303,7 @@ const once = (effect: Effect.Effect<void>) => {
  * import { Effect, Stream } from "effect"
  * import { Resource, Watcher } from "@kubefx/runtime"
  *
- * const events = Watcher.watch(Resource.core("v1", "configmaps", "ConfigMap"), {
+ * const events = Watcher.watch(Builtins.configMaps, {
  *   scope: Watcher.namespaces(["team-*", "!team-secret"])
  * }).pipe(Stream.runForEach((event) => Effect.log(event._tag)))
  * ```
@@ -323,7 +321,7 @@ export const watch = (
       const scope = options.scope ?? cluster
       const sources: FanOut.Sources = {
         scope: (namespace) => watchScope(kube, resource, namespace, options),
-        namespaces: watchScope(kube, namespaceResource, undefined, {
+        namespaces: watchScope(kube, Builtins.namespaces, undefined, {
           pageSize: options.pageSize,
           timeoutSeconds: options.timeoutSeconds,
           idleTimeout: options.idleTimeout,

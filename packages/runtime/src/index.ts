@@ -20,6 +20,10 @@
 /**
  * @since 0.1.0
  */
+export * as ApiPatch from "./ApiPatch.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Config from "./Config.ts"
 /**
  * @since 0.1.0
@@ -41,6 +45,7 @@ export {
   Kube,
   type KubeService,
   type ListOptions,
+  type ObjectList,
   type RawRequest,
   type RawWatchEvent,
   type WatchOptions,
@@ -86,7 +91,7 @@ export * as Paging from "./Paging.ts"
 /**
  * @since 0.1.0
  */
-export * as Patch from "./Patch.ts"
+export * as Paths from "./Paths.ts"
 /**
  * @since 0.1.0
  */
@@ -95,10 +100,6 @@ export * as Processor from "./Processor.ts"
  * @since 0.1.0
  */
 export * as RequestPolicy from "./RequestPolicy.ts"
-/**
- * @since 0.1.0
- */
-export * as Resource from "./Resource.ts"
 /**
  * @since 0.1.0
  */

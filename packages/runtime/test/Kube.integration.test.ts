@@ -3,11 +3,11 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
-import { Handler, Registry, Selector } from "@kubefx/core"
+import { Builtins, Handler, Registry, Selector } from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Option, Schedule } from "effect"
 import { parse, stringify } from "yaml"
-import { Discovery, Events, Kube, type KubeError, Patch, Resource } from "../src/index.ts"
+import { ApiPatch, Discovery, Events, Kube, type KubeError } from "../src/index.ts"
 import * as KubeConfigFile from "../src/internal/kubeconfig.ts"
 import {
   ClusterLayer,
@@ -25,11 +25,11 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
   it.effect("finds plural, kind and scope in a group version", () =>
     Effect.gen(function* () {
       const kube = yield* Kube
-      const find = (q: Discovery.Query) => Effect.map(Discovery.find(kube, q), (t) => t.api)
+      const find = (q: Discovery.Query) => Effect.map(Discovery.find(kube, q), (t) => t.resource)
       const deployments = yield* find({ group: "apps", version: "v1", kind: "Deployment" })
-      assert.deepStrictEqual(deployments, Resource.make("apps", "v1", "deployments", "Deployment"))
+      assert.deepStrictEqual(deployments, Builtins.deployments)
       const ns = yield* find({ group: "", version: "v1", plural: "namespaces" })
-      assert.deepStrictEqual(ns, Resource.core("v1", "namespaces", "Namespace", false))
+      assert.deepStrictEqual(ns, Builtins.namespaces)
       const byShortName = yield* find({ group: "", version: "v1", plural: "cm" })
       assert.strictEqual(byShortName.plural, "configmaps")
       const missing = yield* Effect.flip(find({ group: "apps", version: "v1", kind: "Nope" }))
@@ -71,7 +71,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       const labelled = yield* kube.patch(
         configMaps,
         "b",
-        Patch.merge({ metadata: { labels: { pick: "me" } } }),
+        ApiPatch.merge({ metadata: { labels: { pick: "me" } } }),
         {
           namespace: ns
         }
@@ -89,7 +89,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       const merged = yield* kube.patch(
         configMaps,
         "a",
-        Patch.merge({ data: { y: "3", x: null } }),
+        ApiPatch.merge({ data: { y: "3", x: null } }),
         {
           namespace: ns
         }
@@ -99,7 +99,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       const jsonPatched = yield* kube.patch(
         configMaps,
         "a",
-        Patch.json([
+        ApiPatch.json([
           { op: "test", path: "/data/y", value: "3" },
           { op: "add", path: "/data/z", value: "4" }
         ]),
@@ -107,15 +107,20 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       )
       assert.deepStrictEqual(jsonPatched.data, { y: "3", z: "4" })
 
-      const strategic = yield* kube.patch(configMaps, "a", Patch.strategic({ data: { s: "5" } }), {
-        namespace: ns
-      })
+      const strategic = yield* kube.patch(
+        configMaps,
+        "a",
+        ApiPatch.strategic({ data: { s: "5" } }),
+        {
+          namespace: ns
+        }
+      )
       assert.deepStrictEqual(strategic.data, { y: "3", z: "4", s: "5" })
 
       const applied = yield* kube.patch(
         configMaps,
         "applied",
-        Patch.apply(configMap(ns, "applied", { k: "v" }), { fieldManager: "kubefx-test" }),
+        ApiPatch.apply(configMap(ns, "applied", { k: "v" }), { fieldManager: "kubefx-test" }),
         { namespace: ns }
       )
       assert.deepStrictEqual(applied.data, { k: "v" })
@@ -150,7 +155,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       const patched = yield* kube.patchStatus(
         widgets,
         "w",
-        Patch.merge({ status: { phase: "Ready" } }),
+        ApiPatch.merge({ status: { phase: "Ready" } }),
         {
           namespace: ns
         }
@@ -160,7 +165,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       yield* kube.patch(
         widgets,
         "w",
-        Patch.merge({ spec: { size: 2 }, status: { phase: "Ignored" } }),
+        ApiPatch.merge({ spec: { size: 2 }, status: { phase: "Ignored" } }),
         {
           namespace: ns
         }
@@ -177,7 +182,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       assert.deepStrictEqual(replaced.spec, { size: 2 })
       // Strategic merge patches are not served for custom resources: 415, a final BadRequest.
       const strategic = yield* Effect.flip(
-        kube.patch(widgets, "w", Patch.strategic({ spec: { size: 3 } }), { namespace: ns })
+        kube.patch(widgets, "w", ApiPatch.strategic({ spec: { size: 3 } }), { namespace: ns })
       )
       assert.strictEqual(strategic._tag, "BadRequest")
       assert.strictEqual((strategic as KubeError.BadRequest).status, 415)
@@ -197,7 +202,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
         reportingComponent: "kubefx-test"
       })
       assert.strictEqual(event.kind, "Event")
-      const events = yield* kube.listAll(Resource.core("v1", "events", "Event"), {
+      const events = yield* kube.listAll(Builtins.events, {
         namespace: ns,
         fieldSelector: `involvedObject.name=evented`
       })
@@ -229,7 +234,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       assert.strictEqual(exists._tag, "AlreadyExists")
       assert.strictEqual((exists as KubeError.AlreadyExists).status, 409)
 
-      yield* kube.patch(configMaps, "dup", Patch.merge({ data: { v: "2" } }), { namespace: ns })
+      yield* kube.patch(configMaps, "dup", ApiPatch.merge({ data: { v: "2" } }), { namespace: ns })
       const stale = yield* Effect.flip(
         kube.replace(configMaps, "dup", { ...first, data: { v: "stale" } })
       )
@@ -240,7 +245,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       yield* kube.patch(
         configMaps,
         "ssa",
-        Patch.apply(configMap(ns, "ssa", { k: "a" }), { fieldManager: "one" }),
+        ApiPatch.apply(configMap(ns, "ssa", { k: "a" }), { fieldManager: "one" }),
         {
           namespace: ns
         }
@@ -249,7 +254,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
         kube.patch(
           configMaps,
           "ssa",
-          Patch.apply(configMap(ns, "ssa", { k: "b" }), { fieldManager: "two" }),
+          ApiPatch.apply(configMap(ns, "ssa", { k: "b" }), { fieldManager: "two" }),
           {
             namespace: ns
           }
@@ -259,7 +264,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       const forced = yield* kube.patch(
         configMaps,
         "ssa",
-        Patch.apply(configMap(ns, "ssa", { k: "b" }), { fieldManager: "two", force: true }),
+        ApiPatch.apply(configMap(ns, "ssa", { k: "b" }), { fieldManager: "two", force: true }),
         { namespace: ns }
       )
       assert.deepStrictEqual(forced.data, { k: "b" })
@@ -275,7 +280,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
         kube.patch(
           configMaps,
           "dup",
-          Patch.json([{ op: "test", path: "/data/v", value: "nope" }]),
+          ApiPatch.json([{ op: "test", path: "/data/v", value: "nope" }]),
           {
             namespace: ns
           }
@@ -362,7 +367,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Kube",
       yield* ensureWidgets
       const resolve = (text: string) => Discovery.resolve(kube, Selector.make(text))
       const byPlural = yield* resolve("widgets")
-      assert.deepStrictEqual(byPlural.api, widgets)
+      assert.deepStrictEqual(byPlural.resource, widgets)
       assert.isTrue((yield* resolve("cm")).api.plural === "configmaps", "short name")
       const missing = yield* Effect.flip(resolve("widgest.kubefx.test"))
       assert.strictEqual(missing._tag, "NotServed")

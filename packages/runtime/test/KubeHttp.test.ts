@@ -3,12 +3,14 @@
  * loopback (answers a real API server gives only under load: 429 with Retry-After, 5xx, resets;
  * watch bodies cut at awkward places).
  */
+
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
+import { Builtins } from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Duration, Effect, Option, Schedule, Stream } from "effect"
-import { Kube, type KubeError, Resource } from "../src/index.ts"
+import { Kube, type KubeError } from "../src/index.ts"
 
 type Reply = (req: http.IncomingMessage, res: http.ServerResponse) => void
 
@@ -83,7 +85,7 @@ const client = (url: string) =>
     })
   })
 
-const cm = Resource.core("v1", "configmaps", "ConfigMap")
+const cm = Builtins.configMaps
 
 describe("Kube retries", () => {
   it.live("retries 5xx and resets until success", () =>

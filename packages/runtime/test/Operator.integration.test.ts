@@ -5,10 +5,19 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
-import { Handler, Json, Outcome, Registry, Storage } from "@kubefx/core"
+import {
+  Builtins,
+  Handler,
+  Json,
+  type KubeObject,
+  Outcome,
+  Registry,
+  Resource,
+  Storage
+} from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Deferred, Duration, Effect, Option, Schedule, Stream } from "effect"
-import { Kube, type KubeService, Operator, Patch, Resource, type Settings } from "../src/index.ts"
+import { ApiPatch, Kube, type KubeService, Operator, type Settings } from "../src/index.ts"
 import {
   awaitLine,
   ClusterLayer,
@@ -25,9 +34,9 @@ import {
 } from "./support.ts"
 
 const group = "test.kubefx.dev"
-const widgets = Resource.make(group, "v1", "widgets", "Widget")
-const gadgets = Resource.make(group, "v1", "gadgets", "Gadget")
-const events = Resource.core("v1", "events", "Event")
+const widgets = Resource.make({ group: group, version: "v1", plural: "widgets", kind: "Widget" })
+const gadgets = Resource.make({ group: group, version: "v1", plural: "gadgets", kind: "Gadget" })
+const events = Builtins.events
 const FINALIZER = "kubefx.dev/finalizer"
 const W = `widgets.${group}`
 const G = `gadgets.${group}`
@@ -55,7 +64,7 @@ const object = (
   name: string,
   spec: Json.JsonObject,
   labels: Record<string, string> = {}
-): Resource.KubeObject => ({
+): KubeObject.KubeObject => ({
   apiVersion: Resource.apiVersion(r),
   kind: r.kind,
   metadata: { name, namespace: ns, labels },
@@ -70,7 +79,7 @@ const read = (r: Resource.ApiResource, ns: string, name: string) =>
   Effect.gen(function* () {
     const kube = yield* Kube
     return yield* kube.get(r, name, { namespace: ns }).pipe(
-      Effect.map((o): Resource.KubeObject | undefined => o),
+      Effect.map((o): KubeObject.KubeObject | undefined => o),
       Effect.catchTag("NotFound", () => Effect.succeed(undefined))
     )
   })
@@ -150,7 +159,12 @@ const recorder = () => {
 const fast: Settings.Input = { batchWindow: "20 millis" }
 
 /** A CRD whose status keeps only `phase`: the API server prunes `status.kubefx`. */
-const sprockets = Resource.make(group, "v1", "sprockets", "Sprocket")
+const sprockets = Resource.make({
+  group: group,
+  version: "v1",
+  plural: "sprockets",
+  kind: "Sprocket"
+})
 const ensureSprockets = Effect.gen(function* () {
   const kube = yield* Kube
   const strict = crdManifest({
@@ -223,7 +237,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       assert.deepStrictEqual(created?.metadata?.finalizers, [FINALIZER])
       assert.isUndefined(at(created, "status.kubefx.progress"), "progress purged when done")
 
-      yield* kube.patch(widgets, "w", Patch.merge({ spec: { size: 2 } }), { namespace: ns })
+      yield* kube.patch(widgets, "w", ApiPatch.merge({ spec: { size: 2 } }), { namespace: ns })
       yield* until("updated", read(widgets, ns, "w"), (o) => at(o, "status.update.size") === 2)
       yield* settle
       const evs = yield* eventsAbout(ns, "w")
@@ -307,7 +321,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
         assert.isUndefined(at(handled, "status.kubefx"), "the server pruned it")
         yield* settle
         assert.strictEqual(r.count("create"), 1, "not run again for the change it finished")
-        yield* kube.patch(sprockets, "s", Patch.merge({ spec: { size: 2 } }), { namespace: ns })
+        yield* kube.patch(sprockets, "s", ApiPatch.merge({ spec: { size: 2 } }), { namespace: ns })
         yield* until(
           "updated",
           Effect.sync(() => r.count("update")),
@@ -670,7 +684,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       phase = "cut"
       yield* Deferred.succeed(cut, undefined)
       yield* Effect.sleep("300 millis")
-      yield* kube.patch(widgets, "changed", Patch.merge({ spec: { size: 2 } }), {
+      yield* kube.patch(widgets, "changed", ApiPatch.merge({ spec: { size: 2 } }), {
         namespace: ns
       })
       yield* kube.delete(widgets, "removed", { namespace: ns })
@@ -739,7 +753,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       )
       const before = proxy.connections()
       proxy.dropAll()
-      yield* kube.patch(widgets, "one", Patch.merge({ spec: { size: 2 } }), { namespace: ns })
+      yield* kube.patch(widgets, "one", ApiPatch.merge({ spec: { size: 2 } }), { namespace: ns })
       yield* kube.create(widgets, object(widgets, ns, "two", { size: 1 }))
       proxy.dropAll()
       yield* until(
@@ -789,7 +803,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
             : Effect.andThen(
                 Effect.sync(() => meddled.add(ctx.name)),
                 kube
-                  .patch(widgets, ctx.name, Patch.merge({ spec: { meddled: true } }), {
+                  .patch(widgets, ctx.name, ApiPatch.merge({ spec: { meddled: true } }), {
                     namespace: ns
                   })
                   .pipe(Effect.orDie)
@@ -932,8 +946,14 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
           (n) => `${run}-${n}`
         ) as [string, string, string, string]
         const rbac = (plural: string, kind: string, namespaced = false) =>
-          Resource.make("rbac.authorization.k8s.io", "v1", plural, kind, namespaced)
-        const namespacesApi = Resource.core("v1", "namespaces", "Namespace", false)
+          Resource.make({
+            group: "rbac.authorization.k8s.io",
+            version: "v1",
+            plural: plural,
+            kind: kind,
+            namespaced: namespaced
+          })
+        const namespacesApi = Builtins.namespaces
         const createNamespace = (name: string) =>
           Effect.acquireRelease(
             kube.create(namespacesApi, { apiVersion: "v1", kind: "Namespace", metadata: { name } }),

@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import {
   Patch as CorePatch,
-  Resource as CoreResource,
   Handler,
   Json,
+  type KubeObject,
   Registry,
+  Resource,
   Storage
 } from "@kubefx/core"
 import { Effect, Option } from "effect"
@@ -15,22 +16,26 @@ import {
   Kube,
   type KubeService,
   Processor,
-  Resource,
   Settings,
   StatusWriter
 } from "../src/index.ts"
 
-const api = Resource.make("test.kubefx.dev", "v1", "widgets", "Widget")
+const api = Resource.make({
+  group: "test.kubefx.dev",
+  version: "v1",
+  plural: "widgets",
+  kind: "Widget"
+})
 const target = (statusSubresource: boolean): Discovery.Target => ({
   api,
-  resource: CoreResource.make(api),
+  resource: Resource.make(api),
   statusSubresource
 })
 
 /** One object in memory, with resourceVersions, guards and a log of the calls. */
-const fakeKube = (initial: Resource.KubeObject, options: { readonly prunes?: boolean } = {}) => {
+const fakeKube = (initial: KubeObject.KubeObject, options: { readonly prunes?: boolean } = {}) => {
   let rv = 1
-  let object: Resource.KubeObject = {
+  let object: KubeObject.KubeObject = {
     ...initial,
     metadata: { ...initial.metadata, uid: "u1", resourceVersion: "1" }
   }
@@ -49,12 +54,15 @@ const fakeKube = (initial: Resource.KubeObject, options: { readonly prunes?: boo
             message: ""
           })
         )
-      const applied = CorePatch.apply(object as Json.Json, body as Json.Json) as Resource.KubeObject
+      const applied = CorePatch.apply(
+        object as Json.Json,
+        body as Json.Json
+      ) as KubeObject.KubeObject
       // A CRD whose status schema keeps nothing unknown drops status.kubefx.
       const next = options.prunes
         ? (CorePatch.apply(applied as Json.Json, {
             status: { kubefx: null }
-          }) as Resource.KubeObject)
+          }) as KubeObject.KubeObject)
         : applied
       rv++
       object = { ...next, metadata: { ...next.metadata, resourceVersion: String(rv) } }
@@ -92,14 +100,14 @@ const fakeKube = (initial: Resource.KubeObject, options: { readonly prunes?: boo
   }
 }
 
-const widget: Resource.KubeObject = {
+const widget: KubeObject.KubeObject = {
   apiVersion: "test.kubefx.dev/v1",
   kind: "Widget",
   metadata: { name: "w", namespace: "ns" },
   spec: { size: 1 }
 }
 
-const applied = (object: Resource.KubeObject) => ({ _tag: "Applied" as const, object })
+const applied = (object: KubeObject.KubeObject) => ({ _tag: "Applied" as const, object })
 
 describe("Processor", () => {
   it("isNoop", () => {

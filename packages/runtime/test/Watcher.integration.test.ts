@@ -1,13 +1,13 @@
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
+import type { KubeObject } from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Exit, Fiber, Schedule, Stream } from "effect"
 import {
+  ApiPatch,
   Kube,
   type KubeService,
-  Patch,
   type RawWatchEvent,
-  type Resource,
   Watcher,
   type WatchState
 } from "../src/index.ts"
@@ -27,11 +27,15 @@ import {
   widgets
 } from "./support.ts"
 
-const name = (e: { readonly object?: Resource.KubeObject }) => e.object?.metadata?.name
+const name = (e: { readonly object?: KubeObject.KubeObject }) => e.object?.metadata?.name
 
 const isSynced = (e: WatchState.WatchEvent) => e._tag === "Synced"
 const is =
-  (tag: "Applied" | "Deleted", n: string, test: (o: Resource.KubeObject) => boolean = () => true) =>
+  (
+    tag: "Applied" | "Deleted",
+    n: string,
+    test: (o: KubeObject.KubeObject) => boolean = () => true
+  ) =>
   (e: WatchState.WatchEvent) =>
     e._tag === tag && name(e) === n && test(e.object)
 
@@ -45,7 +49,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Watche
         kube.watch(configMaps, { namespace: ns, resourceVersion: start.resourceVersion })
       )
       yield* kube.create(configMaps, configMap(ns, "w", { v: "1" }))
-      yield* kube.patch(configMaps, "w", Patch.merge({ data: { v: "2" } }), { namespace: ns })
+      yield* kube.patch(configMaps, "w", ApiPatch.merge({ data: { v: "2" } }), { namespace: ns })
       yield* kube.delete(configMaps, "w", { namespace: ns })
       const seen: Array<string> = []
       for (const type of ["ADDED", "MODIFIED", "DELETED"]) {
@@ -105,7 +109,9 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Watche
       )
       yield* kube.create(configMaps, configMap(ns, "after", { v: "1" }))
       yield* events.next(is("Applied", "after"))
-      yield* kube.patch(configMaps, "after", Patch.merge({ data: { v: "2" } }), { namespace: ns })
+      yield* kube.patch(configMaps, "after", ApiPatch.merge({ data: { v: "2" } }), {
+        namespace: ns
+      })
       yield* events.next(is("Applied", "after", (o) => (o.data as { v: string }).v === "2"))
       yield* kube.delete(configMaps, "before", { namespace: ns })
       const deleted = yield* events.next(is("Deleted", "before"))
@@ -118,14 +124,14 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Watche
       const kube = yield* Kube
       const ns = yield* freshNamespace
       yield* ensureWidgets
-      const widget = (n: string, size: number): Resource.KubeObject => ({
+      const widget = (n: string, size: number): KubeObject.KubeObject => ({
         apiVersion: "kubefx.test/v1",
         kind: "Widget",
         metadata: { name: n, namespace: ns },
         spec: { size }
       })
       const resize = (n: string, size: number) =>
-        kube.patch(widgets, n, Patch.merge({ spec: { size } }), { namespace: ns })
+        kube.patch(widgets, n, ApiPatch.merge({ spec: { size } }), { namespace: ns })
       for (const n of ["kept", "changed", "removed"])
         yield* eventually(kube.create(widgets, widget(n, 1)))
       // A client whose first watch comes "after a long disconnect": changes happen that the

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { Builtins, type KubeObject, type Resource } from "@kubefx/core"
 import { Deferred, Effect, Fiber, Queue, Schedule, Stream } from "effect"
 import {
   BadRequest,
@@ -7,20 +8,20 @@ import {
   Kube,
   KubeError,
   type KubeService,
+  type ObjectList,
   type RawWatchEvent,
-  Resource,
   TransportError,
   Watcher,
   WatchState
 } from "../src/index.ts"
 
-const obj = (name: string, rv: string, uid = `uid-${name}`): Resource.KubeObject => ({
+const obj = (name: string, rv: string, uid = `uid-${name}`): KubeObject.KubeObject => ({
   apiVersion: "v1",
   kind: "ConfigMap",
   metadata: { name, namespace: "ns", uid, resourceVersion: rv }
 })
 
-const list = (items: ReadonlyArray<Resource.KubeObject>, rv: string): Resource.ObjectList => ({
+const list = (items: ReadonlyArray<KubeObject.KubeObject>, rv: string): ObjectList => ({
   items,
   resourceVersion: rv,
   continue: undefined
@@ -131,7 +132,7 @@ describe("WatchState", () => {
 
 /** A fake client that answers lists and watches from scripts, recording the calls. */
 const fakeKube = (script: {
-  readonly lists: ReadonlyArray<Resource.ObjectList>
+  readonly lists: ReadonlyArray<ObjectList>
   readonly watches: ReadonlyArray<Stream.Stream<RawWatchEvent, KubeError.KubeError>>
 }) => {
   const calls: Array<string> = []
@@ -155,7 +156,7 @@ const fakeKube = (script: {
   return { kube, calls }
 }
 
-const configMaps = Resource.core("v1", "configmaps", "ConfigMap")
+const configMaps = Builtins.configMaps
 const fast = { backoff: Schedule.spaced("1 millis") }
 
 describe("Watcher", () => {
@@ -221,7 +222,7 @@ describe("Watcher", () => {
 
   it.live("drops managedFields from listed and watched objects unless asked to keep them", () =>
     Effect.gen(function* () {
-      const managed = (name: string, rv: string): Resource.KubeObject => {
+      const managed = (name: string, rv: string): KubeObject.KubeObject => {
         const o = obj(name, rv)
         return {
           ...o,
@@ -372,8 +373,8 @@ describe("Watcher", () => {
  * recorded, with which watches are running.
  */
 const fakeCluster = Effect.gen(function* () {
-  const objects = new Map<string, Array<Resource.KubeObject>>()
-  const namespaceObjects: Array<Resource.KubeObject> = []
+  const objects = new Map<string, Array<KubeObject.KubeObject>>()
+  const namespaceObjects: Array<KubeObject.KubeObject> = []
   const queues = new Map<string, Queue.Queue<RawWatchEvent>>()
   const calls: Array<string> = []
   const running = new Set<string>()
@@ -420,12 +421,12 @@ const fakeCluster = Effect.gen(function* () {
         )
       })
   } as unknown as KubeService
-  const ns = (name: string, rv = "1"): Resource.KubeObject => ({
+  const ns = (name: string, rv = "1"): KubeObject.KubeObject => ({
     apiVersion: "v1",
     kind: "Namespace",
     metadata: { name, uid: `uid-${name}`, resourceVersion: rv }
   })
-  const cm = (namespace: string, name: string, rv = "1"): Resource.KubeObject => ({
+  const cm = (namespace: string, name: string, rv = "1"): KubeObject.KubeObject => ({
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: rv }

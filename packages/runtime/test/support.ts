@@ -4,9 +4,10 @@ import * as net from "node:net"
  * namespace per test, and a collector that lets a test wait for a stream's events.
  */
 import { ControlPlane } from "@kubefx/controlplane"
+import { Builtins, type Json, type KubeObject, Resource } from "@kubefx/core"
 import { Duration, Effect, type Fiber, Layer, Logger, Queue, Schedule, Stream } from "effect"
 import type * as Scope from "effect/Scope"
-import { Discovery, Kube, Resource } from "../src/index.ts"
+import { Discovery, Kube } from "../src/index.ts"
 
 /** The shared control plane and an admin Kube client on it. */
 export const ClusterLayer = Layer.effect(
@@ -18,21 +19,21 @@ export const ClusterLayer = Layer.effect(
   })
 ).pipe(Layer.provideMerge(ControlPlane.layer))
 
-export const namespaces = Resource.core("v1", "namespaces", "Namespace", false)
-export const configMaps = Resource.core("v1", "configmaps", "ConfigMap")
-export const clusterRoles = Resource.make(
-  "rbac.authorization.k8s.io",
-  "v1",
-  "clusterroles",
-  "ClusterRole",
-  false
-)
-export const roleBindings = Resource.make(
-  "rbac.authorization.k8s.io",
-  "v1",
-  "rolebindings",
-  "RoleBinding"
-)
+export const namespaces = Builtins.namespaces
+export const configMaps = Builtins.configMaps
+export const clusterRoles = Resource.make({
+  group: "rbac.authorization.k8s.io",
+  version: "v1",
+  plural: "clusterroles",
+  kind: "ClusterRole",
+  namespaced: false
+})
+export const roleBindings = Resource.make({
+  group: "rbac.authorization.k8s.io",
+  version: "v1",
+  plural: "rolebindings",
+  kind: "RoleBinding"
+})
 
 let counter = 0
 
@@ -56,7 +57,7 @@ export const configMap = (
   namespace: string,
   name: string,
   data: Record<string, string> = {}
-): Resource.KubeObject => ({
+): KubeObject.KubeObject => ({
   apiVersion: "v1",
   kind: "ConfigMap",
   metadata: { name, namespace },
@@ -115,7 +116,7 @@ export const summary = (e: unknown): string => {
   const ev = e as {
     _tag?: string
     type?: string
-    object?: Resource.KubeObject
+    object?: KubeObject.KubeObject
     objects?: unknown[]
   }
   const name = ev.object?.metadata?.name ?? ""
@@ -129,7 +130,12 @@ export const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo({ duration: "30 seconds" })))
   )
 
-export const widgets = Resource.make("kubefx.test", "v1", "widgets", "Widget")
+export const widgets = Resource.make({
+  group: "kubefx.test",
+  version: "v1",
+  plural: "widgets",
+  kind: "Widget"
+})
 
 const keepAll = { type: "object", "x-kubernetes-preserve-unknown-fields": true }
 
@@ -140,9 +146,9 @@ export const crdManifest = (options: {
   readonly kind: string
   readonly statusSubresource: boolean
   readonly shortNames?: ReadonlyArray<string>
-  readonly spec?: object
-  readonly status?: object
-}): Resource.KubeObject => ({
+  readonly spec?: Json.JsonObject
+  readonly status?: Json.JsonObject
+}): KubeObject.KubeObject => ({
   apiVersion: "apiextensions.k8s.io/v1",
   kind: "CustomResourceDefinition",
   metadata: { name: `${options.plural}.${options.group}` },
@@ -182,13 +188,13 @@ const widgetCrd = crdManifest({
   status: { type: "object", properties: { phase: { type: "string" } } }
 })
 
-export const crds = Resource.make(
-  "apiextensions.k8s.io",
-  "v1",
-  "customresourcedefinitions",
-  "CustomResourceDefinition",
-  false
-)
+export const crds = Resource.make({
+  group: "apiextensions.k8s.io",
+  version: "v1",
+  plural: "customresourcedefinitions",
+  kind: "CustomResourceDefinition",
+  namespaced: false
+})
 
 /** Installs the Widget CRD once and waits until discovery serves it. */
 export const ensureWidgets = Effect.gen(function* () {
@@ -197,7 +203,7 @@ export const ensureWidgets = Effect.gen(function* () {
   const found = yield* eventually(
     Discovery.find(kube, { group: "kubefx.test", version: "v1", kind: "Widget" })
   )
-  return found.api
+  return found.resource
 })
 
 /** A TCP proxy to `target` whose connections can all be cut at once. */

@@ -6,8 +6,8 @@
  *
  * @since 0.1.0
  */
-import { Patch as CorePatch, Crd, type Json } from "@kubefx/core"
-import { type KubeError, type KubeService, Patch, Resource } from "@kubefx/runtime"
+import { Patch as CorePatch, Crd, type Json, type KubeObject, Resource } from "@kubefx/core"
+import { ApiPatch, type KubeError, type KubeService } from "@kubefx/runtime"
 import { Duration, Effect, type Schema } from "effect"
 import * as fc from "fast-check"
 import * as Faults from "./Faults.ts"
@@ -251,9 +251,12 @@ export type Outcome = "ok" | KubeError.KubeError["_tag"] | "NotServed"
  * @since 0.1.0
  * @category interpreting
  */
-export const perform = <Spec>(action: Action<Spec>, target: Target): Effect.Effect<Outcome> => {
+export const perform = <Spec extends Json.Json>(
+  action: Action<Spec>,
+  target: Target
+): Effect.Effect<Outcome> => {
   const { resource, namespace, kube } = target
-  const body = (n: string, spec: Spec): Resource.KubeObject => ({
+  const body = (n: string, spec: Spec): KubeObject.KubeObject => ({
     apiVersion: Resource.apiVersion(resource),
     kind: resource.kind,
     metadata: { name: n, namespace },
@@ -275,7 +278,7 @@ export const perform = <Spec>(action: Action<Spec>, target: Target): Effect.Effe
           kube.patch(
             resource,
             action.name,
-            Patch.merge({
+            ApiPatch.merge({
               spec: CorePatch.make(current.spec as Json.Json | undefined, action.spec as Json.Json)
             }),
             { namespace }

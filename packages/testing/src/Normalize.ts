@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Resource } from "@kubefx/runtime"
+import type { KubeObject } from "@kubefx/core"
 
 type Json = unknown
 
@@ -29,7 +29,7 @@ const volatileMeta = new Set([
  */
 export interface Normalizer {
   /** Remembers the uid of an object (its kind and name stand for it from now on). */
-  readonly learn: (object: Resource.KubeObject) => void
+  readonly learn: (object: KubeObject.KubeObject) => void
   /** The normalised copy of a value. */
   readonly normalize: (value: Json) => Json
 }
@@ -51,7 +51,7 @@ export interface Normalizer {
  */
 export const make = (namespace?: string): Normalizer => {
   const uids = new Map<string, string>()
-  const learn = (o: Resource.KubeObject) => {
+  const learn = (o: KubeObject.KubeObject) => {
     const uid = o.metadata?.uid
     if (uid !== undefined && !uids.has(uid))
       uids.set(uid, `uid:${o.kind ?? "?"}/${o.metadata?.name ?? "?"}`)

@@ -140,7 +140,7 @@ export class NotConverged extends Data.TaggedError("NotConverged")<{
  * const converged = Effect.gen(function*() {
  *   const sim = yield* SimCluster.SimCluster
  *   yield* Runner.eventually(
- *     Effect.flatMap(sim.objects(SimCluster.persistentVolumeClaims, "default"), (pvcs) =>
+ *     Effect.flatMap(sim.objects(Builtins.persistentVolumeClaims, "default"), (pvcs) =>
  *       pvcs.length === 1 ? Effect.void : Effect.fail(`${pvcs.length} claims`)
  *     )
  *   )

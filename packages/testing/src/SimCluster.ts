@@ -37,17 +37,19 @@
  *
  * @since 0.1.0
  */
+import { Builtins, type KubeObject, type Resource } from "@kubefx/core"
 import {
+  type ApiPatch,
   type Discovery,
   Kube,
   KubeError,
   type KubeService,
   Manifests,
+  type ObjectList,
   Paging,
-  type Patch,
+  Paths,
   type RawWatchEvent,
-  RequestPolicy,
-  Resource
+  RequestPolicy
 } from "@kubefx/runtime"
 import {
   Cause,
@@ -66,7 +68,6 @@ import * as Faults from "./Faults.ts"
 import * as Selector from "./internal/selector.ts"
 import * as Store from "./internal/store.ts"
 
-type KubeObject = Resource.KubeObject
 type ApiResource = Resource.ApiResource
 type Err = KubeError.KubeError
 
@@ -80,7 +81,7 @@ export interface Options {
   /** Namespaces that exist from the start (default `["default"]`). */
   readonly namespaces?: ReadonlyArray<string> | undefined
   /** Objects created at the start, in order (CRDs, StorageClasses...). */
-  readonly objects?: ReadonlyArray<KubeObject> | undefined
+  readonly objects?: ReadonlyArray<KubeObject.KubeObject> | undefined
   /** Faults of the operator's connections (default none); change them with `setFaults`. */
   readonly faults?: Faults.Faults | undefined
   /** How many changes the watch history keeps (default 1000). */
@@ -133,18 +134,18 @@ export interface SimClusterService {
   readonly objects: (
     resource: ApiResource,
     namespace?: string | undefined
-  ) => Effect.Effect<ReadonlyArray<KubeObject>>
+  ) => Effect.Effect<ReadonlyArray<KubeObject.KubeObject>>
   /** One object, if it exists. */
   readonly find: (
     resource: ApiResource,
     name: string,
     namespace?: string | undefined
-  ) => Effect.Effect<Option.Option<KubeObject>>
+  ) => Effect.Effect<Option.Option<KubeObject.KubeObject>>
   /** The core/v1 Events (about an object of that name). */
   readonly events: (about?: {
     readonly name?: string | undefined
     readonly namespace?: string | undefined
-  }) => Effect.Effect<ReadonlyArray<KubeObject>>
+  }) => Effect.Effect<ReadonlyArray<KubeObject.KubeObject>>
   readonly faults: Effect.Effect<Faults.Faults>
   /** Replaces the fault configuration (and reseeds the PRNG with its seed). */
   readonly setFaults: (faults: Faults.Faults) => Effect.Effect<void>
@@ -160,11 +161,11 @@ export interface SimClusterService {
   /** Runs the controllers now (garbage collection, namespaces, claims). */
   readonly settle: Effect.Effect<void>
   /** Binds a claim as a PV controller would (`status.phase: Bound`, capacity = request). */
-  readonly bind: (namespace: string, name: string) => Effect.Effect<KubeObject, Err>
+  readonly bind: (namespace: string, name: string) => Effect.Effect<KubeObject.KubeObject, Err>
   /** Applies objects (server-side apply, resolving kinds by discovery): `Manifests.apply`. */
   readonly apply: (
-    objects: ReadonlyArray<KubeObject>
-  ) => Effect.Effect<ReadonlyArray<KubeObject>, Err | Discovery.NotServed>
+    objects: ReadonlyArray<KubeObject.KubeObject>
+  ) => Effect.Effect<ReadonlyArray<KubeObject.KubeObject>, Err | Discovery.NotServed>
   /** The last requests of fault-injected connections (`METHOD path -> outcome`), newest last. */
   readonly requests: Effect.Effect<ReadonlyArray<string>>
   /** The current resourceVersion. */
@@ -247,7 +248,7 @@ const discoveryGroup = (defs: Iterable<Store.Def>, group: string, version: strin
  *
  * const program = Effect.gen(function*() {
  *   const sim = yield* SimCluster.make({ namespaces: ["default", "team-a"] })
- *   return yield* sim.admin.list(SimCluster.configMaps, { namespace: "team-a" })
+ *   return yield* sim.admin.list(Builtins.configMaps, { namespace: "team-a" })
  * }).pipe(Effect.scoped)
  * ```
  *
@@ -303,7 +304,7 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
     const kills = new Set<() => void>()
     const pages = new Map<
       string,
-      { readonly items: ReadonlyArray<KubeObject>; readonly rv: string }
+      { readonly items: ReadonlyArray<KubeObject.KubeObject>; readonly rv: string }
     >()
     let pageCounter = 0
 
@@ -429,7 +430,7 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
           readonly name?: string
           readonly subresource?: string
         }
-      ) => Resource.path(r, at)
+      ) => Paths.path(r, at)
 
       const list: KubeService["list"] = (resource, o = {}) => {
         const req = { method: "GET", path: path(resource, { namespace: o.namespace }) }
@@ -457,10 +458,10 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
       }
 
       const slice = (
-        items: ReadonlyArray<KubeObject>,
+        items: ReadonlyArray<KubeObject.KubeObject>,
         rv: string,
         limit: number | undefined
-      ): Resource.ObjectList => {
+      ): ObjectList => {
         if (limit === undefined || limit <= 0 || items.length <= limit)
           return { items, resourceVersion: rv, continue: undefined }
         const token = `sim-continue-${++pageCounter}`
@@ -635,7 +636,7 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
       const put = (
         resource: ApiResource,
         name: string,
-        body: KubeObject,
+        body: KubeObject.KubeObject,
         o:
           | { readonly namespace?: string | undefined; readonly dryRun?: boolean | undefined }
           | undefined,
@@ -818,7 +819,7 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
           () =>
             store.list(
               { method: "GET", path: "(sim)" },
-              events,
+              Builtins.events,
               about.namespace,
               (o) =>
                 about.name === undefined ||
@@ -851,7 +852,7 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
       settle: runControllers,
       bind: (namespace, name) =>
         Effect.gen(function* () {
-          const pvcs = Resource.core("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+          const pvcs = Builtins.persistentVolumeClaims
           const pvc = yield* admin.get(pvcs, name, { namespace })
           const spec = (pvc.spec ?? {}) as {
             resources?: { requests?: { storage?: unknown } }
@@ -869,7 +870,7 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
                   capacity: { storage: spec.resources?.requests?.storage ?? "0" }
                 }
               }
-            } satisfies Patch.Patch,
+            } satisfies ApiPatch.Patch,
             { namespace }
           )
         }),
@@ -878,7 +879,7 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
       resourceVersion: Effect.sync(() => store.currentVersion())
     }
 
-    const namespaces = Resource.core("v1", "namespaces", "Namespace", false)
+    const namespaces = Builtins.namespaces
     for (const ns of options.namespaces ?? ["default"])
       yield* admin
         .create(namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } })
@@ -896,9 +897,9 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
  */
 export const applyAll = (
   kube: KubeService,
-  objects: ReadonlyArray<KubeObject>,
+  objects: ReadonlyArray<KubeObject.KubeObject>,
   options: Manifests.ApplyOptions = {}
-): Effect.Effect<ReadonlyArray<KubeObject>, Err | Discovery.NotServed> =>
+): Effect.Effect<ReadonlyArray<KubeObject.KubeObject>, Err | Discovery.NotServed> =>
   Manifests.apply(objects, options).pipe(Effect.provideService(Kube, kube))
 
 /**
@@ -908,12 +909,13 @@ export const applyAll = (
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Kube, Resource } from "@kubefx/runtime"
+ * import { Builtins } from "@kubefx/core"
+ * import { Kube } from "@kubefx/runtime"
  * import { SimCluster } from "@kubefx/testing"
  *
  * const program = Effect.gen(function*() {
  *   const kube = yield* Kube
- *   yield* kube.create(Resource.core("v1", "configmaps", "ConfigMap"), {
+ *   yield* kube.create(Builtins.configMaps, {
  *     metadata: { name: "a", namespace: "default" }, data: { x: "1" }
  *   })
  * }).pipe(Effect.provide(SimCluster.layer()))
@@ -928,37 +930,3 @@ export const layer = (options: Options = {}): Layer.Layer<SimCluster | Kube> =>
       Context.make(SimCluster, sim).pipe(Context.add(Kube, sim.kube))
     )
   )
-
-/**
- * Common built-in resources, for convenience.
- *
- * @since 0.1.0
- * @category resources
- */
-export const configMaps = Resource.core("v1", "configmaps", "ConfigMap")
-/** @since 0.1.0 @category resources */
-export const namespaces = Resource.core("v1", "namespaces", "Namespace", false)
-/** @since 0.1.0 @category resources */
-export const persistentVolumeClaims = Resource.core(
-  "v1",
-  "persistentvolumeclaims",
-  "PersistentVolumeClaim"
-)
-/** @since 0.1.0 @category resources */
-export const events = Resource.core("v1", "events", "Event")
-/** @since 0.1.0 @category resources */
-export const storageClasses = Resource.make(
-  "storage.k8s.io",
-  "v1",
-  "storageclasses",
-  "StorageClass",
-  false
-)
-/** @since 0.1.0 @category resources */
-export const customResourceDefinitions = Resource.make(
-  "apiextensions.k8s.io",
-  "v1",
-  "customresourcedefinitions",
-  "CustomResourceDefinition",
-  false
-)

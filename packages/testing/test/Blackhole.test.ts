@@ -5,16 +5,16 @@
  * after it work. The operator must converge through all of them.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Handler, Registry } from "@kubefx/core"
-import { Patch, type RawWatchEvent, type Resource } from "@kubefx/runtime"
+import { Builtins, Handler, type KubeObject, Registry } from "@kubefx/core"
+import { ApiPatch, type RawWatchEvent } from "@kubefx/runtime"
 import { Effect, Exit, Fiber, Option, Queue, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import { Faults, Runner, SimCluster } from "../src/index.ts"
 
-const cms = SimCluster.configMaps
+const cms = Builtins.configMaps
 const ns = "default"
-const cm = (name: string): Resource.KubeObject => ({
+const cm = (name: string): KubeObject.KubeObject => ({
   apiVersion: "v1",
   kind: "ConfigMap",
   metadata: { name, namespace: ns },
@@ -124,7 +124,7 @@ describe("Faults: blackholes", () => {
         const sim = yield* SimCluster.SimCluster
         yield* sim.admin.create(cms, cm("a"))
         for (let i = 0; i < 20; i++)
-          yield* sim.kube.patch(cms, "a", Patch.merge({ data: { i: String(i) } }), {
+          yield* sim.kube.patch(cms, "a", ApiPatch.merge({ data: { i: String(i) } }), {
             namespace: ns
           })
         const a = Option.getOrThrow(yield* sim.find(cms, "a", ns))

@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Handler, Registry } from "@kubefx/core"
-import { Discovery, Kube, Patch, type RawWatchEvent, Resource } from "@kubefx/runtime"
+import { Builtins, Handler, type Json, type KubeObject, Registry, Resource } from "@kubefx/core"
+import { ApiPatch, Discovery, Kube, type RawWatchEvent } from "@kubefx/runtime"
 import { Effect, Fiber, Option, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import { Arbitraries, Faults, Normalize, Property, Runner, SimCluster } from "../src/index.ts"
 
-const cms = SimCluster.configMaps
+const cms = Builtins.configMaps
 const ns = "default"
 const cm = (name: string, data: Record<string, string> = {}, extra: Record<string, unknown> = {}) =>
   ({
@@ -14,13 +14,18 @@ const cm = (name: string, data: Record<string, string> = {}, extra: Record<strin
     kind: "ConfigMap",
     metadata: { name, namespace: ns, ...extra },
     data
-  }) as Resource.KubeObject
+  }) as KubeObject.KubeObject
 
-const widgets = Resource.make("sim.kubefx.dev", "v1", "widgets", "Widget")
+const widgets = Resource.make({
+  group: "sim.kubefx.dev",
+  version: "v1",
+  plural: "widgets",
+  kind: "Widget"
+})
 const widgetCrd = (
   status: boolean,
-  statusSchema: object = { type: "object", "x-kubernetes-preserve-unknown-fields": true }
-): Resource.KubeObject => ({
+  statusSchema: Json.JsonObject = { type: "object", "x-kubernetes-preserve-unknown-fields": true }
+): KubeObject.KubeObject => ({
   apiVersion: "apiextensions.k8s.io/v1",
   kind: "CustomResourceDefinition",
   metadata: { name: "widgets.sim.kubefx.dev" },
@@ -57,11 +62,11 @@ describe("SimCluster", () => {
       assert.strictEqual(a.metadata?.creationTimestamp, "1970-01-01T00:00:00Z")
       const again = yield* Effect.flip(sim.admin.create(cms, cm("a")))
       assert.strictEqual(again._tag, "AlreadyExists")
-      const b = yield* sim.admin.patch(cms, "a", Patch.merge({ data: { y: "2" } }), {
+      const b = yield* sim.admin.patch(cms, "a", ApiPatch.merge({ data: { y: "2" } }), {
         namespace: ns
       })
       assert.notStrictEqual(b.metadata?.resourceVersion, a.metadata?.resourceVersion)
-      const same = yield* sim.admin.patch(cms, "a", Patch.merge({ data: { y: "2" } }), {
+      const same = yield* sim.admin.patch(cms, "a", ApiPatch.merge({ data: { y: "2" } }), {
         namespace: ns
       })
       assert.strictEqual(same.metadata?.resourceVersion, b.metadata?.resourceVersion)
@@ -69,7 +74,7 @@ describe("SimCluster", () => {
         sim.admin.patch(
           cms,
           "a",
-          Patch.merge({ metadata: { resourceVersion: a.metadata?.resourceVersion } }),
+          ApiPatch.merge({ metadata: { resourceVersion: a.metadata?.resourceVersion } }),
           { namespace: ns }
         )
       )
@@ -88,7 +93,7 @@ describe("SimCluster", () => {
         version: "v1",
         plural: "wd"
       })
-      assert.deepStrictEqual(found.api, widgets)
+      assert.deepStrictEqual(found.resource, widgets)
       const w = yield* sim.admin.create(widgets, {
         metadata: { name: "w", namespace: ns },
         spec: { size: 1, unknown: 1 },
@@ -100,7 +105,7 @@ describe("SimCluster", () => {
       const s = yield* sim.admin.patchStatus(
         widgets,
         "w",
-        Patch.merge({ status: { phase: "Ready" }, spec: { size: 5 } }),
+        ApiPatch.merge({ status: { phase: "Ready" }, spec: { size: 5 } }),
         { namespace: ns }
       )
       assert.deepStrictEqual(
@@ -110,7 +115,7 @@ describe("SimCluster", () => {
       const m = yield* sim.admin.patch(
         widgets,
         "w",
-        Patch.merge({ spec: { size: 2 }, status: { phase: "Lost" } }),
+        ApiPatch.merge({ spec: { size: 2 }, status: { phase: "Lost" } }),
         { namespace: ns }
       )
       assert.deepStrictEqual(
@@ -118,7 +123,7 @@ describe("SimCluster", () => {
         [{ size: 2 }, { phase: "Ready" }, 2]
       )
       const bad = yield* Effect.flip(
-        sim.admin.patch(widgets, "w", Patch.merge({ spec: { size: -1 } }), { namespace: ns })
+        sim.admin.patch(widgets, "w", ApiPatch.merge({ spec: { size: -1 } }), { namespace: ns })
       )
       assert.strictEqual(bad._tag, "Invalid")
       if (bad._tag === "Invalid")
@@ -148,12 +153,17 @@ describe("SimCluster", () => {
       const marked = yield* sim.admin.delete(cms, "owner", { namespace: ns })
       assert.isString(marked.metadata?.deletionTimestamp)
       const added = yield* Effect.flip(
-        sim.admin.patch(cms, "owner", Patch.merge({ metadata: { finalizers: ["x/y", "x/z"] } }), {
-          namespace: ns
-        })
+        sim.admin.patch(
+          cms,
+          "owner",
+          ApiPatch.merge({ metadata: { finalizers: ["x/y", "x/z"] } }),
+          {
+            namespace: ns
+          }
+        )
       )
       assert.strictEqual(added._tag, "Invalid")
-      yield* sim.admin.patch(cms, "owner", Patch.merge({ metadata: { finalizers: null } }), {
+      yield* sim.admin.patch(cms, "owner", ApiPatch.merge({ metadata: { finalizers: null } }), {
         namespace: ns
       })
       assert.isTrue(Option.isNone(yield* sim.find(cms, "owner", ns)))
@@ -165,7 +175,7 @@ describe("SimCluster", () => {
   it.effect("PVC resizing: 422 unbound, 403 without expansion, ok when bound and expandable", () =>
     Effect.gen(function* () {
       const sim = yield* SimCluster.SimCluster
-      const pvcs = SimCluster.persistentVolumeClaims
+      const pvcs = Builtins.persistentVolumeClaims
       yield* sim.apply([
         {
           apiVersion: "storage.k8s.io/v1",
@@ -195,7 +205,7 @@ describe("SimCluster", () => {
         sim.admin.patch(
           pvcs,
           name,
-          Patch.merge({ spec: { resources: { requests: { storage: "2Gi" } } } }),
+          ApiPatch.merge({ spec: { resources: { requests: { storage: "2Gi" } } } }),
           { namespace: ns }
         )
       const a = yield* sim.admin.create(pvcs, claim("a", "grow"))
@@ -252,7 +262,7 @@ describe("SimCluster", () => {
           for (let i = 0; i < 20; i++)
             out.push(
               yield* conn.kube
-                .patch(cms, "a", Patch.merge({ data: { i: String(i) } }), { namespace: ns })
+                .patch(cms, "a", ApiPatch.merge({ data: { i: String(i) } }), { namespace: ns })
                 .pipe(
                   Effect.as("ok"),
                   Effect.catch((e) => Effect.succeed(e._tag))

@@ -4,21 +4,22 @@
  * kube-controller-manager, as in `test/controlplane`); the normalised answers, errors and
  * object states must be equal. Where they differ, the simulation is wrong.
  */
+
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
+import { Builtins, type KubeObject, Resource } from "@kubefx/core"
 import {
+  ApiPatch,
   Events,
   Kube,
   type KubeError,
   type KubeService,
-  Patch,
-  type RawWatchEvent,
-  Resource
+  type ObjectList,
+  type RawWatchEvent
 } from "@kubefx/runtime"
 import { Effect, Fiber, Layer, Queue, Schedule, Stream } from "effect"
 import { Normalize, SimCluster } from "../src/index.ts"
 
-type KubeObject = Resource.KubeObject
 type Err = KubeError.KubeError
 
 const RealCluster = Layer.effect(
@@ -30,12 +31,12 @@ const RealCluster = Layer.effect(
 ).pipe(Layer.provideMerge(ControlPlane.layer))
 
 const group = "diff.kubefx.dev"
-const widgets = Resource.make(group, "v1", "widgets", "Widget")
-const gadgets = Resource.make(group, "v1", "gadgets", "Gadget")
-const cms = SimCluster.configMaps
-const pvcs = SimCluster.persistentVolumeClaims
+const widgets = Resource.make({ group: group, version: "v1", plural: "widgets", kind: "Widget" })
+const gadgets = Resource.make({ group: group, version: "v1", plural: "gadgets", kind: "Gadget" })
+const cms = Builtins.configMaps
+const pvcs = Builtins.persistentVolumeClaims
 
-const crds: ReadonlyArray<KubeObject> = [
+const crds: ReadonlyArray<KubeObject.KubeObject> = [
   {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
@@ -101,7 +102,7 @@ const crds: ReadonlyArray<KubeObject> = [
   }
 ]
 
-const storageClasses: ReadonlyArray<KubeObject> = [
+const storageClasses: ReadonlyArray<KubeObject.KubeObject> = [
   {
     apiVersion: "storage.k8s.io/v1",
     kind: "StorageClass",
@@ -130,7 +131,7 @@ interface T {
   readonly until: (
     label: string,
     resource: Resource.ApiResource,
-    ok: (objects: ReadonlyArray<KubeObject>) => boolean
+    ok: (objects: ReadonlyArray<KubeObject.KubeObject>) => boolean
   ) => Effect.Effect<void>
 }
 
@@ -140,16 +141,26 @@ interface Scenario {
 }
 
 const cm = (name: string, data: Record<string, string> = {}, extra: Record<string, unknown> = {}) =>
-  ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, ...extra }, data }) as KubeObject
+  ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, ...extra },
+    data
+  }) as KubeObject.KubeObject
 const widget = (name: string, spec: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
   ({
     apiVersion: `${group}/v1`,
     kind: "Widget",
     metadata: { name, ...extra },
     spec
-  }) as KubeObject
+  }) as KubeObject.KubeObject
 const gadget = (name: string, body: Record<string, unknown>) =>
-  ({ apiVersion: `${group}/v1`, kind: "Gadget", metadata: { name }, ...body }) as KubeObject
+  ({
+    apiVersion: `${group}/v1`,
+    kind: "Gadget",
+    metadata: { name },
+    ...body
+  }) as KubeObject.KubeObject
 const pvc = (name: string, storageClassName: string, storage = "1Gi") =>
   ({
     apiVersion: "v1",
@@ -160,21 +171,21 @@ const pvc = (name: string, storageClassName: string, storage = "1Gi") =>
       accessModes: ["ReadWriteOnce"],
       resources: { requests: { storage } }
     }
-  }) as KubeObject
-const rv = (o: KubeObject | undefined) => o?.metadata?.resourceVersion
+  }) as KubeObject.KubeObject
+const rv = (o: KubeObject.KubeObject | undefined) => o?.metadata?.resourceVersion
 const bind = (t: T, name: string, capacity = "1Gi") =>
   t.step(
     `bind ${name}`,
     t.kube.patchStatus(
       pvcs,
       name,
-      Patch.merge({
+      ApiPatch.merge({
         status: { phase: "Bound", accessModes: ["ReadWriteOnce"], capacity: { storage: capacity } }
       }),
       { namespace: t.ns }
     )
   )
-const owner = (o: KubeObject | undefined) => ({
+const owner = (o: KubeObject.KubeObject | undefined) => ({
   apiVersion: o?.apiVersion ?? "v1",
   kind: o?.kind ?? "ConfigMap",
   name: o?.metadata?.name ?? "",
@@ -192,7 +203,7 @@ const scenarios: ReadonlyArray<Scenario> = [
         yield* t.step("get missing", t.kube.get(cms, "zz", { namespace: t.ns }))
         yield* t.step(
           "patch missing",
-          t.kube.patch(cms, "zz", Patch.merge({ data: { a: "1" } }), { namespace: t.ns })
+          t.kube.patch(cms, "zz", ApiPatch.merge({ data: { a: "1" } }), { namespace: t.ns })
         )
         yield* t.step("delete missing", t.kube.delete(cms, "zz", { namespace: t.ns }))
         yield* t.step(
@@ -225,14 +236,14 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patch(
             cms,
             "a",
-            Patch.merge({ data: { x: null, z: "3" }, metadata: { labels: { l: "1" } } }),
+            ApiPatch.merge({ data: { x: null, z: "3" }, metadata: { labels: { l: "1" } } }),
             { namespace: t.ns }
           )
         )
         yield* t.note("version changed", rv(a) !== rv(b))
         const c = yield* t.step(
           "no-op patch",
-          t.kube.patch(cms, "a", Patch.merge({ data: { z: "3" } }), { namespace: t.ns })
+          t.kube.patch(cms, "a", ApiPatch.merge({ data: { z: "3" } }), { namespace: t.ns })
         )
         yield* t.note("no-op kept the version", rv(b) === rv(c))
       })
@@ -247,7 +258,7 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patch(
             cms,
             "a",
-            Patch.json([
+            ApiPatch.json([
               { op: "test", path: "/data/x", value: "1" },
               { op: "replace", path: "/data/x", value: "2" },
               { op: "add", path: "/data/y", value: "3" },
@@ -258,13 +269,13 @@ const scenarios: ReadonlyArray<Scenario> = [
         )
         yield* t.step(
           "failed test",
-          t.kube.patch(cms, "a", Patch.json([{ op: "test", path: "/data/x", value: "1" }]), {
+          t.kube.patch(cms, "a", ApiPatch.json([{ op: "test", path: "/data/x", value: "1" }]), {
             namespace: t.ns
           })
         )
         yield* t.step(
           "remove a missing path",
-          t.kube.patch(cms, "a", Patch.json([{ op: "remove", path: "/data/nope" }]), {
+          t.kube.patch(cms, "a", ApiPatch.json([{ op: "remove", path: "/data/nope" }]), {
             namespace: t.ns
           })
         )
@@ -281,7 +292,7 @@ const scenarios: ReadonlyArray<Scenario> = [
         )
         yield* t.step(
           "touch",
-          t.kube.patch(cms, "a", Patch.merge({ data: { x: "2" } }), { namespace: t.ns })
+          t.kube.patch(cms, "a", ApiPatch.merge({ data: { x: "2" } }), { namespace: t.ns })
         )
         yield* t.step(
           "stale replace",
@@ -308,7 +319,7 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patch(
             cms,
             "a",
-            Patch.merge({ metadata: { resourceVersion: rv(a) }, data: { g: "1" } }),
+            ApiPatch.merge({ metadata: { resourceVersion: rv(a) }, data: { g: "1" } }),
             { namespace: t.ns }
           )
         )
@@ -317,7 +328,7 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patch(
             cms,
             "a",
-            Patch.merge({ metadata: { resourceVersion: rv(a) }, data: { g: "2" } }),
+            ApiPatch.merge({ metadata: { resourceVersion: rv(a) }, data: { g: "2" } }),
             { namespace: t.ns }
           )
         )
@@ -326,7 +337,7 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patch(
             cms,
             "a",
-            Patch.merge({ metadata: { resourceVersion: rv(b) }, data: { g: "3" } }),
+            ApiPatch.merge({ metadata: { resourceVersion: rv(b) }, data: { g: "3" } }),
             { namespace: t.ns }
           )
         )
@@ -346,17 +357,17 @@ const scenarios: ReadonlyArray<Scenario> = [
         )
         yield* t.step(
           "spec change",
-          t.kube.patch(widgets, "w", Patch.merge({ spec: { size: 2 } }), { namespace: t.ns })
+          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { size: 2 } }), { namespace: t.ns })
         )
         yield* t.step(
           "metadata change",
-          t.kube.patch(widgets, "w", Patch.merge({ metadata: { labels: { a: "b" } } }), {
+          t.kube.patch(widgets, "w", ApiPatch.merge({ metadata: { labels: { a: "b" } } }), {
             namespace: t.ns
           })
         )
         yield* t.step(
           "status on the main endpoint",
-          t.kube.patch(widgets, "w", Patch.merge({ status: { phase: "Main" } }), {
+          t.kube.patch(widgets, "w", ApiPatch.merge({ status: { phase: "Main" } }), {
             namespace: t.ns
           })
         )
@@ -365,7 +376,7 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patchStatus(
             widgets,
             "w",
-            Patch.merge({
+            ApiPatch.merge({
               status: { phase: "Ready", count: 3 },
               spec: { size: 9 },
               metadata: { labels: { c: "d" } }
@@ -388,15 +399,17 @@ const scenarios: ReadonlyArray<Scenario> = [
         )
         yield* t.step(
           "status patch",
-          t.kube.patch(gadgets, "g", Patch.merge({ status: { s: 2 } }), { namespace: t.ns })
+          t.kube.patch(gadgets, "g", ApiPatch.merge({ status: { s: 2 } }), { namespace: t.ns })
         )
         yield* t.step(
           "/status",
-          t.kube.patchStatus(gadgets, "g", Patch.merge({ status: { s: 3 } }), { namespace: t.ns })
+          t.kube.patchStatus(gadgets, "g", ApiPatch.merge({ status: { s: 3 } }), {
+            namespace: t.ns
+          })
         )
         yield* t.step(
           "strategic patch",
-          t.kube.patch(gadgets, "g", Patch.strategic({ spec: { a: 2 } }), { namespace: t.ns })
+          t.kube.patch(gadgets, "g", ApiPatch.strategic({ spec: { a: 2 } }), { namespace: t.ns })
         )
       })
   },
@@ -418,19 +431,21 @@ const scenarios: ReadonlyArray<Scenario> = [
         )
         yield* t.step(
           "negative size",
-          t.kube.patch(widgets, "w", Patch.merge({ spec: { size: -1 } }), { namespace: t.ns })
+          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { size: -1 } }), { namespace: t.ns })
         )
         yield* t.step(
           "wrong type",
-          t.kube.patch(widgets, "w", Patch.merge({ spec: { size: "big" } }), { namespace: t.ns })
+          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { size: "big" } }), { namespace: t.ns })
         )
         yield* t.step(
           "bad pattern",
-          t.kube.patch(widgets, "w", Patch.merge({ spec: { color: "Red" } }), { namespace: t.ns })
+          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { color: "Red" } }), {
+            namespace: t.ns
+          })
         )
         yield* t.step(
           "good",
-          t.kube.patch(widgets, "w", Patch.merge({ spec: { color: "red", tags: ["a"] } }), {
+          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { color: "red", tags: ["a"] } }), {
             namespace: t.ns
           })
         )
@@ -455,7 +470,7 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patch(
             widgets,
             "w",
-            Patch.merge({
+            ApiPatch.merge({
               metadata: { finalizers: ["kubefx.dev/a", "kubefx.dev/b", "kubefx.dev/c"] }
             }),
             { namespace: t.ns }
@@ -463,19 +478,29 @@ const scenarios: ReadonlyArray<Scenario> = [
         )
         yield* t.step(
           "spec change while deleting",
-          t.kube.patch(widgets, "w", Patch.merge({ spec: { size: 5 } }), { namespace: t.ns })
+          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { size: 5 } }), { namespace: t.ns })
         )
         yield* t.step(
           "remove one",
-          t.kube.patch(widgets, "w", Patch.merge({ metadata: { finalizers: ["kubefx.dev/b"] } }), {
-            namespace: t.ns
-          })
+          t.kube.patch(
+            widgets,
+            "w",
+            ApiPatch.merge({ metadata: { finalizers: ["kubefx.dev/b"] } }),
+            {
+              namespace: t.ns
+            }
+          )
         )
         yield* t.step(
           "remove the last",
-          t.kube.patch(widgets, "w", Patch.json([{ op: "remove", path: "/metadata/finalizers" }]), {
-            namespace: t.ns
-          })
+          t.kube.patch(
+            widgets,
+            "w",
+            ApiPatch.json([{ op: "remove", path: "/metadata/finalizers" }]),
+            {
+              namespace: t.ns
+            }
+          )
         )
         yield* t.step("get", t.kube.get(widgets, "w", { namespace: t.ns }))
       })
@@ -603,19 +628,19 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patch(
             pvcs,
             "c",
-            Patch.merge({ spec: { resources: { requests: { storage: "2Gi" } } } }),
+            ApiPatch.merge({ spec: { resources: { requests: { storage: "2Gi" } } } }),
             { namespace: t.ns }
           )
         )
         yield* t.step(
           "change the class",
-          t.kube.patch(pvcs, "c", Patch.merge({ spec: { storageClassName: "diff-fixed" } }), {
+          t.kube.patch(pvcs, "c", ApiPatch.merge({ spec: { storageClassName: "diff-fixed" } }), {
             namespace: t.ns
           })
         )
         yield* t.step(
           "labels are fine",
-          t.kube.patch(pvcs, "c", Patch.merge({ metadata: { labels: { a: "b" } } }), {
+          t.kube.patch(pvcs, "c", ApiPatch.merge({ metadata: { labels: { a: "b" } } }), {
             namespace: t.ns
           })
         )
@@ -635,7 +660,7 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patch(
             pvcs,
             "c",
-            Patch.merge({ spec: { resources: { requests: { storage: "3Gi" } } } }),
+            ApiPatch.merge({ spec: { resources: { requests: { storage: "3Gi" } } } }),
             { namespace: t.ns }
           )
         )
@@ -644,13 +669,13 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patch(
             pvcs,
             "c",
-            Patch.merge({ spec: { resources: { requests: { storage: "1Gi" } } } }),
+            ApiPatch.merge({ spec: { resources: { requests: { storage: "1Gi" } } } }),
             { namespace: t.ns }
           )
         )
         yield* t.step(
           "change access modes",
-          t.kube.patch(pvcs, "c", Patch.merge({ spec: { accessModes: ["ReadWriteMany"] } }), {
+          t.kube.patch(pvcs, "c", ApiPatch.merge({ spec: { accessModes: ["ReadWriteMany"] } }), {
             namespace: t.ns
           })
         )
@@ -667,7 +692,7 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patch(
             pvcs,
             "c",
-            Patch.merge({ spec: { resources: { requests: { storage: "2Gi" } } } }),
+            ApiPatch.merge({ spec: { resources: { requests: { storage: "2Gi" } } } }),
             { namespace: t.ns }
           )
         )
@@ -681,7 +706,7 @@ const scenarios: ReadonlyArray<Scenario> = [
           t.kube.patch(
             pvcs,
             "d",
-            Patch.merge({ spec: { resources: { requests: { storage: "2Gi" } } } }),
+            ApiPatch.merge({ spec: { resources: { requests: { storage: "2Gi" } } } }),
             { namespace: t.ns }
           )
         )
@@ -711,7 +736,7 @@ const scenarios: ReadonlyArray<Scenario> = [
           ["d", "cache"]
         ] as const)
           yield* t.kube.create(cms, cm(name, {}, { labels: { tier } }), { namespace: t.ns })
-        const names = (l: Resource.ObjectList | undefined) => l?.items.map((o) => o.metadata?.name)
+        const names = (l: ObjectList | undefined) => l?.items.map((o) => o.metadata?.name)
         yield* t.note(
           "web",
           names(yield* t.kube.list(cms, { namespace: t.ns, labelSelector: "tier=web" }))
@@ -758,13 +783,13 @@ const scenarios: ReadonlyArray<Scenario> = [
             Effect.forkChild
           )
         yield* t.kube.create(cms, cm("a", { x: "1" }, { labels: { w: "1" } }), { namespace: t.ns })
-        yield* t.kube.patch(cms, "a", Patch.merge({ data: { x: "2" } }), { namespace: t.ns })
-        yield* t.kube.patch(cms, "a", Patch.merge({ data: { x: "2" } }), { namespace: t.ns })
+        yield* t.kube.patch(cms, "a", ApiPatch.merge({ data: { x: "2" } }), { namespace: t.ns })
+        yield* t.kube.patch(cms, "a", ApiPatch.merge({ data: { x: "2" } }), { namespace: t.ns })
         yield* t.kube.create(cms, cm("b", {}, { labels: { w: "0" } }), { namespace: t.ns })
-        yield* t.kube.patch(cms, "b", Patch.merge({ metadata: { labels: { w: "1" } } }), {
+        yield* t.kube.patch(cms, "b", ApiPatch.merge({ metadata: { labels: { w: "1" } } }), {
           namespace: t.ns
         })
-        yield* t.kube.patch(cms, "a", Patch.merge({ metadata: { labels: { w: "0" } } }), {
+        yield* t.kube.patch(cms, "a", ApiPatch.merge({ metadata: { labels: { w: "0" } } }), {
           namespace: t.ns
         })
         yield* t.kube.delete(cms, "b", { namespace: t.ns })
@@ -804,7 +829,7 @@ const scenarios: ReadonlyArray<Scenario> = [
         )
         yield* t.step(
           "strategic",
-          t.kube.patch(cms, "a", Patch.strategic({ data: { y: "2" } }), { namespace: t.ns })
+          t.kube.patch(cms, "a", ApiPatch.strategic({ data: { y: "2" } }), { namespace: t.ns })
         )
         if (a !== undefined)
           yield* t.step(
@@ -825,7 +850,7 @@ const recorder = (kube: KubeService, ns: string) => {
   const log: Array<[string, unknown]> = []
   const n = Normalize.make(ns)
   const learn = (v: unknown) => {
-    if (typeof v === "object" && v !== null && "metadata" in v) n.learn(v as KubeObject)
+    if (typeof v === "object" && v !== null && "metadata" in v) n.learn(v as KubeObject.KubeObject)
   }
   const t: T = {
     kube,
@@ -921,7 +946,7 @@ layer(RealCluster, { excludeTestServices: true, timeout: "5 minutes" })("differe
           yield* setUp(real)
           yield* warmUp(real)
           const ns = `d-${process.pid}-${Date.now().toString(36)}-${counter++}`
-          const namespaces = SimCluster.namespaces
+          const namespaces = Builtins.namespaces
           yield* real.create(namespaces, {
             apiVersion: "v1",
             kind: "Namespace",

@@ -4,11 +4,15 @@
  *
  * @internal
  */
+
+import type { KubeObject, Resource } from "@kubefx/core"
 import { Effect, Predicate, Stream } from "effect"
+import * as ApiPatch from "../ApiPatch.ts"
 import type {
   DeleteOptions,
   KubeService,
   ListOptions,
+  ObjectList,
   RawRequest,
   RawWatchEvent,
   WatchOptions,
@@ -16,12 +20,10 @@ import type {
 } from "../Kube.ts"
 import * as KubeError from "../KubeError.ts"
 import * as Paging from "../Paging.ts"
-import * as Patch from "../Patch.ts"
+import * as Paths from "../Paths.ts"
 import type * as RequestPolicy from "../RequestPolicy.ts"
-import * as Resource from "../Resource.ts"
 import * as Http from "./http.ts"
 
-type KubeObject = Resource.KubeObject
 type ApiResource = Resource.ApiResource
 type Err = KubeError.KubeError
 
@@ -43,12 +45,15 @@ const parseJson = (req: Http.HttpRequest, text: string): Effect.Effect<unknown, 
     catch: (cause) => decodeError(req, `invalid JSON: ${String(cause)}`)
   })
 
-const asObject = (req: Http.HttpRequest, value: unknown): Effect.Effect<KubeObject, Err> =>
+const asObject = (
+  req: Http.HttpRequest,
+  value: unknown
+): Effect.Effect<KubeObject.KubeObject, Err> =>
   Predicate.isObject(value) && !Array.isArray(value)
-    ? Effect.succeed(value as KubeObject)
+    ? Effect.succeed(value as KubeObject.KubeObject)
     : Effect.fail(decodeError(req, "expected a JSON object"))
 
-const asList = (req: Http.HttpRequest, value: unknown): Effect.Effect<Resource.ObjectList, Err> => {
+const asList = (req: Http.HttpRequest, value: unknown): Effect.Effect<ObjectList, Err> => {
   if (!Predicate.isObject(value) || !("items" in value)) {
     return Effect.fail(decodeError(req, "expected a list with items"))
   }
@@ -61,7 +66,7 @@ const asList = (req: Http.HttpRequest, value: unknown): Effect.Effect<Resource.O
   const rv = metadata.resourceVersion
   const cont = metadata.continue
   return Effect.succeed({
-    items: items as ReadonlyArray<KubeObject>,
+    items: items as ReadonlyArray<KubeObject.KubeObject>,
     resourceVersion: Predicate.isString(rv) ? rv : "",
     continue: Predicate.isString(cont) && cont !== "" ? cont : undefined
   })
@@ -94,7 +99,7 @@ const at = (
   name: string,
   subresource?: string | undefined
 ) =>
-  Resource.path(resource, {
+  Paths.path(resource, {
     namespace,
     name,
     ...(subresource === undefined ? {} : { subresource })
@@ -128,7 +133,7 @@ export const fromConnection = (
     const req: Http.HttpRequest = {
       method: "GET",
       path:
-        Resource.path(resource, { namespace: o.namespace }) +
+        Paths.path(resource, { namespace: o.namespace }) +
         query({
           labelSelector: o.labelSelector,
           fieldSelector: o.fieldSelector,
@@ -145,7 +150,7 @@ export const fromConnection = (
     const req: Http.HttpRequest = {
       method: "GET",
       path:
-        Resource.path(resource, { namespace: o.namespace }) +
+        Paths.path(resource, { namespace: o.namespace }) +
         query({
           watch: true,
           labelSelector: o.labelSelector,
@@ -164,7 +169,7 @@ export const fromConnection = (
   const put = (
     resource: ApiResource,
     name: string,
-    body: KubeObject,
+    body: KubeObject.KubeObject,
     o: WriteOptions | undefined,
     subresource?: string
   ) =>
@@ -185,8 +190,8 @@ export const fromConnection = (
       {
         method: "PATCH",
         path: at(resource, o?.namespace, name, o?.subresource) + writeQuery(o, extra),
-        body: Patch.body(p),
-        contentType: Patch.contentType(p)
+        body: ApiPatch.body(p),
+        contentType: ApiPatch.contentType(p)
       },
       p._tag !== "Json"
     )
@@ -228,7 +233,7 @@ export const fromConnection = (
         {
           method: "POST",
           path:
-            Resource.path(resource, { namespace: o?.namespace ?? body.metadata?.namespace }) +
+            Paths.path(resource, { namespace: o?.namespace ?? body.metadata?.namespace }) +
             writeQuery(o),
           body: JSON.stringify(body)
         },

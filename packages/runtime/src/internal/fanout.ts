@@ -5,10 +5,10 @@
  *
  * @internal
  */
+import { KubeObject } from "@kubefx/core"
 import { Effect, FiberMap, Queue, Stream } from "effect"
 import type * as KubeError from "../KubeError.ts"
 import * as NamespaceSelector from "../NamespaceSelector.ts"
-import * as Resource from "../Resource.ts"
 import * as WatchState from "../WatchState.ts"
 
 type Events = Stream.Stream<WatchState.WatchEvent, KubeError.KubeError>
@@ -47,7 +47,7 @@ export const fixed = (scopes: ReadonlyArray<string | undefined>, sources: Source
 
 /** The objects emitted per namespace and not deleted since: what is still there. */
 const makeTracker = () => {
-  const emitted = new Map<string, Map<string, Resource.KubeObject>>()
+  const emitted = new Map<string, Map<string, KubeObject.KubeObject>>()
   return {
     track: (namespace: string, event: WatchState.WatchEvent) => {
       let objects = emitted.get(namespace)
@@ -57,19 +57,19 @@ const makeTracker = () => {
       }
       switch (event._tag) {
         case "Applied":
-          objects.set(Resource.key(event.object), event.object)
+          objects.set(KubeObject.key(event.object), event.object)
           return
         case "Deleted":
-          objects.delete(Resource.key(event.object))
+          objects.delete(KubeObject.key(event.object))
           return
         case "Synced":
           objects.clear()
-          for (const o of event.objects) objects.set(Resource.key(o), o)
+          for (const o of event.objects) objects.set(KubeObject.key(o), o)
           return
       }
     },
     /** Forgets a namespace; answers the objects last known there. */
-    drop: (namespace: string): ReadonlyArray<Resource.KubeObject> => {
+    drop: (namespace: string): ReadonlyArray<KubeObject.KubeObject> => {
       const left = emitted.get(namespace)
       emitted.delete(namespace)
       return [...(left?.values() ?? [])]
@@ -103,7 +103,7 @@ const makeReadiness = (ready: Effect.Effect<void>) => {
   }
 }
 
-const nameOf = (o: Resource.KubeObject) => o.metadata?.name ?? ""
+const nameOf = (o: KubeObject.KubeObject) => o.metadata?.name ?? ""
 
 /**
  * The watchers of the namespaces `selector` matches, started as they appear and stopped when

@@ -15,10 +15,10 @@
  *
  * @internal
  */
+import type { KubeObject, Resource } from "@kubefx/core"
 import { Duration, Effect, Schedule, Stream } from "effect"
 import type { KubeService, RawWatchEvent } from "../Kube.ts"
 import * as KubeError from "../KubeError.ts"
-import type * as Resource from "../Resource.ts"
 import * as WatchState from "../WatchState.ts"
 
 /** What one scope's steps need. @internal */
@@ -32,7 +32,7 @@ export interface Scope {
   readonly timeoutSeconds: number
   readonly idleTimeout: Duration.Duration
   /** Applied to every object that is kept or emitted (e.g. dropping `managedFields`). */
-  readonly slim: (object: Resource.KubeObject) => Resource.KubeObject
+  readonly slim: (object: KubeObject.KubeObject) => KubeObject.KubeObject
 }
 
 /** `configmaps in ns`, for messages. @internal */

@@ -2,9 +2,9 @@
  * RFC 6902 JSON patches (add, remove, replace, move, copy, test) on plain JSON values, as the
  * API server applies them: a failed `test` or a path that does not resolve refuses the patch.
  */
-import type { Patch } from "@kubefx/runtime"
+import type { ApiPatch } from "@kubefx/runtime"
 
-type JsonPatchOperation = Patch.JsonPatchOperation
+type JsonPatchOperation = ApiPatch.JsonPatchOperation
 
 type Json = unknown
 

@@ -4,15 +4,14 @@
  * error the real server's answer maps to. `SimCluster` wraps these in Effects (time, faults,
  * client retries, watches as streams).
  */
-import { Patch as CorePatch, type Json } from "@kubefx/core"
-import { KubeError, type Patch, type Resource } from "@kubefx/runtime"
+import { Patch as CorePatch, type Json, type KubeObject, type Resource } from "@kubefx/core"
+import { type ApiPatch, KubeError } from "@kubefx/runtime"
 import * as Faults from "../Faults.ts"
 import * as JsonPatch from "./jsonPatch.ts"
 import * as OpenApi from "./openapi.ts"
 import * as Quantity from "./quantity.ts"
 
 export type Obj = Record<string, unknown>
-type KubeObject = Resource.KubeObject
 type ApiResource = Resource.ApiResource
 
 /** A failed request: the typed error the real server's answer maps to. */
@@ -276,10 +275,10 @@ export const make = (options: StoreOptions) => {
   const lookup = (d: Def, namespace: string | undefined, name: string): Obj | undefined =>
     table(d).get(objKey(d.namespaced ? namespace : undefined, name))
 
-  const out = (d: Def, o: Obj, version?: string): KubeObject => {
+  const out = (d: Def, o: Obj, version?: string): KubeObject.KubeObject => {
     const c = clone(o)
     c.apiVersion = apiVersionOf(d.group, version ?? d.versions[0]!)
-    return c as KubeObject
+    return c as KubeObject.KubeObject
   }
 
   // ---- commits ------------------------------------------------------------------------------
@@ -532,11 +531,11 @@ export const make = (options: StoreOptions) => {
   const create = (
     req: KubeError.RequestInfo,
     resource: ApiResource,
-    body: KubeObject,
+    body: KubeObject.KubeObject,
     namespace: string | undefined,
     now: number,
     dryRun = false
-  ): KubeObject => {
+  ): KubeObject.KubeObject => {
     const d = defFor(req, resource)
     const next = clone(body) as Obj
     const m = metaOf(next)
@@ -631,7 +630,7 @@ export const make = (options: StoreOptions) => {
     resource: ApiResource,
     name: string,
     namespace: string | undefined
-  ): KubeObject => {
+  ): KubeObject.KubeObject => {
     const d = defFor(req, resource)
     const o = lookup(d, namespace, name)
     if (o === undefined) return notFound(req, d, name)
@@ -650,7 +649,7 @@ export const make = (options: StoreOptions) => {
       readonly put: boolean
       readonly dryRun?: boolean | undefined
     }
-  ): KubeObject => {
+  ): KubeObject.KubeObject => {
     const d = defFor(req, resource)
     if (options.subresource === "status" && !d.status)
       fail(req, 404, "NotFound", "the server could not find the requested resource")
@@ -755,7 +754,7 @@ export const make = (options: StoreOptions) => {
     req: KubeError.RequestInfo,
     resource: ApiResource,
     name: string,
-    body: KubeObject,
+    body: KubeObject.KubeObject,
     namespace: string | undefined,
     subresource: string | undefined,
     _now: number,
@@ -774,12 +773,12 @@ export const make = (options: StoreOptions) => {
     req: KubeError.RequestInfo,
     resource: ApiResource,
     name: string,
-    p: Patch.Patch,
+    p: ApiPatch.Patch,
     namespace: string | undefined,
     subresource: string | undefined,
     now: number,
     dryRun = false
-  ): KubeObject => {
+  ): KubeObject.KubeObject => {
     const d = defFor(req, resource)
     if (p._tag === "Strategic" && d.custom)
       fail(
@@ -796,7 +795,7 @@ export const make = (options: StoreOptions) => {
       const body = clone(p.body) as Obj
       const m = metaOf(body)
       if (m.name === undefined) m.name = name
-      return create(req, resource, body as KubeObject, namespace, now, dryRun)
+      return create(req, resource, body as KubeObject.KubeObject, namespace, now, dryRun)
     }
     return update(
       req,
@@ -843,7 +842,7 @@ export const make = (options: StoreOptions) => {
       readonly dryRun?: boolean | undefined
     },
     now: number
-  ): KubeObject => {
+  ): KubeObject.KubeObject => {
     const d = defFor(req, resource)
     const current = lookup(d, namespace, name)
     if (current === undefined) return notFound(req, d, name)
@@ -898,7 +897,7 @@ export const make = (options: StoreOptions) => {
       metadata: {},
       status: "Success",
       details: { name, group: d.group, kind: d.plural, uid: cm.uid }
-    } as KubeObject
+    } as KubeObject.KubeObject
   }
 
   const list = (
@@ -907,7 +906,7 @@ export const make = (options: StoreOptions) => {
     namespace: string | undefined,
     match: (o: unknown) => boolean,
     bare = true
-  ): { readonly items: Array<KubeObject>; readonly resourceVersion: string } => {
+  ): { readonly items: Array<KubeObject.KubeObject>; readonly resourceVersion: string } => {
     const d = defFor(req, resource)
     const items = [...table(d).values()]
       .filter((o) => !d.namespaced || namespace === undefined || metaOf(o).namespace === namespace)
@@ -923,7 +922,7 @@ export const make = (options: StoreOptions) => {
           delete c.apiVersion
           delete c.kind
         }
-        return c as KubeObject
+        return c as KubeObject.KubeObject
       })
     return { items, resourceVersion: String(rv) }
   }
