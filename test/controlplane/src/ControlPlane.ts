@@ -8,6 +8,10 @@
  * removes the folder, also when a test fails or the run is interrupted. Processes run under a
  * supervisor that stops them if this process dies without releasing.
  *
+ * For fault tests, a component can be stopped (SIGTERM, or SIGKILL as a crash) and started again
+ * with the same flags, port, certificates and etcd data (`Info.restart`), and the audit log can
+ * record the request bodies of chosen resources (`auditRequestBodies`; read it with `Audit`).
+ *
  * @since 0.1.0
  */
 import { execFileSync } from "node:child_process"
@@ -17,9 +21,13 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Context, Data, Effect, Layer, type Scope } from "effect"
+import * as Audit from "./Audit.ts"
 import * as Build from "./Build.ts"
 import * as Kubeconfig from "./Kubeconfig.ts"
 import * as Process from "./Process.ts"
+
+/** A component of the control plane that can be stopped and started again. @since 0.1.0 */
+export type Component = "etcd" | "kube-apiserver" | "kube-controller-manager"
 
 /** What a started control plane offers its users. @since 0.1.0 */
 export interface Info {
@@ -35,13 +43,32 @@ export interface Info {
   readonly caFile: string
   /** The temporary folder holding data, certificates and logs (removed on release). */
   readonly dataDir: string
-  /** The supervised processes (the supervisor's pid; the server is its only child). */
+  /** The supervised processes (the supervisor's pid, current after a restart; the server is its
+   * only child). */
   readonly processes: ReadonlyArray<{ readonly name: string; readonly pid: number }>
+  /** Path of the audit log (JSON lines; read it with `Audit.read`), when one is written. */
+  readonly auditLog: string | undefined
   /** A kubeconfig for a new client-certificate user `name` in `groups`; returns its path. */
   readonly userKubeconfig: (
     name: string,
     groups?: ReadonlyArray<string>
   ) => Effect.Effect<string, ControlPlaneError>
+  /**
+   * Stops `component` and waits until it is gone: `SIGTERM` lets it shut down, `SIGKILL` kills
+   * it as a crash would. It stays down until {@link Info.start}.
+   */
+  readonly stop: (
+    component: Component,
+    options: { readonly signal: Process.StopSignal }
+  ) => Effect.Effect<void, ControlPlaneError>
+  /** Starts a stopped `component` again, with the same flags, port, certificates and data, and
+   * waits until it is ready (kube-apiserver: `/readyz`). */
+  readonly start: (component: Component) => Effect.Effect<void, ControlPlaneError>
+  /** {@link Info.stop}, then {@link Info.start}. */
+  readonly restart: (
+    component: Component,
+    options: { readonly signal: Process.StopSignal }
+  ) => Effect.Effect<void, ControlPlaneError>
 }
 
 /** The control plane could not be built or started; the message says which part and why. @since 0.1.0 */
@@ -53,8 +80,15 @@ export class ControlPlaneError extends Data.TaggedError("ControlPlaneError")<{
 export interface Options {
   /** Keep the data folder after release, for debugging (default false). */
   readonly keepData?: boolean
-  /** Write an audit log of every request to `<dataDir>/audit.log` (default false). */
+  /** Write an audit log of every request to `<dataDir>/audit.log`, at level Metadata (default
+   * false). */
   readonly auditLog?: boolean
+  /**
+   * Also record the request bodies (level Request) of these resources in the audit log, e.g.
+   * `[{ group: "kopf.dev", resources: ["ephemeralvolumeclaims", "ephemeralvolumeclaims/status"] }]`
+   * (`""` is the core group); turns the audit log on.
+   */
+  readonly auditRequestBodies?: ReadonlyArray<Audit.Bodies>
   /** Start kube-controller-manager (default true). */
   readonly controllerManager?: boolean
 }
@@ -185,6 +219,10 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
       yield* freePort
     ]
     const server = `https://127.0.0.1:${apiPort}`
+    const auditLog =
+      options.auditLog || options.auditRequestBodies !== undefined
+        ? join(dataDir, "audit.log")
+        : undefined
     const tls: Tls = {
       ca: readFileSync(file("ca.crt")),
       cert: readFileSync(file("users/admin.crt")),
@@ -208,7 +246,11 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
         "--log-level=warn"
       ]
     })
-    yield* waitUntil(
+    const components = new Map<
+      Component,
+      { process: Process.Running; ready: Effect.Effect<void, ControlPlaneError> }
+    >()
+    const etcdReady = waitUntil(
       "etcd health",
       etcd,
       30,
@@ -217,6 +259,8 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
         catch: (error) => new ControlPlaneError({ message: String(error) })
       })
     )
+    components.set("etcd", { process: etcd, ready: etcdReady })
+    yield* etcdReady
 
     const apiserver = yield* Process.start({
       name: "kube-apiserver",
@@ -239,22 +283,24 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
         "--service-cluster-ip-range=10.0.0.0/24",
         "--allow-privileged=true",
         "--profiling=false",
-        ...(options.auditLog
+        ...(auditLog !== undefined
           ? [
-              `--audit-log-path=${join(dataDir, "audit.log")}`,
-              `--audit-policy-file=${writeAuditPolicy(dataDir)}`,
+              `--audit-log-path=${auditLog}`,
+              `--audit-policy-file=${writeAuditPolicy(dataDir, options.auditRequestBodies ?? [])}`,
               "--audit-log-format=json",
               "--audit-log-mode=blocking"
             ]
           : [])
       ]
     })
-    yield* waitUntil(
+    const apiserverReady = waitUntil(
       "kube-apiserver /readyz",
       apiserver,
       90,
       get(`${server}/readyz`, tls).pipe(Effect.map((r) => r.status === 200))
     )
+    components.set("kube-apiserver", { process: apiserver, ready: apiserverReady })
+    yield* apiserverReady
 
     const kubeconfig = Kubeconfig.write({
       path: join(dataDir, "admin.kubeconfig"),
@@ -273,7 +319,7 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
       user: "kubefx-restricted"
     })
 
-    const processes = [etcd, apiserver].map(({ name, pid }) => ({ name, pid }))
+    const processes: Array<Process.Running> = [etcd, apiserver]
     if (options.controllerManager !== false) {
       const kcmKubeconfig = Kubeconfig.write({
         path: join(dataDir, "controller-manager.kubeconfig"),
@@ -302,8 +348,8 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
           "--leader-elect=false"
         ]
       })
-      processes.push({ name: kcm.name, pid: kcm.pid })
-      yield* waitUntil(
+      processes.push(kcm)
+      const kcmReady = waitUntil(
         "kube-controller-manager /healthz",
         kcm,
         60,
@@ -311,6 +357,8 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
           Effect.map((r) => r.status === 200)
         )
       )
+      components.set("kube-controller-manager", { process: kcm, ready: kcmReady })
+      yield* kcmReady
     }
 
     yield* waitUntil(
@@ -333,6 +381,24 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
         })
       })
 
+    const component = (name: Component) => {
+      const found = components.get(name)
+      return found === undefined
+        ? Effect.fail(
+            new ControlPlaneError({ message: `${name} is not part of this control plane` })
+          )
+        : Effect.succeed(found)
+    }
+    const stop: Info["stop"] = (name, { signal }) =>
+      Effect.flatMap(component(name), ({ process }) => process.stop(signal))
+    const startAgain: Info["start"] = (name) =>
+      Effect.flatMap(component(name), ({ process, ready }) =>
+        process.start.pipe(
+          Effect.mapError((error) => new ControlPlaneError({ message: error.message })),
+          Effect.andThen(ready)
+        )
+      )
+
     return {
       server,
       kubeconfig,
@@ -341,7 +407,11 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
       caFile: file("ca.crt"),
       dataDir,
       processes,
-      userKubeconfig
+      auditLog,
+      userKubeconfig,
+      stop,
+      start: startAgain,
+      restart: (name, options) => Effect.andThen(stop(name, options), startAgain(name))
     } satisfies Info
   }).pipe(
     Effect.catchTag("ProcessError", (error) =>
@@ -377,12 +447,9 @@ const removeAbandonedDataDirs = () => {
   }
 }
 
-const writeAuditPolicy = (dataDir: string): string => {
+const writeAuditPolicy = (dataDir: string, bodies: ReadonlyArray<Audit.Bodies>): string => {
   const path = join(dataDir, "audit-policy.yaml")
-  writeFileSync(
-    path,
-    "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n"
-  )
+  writeFileSync(path, JSON.stringify(Audit.policy(bodies), null, 2))
   return path
 }
 

@@ -1,7 +1,8 @@
 /**
  * A control-plane process as a scoped resource: started under `kubefx-cp supervise` (which stops
  * it if this Node process dies without cleaning up), its output kept in a log file, and stopped
- * with SIGTERM (then SIGKILL) when the scope closes.
+ * with SIGTERM (then SIGKILL) when the scope closes. It can be stopped (SIGTERM, or SIGKILL as a
+ * crash) and started again with the same arguments while the scope is open.
  *
  * @since 0.1.0
  */
@@ -9,13 +10,30 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { closeSync, openSync, readFileSync } from "node:fs"
 import { Data, Effect, type Scope } from "effect"
 
-/** A started process: its name, pid, log file, and whether it has exited. @since 0.1.0 */
+/** The signal that stops a process: `SIGTERM` asks it to shut down, `SIGKILL` kills it. @since 0.1.0 */
+export type StopSignal = "SIGTERM" | "SIGKILL"
+
+/**
+ * A started process: its name, pid, log file and whether it has exited, and the means to stop
+ * it and start it again with the same program and arguments (a server restart).
+ *
+ * @since 0.1.0
+ */
 export interface Running {
   readonly name: string
+  /** The supervisor's pid (the server is its only child); a new one after {@link Running.start}. */
   readonly pid: number
   readonly logFile: string
   /** The exit code once the process has exited, `undefined` while it runs. */
   readonly exitCode: () => number | null | undefined
+  /**
+   * Stops the server and waits until it and its supervisor are gone: `SIGTERM` goes to the
+   * supervisor, which forwards it (and kills the server after 10 s); `SIGKILL` kills the server
+   * itself, as a crash would. Does nothing when it is not running.
+   */
+  readonly stop: (signal: StopSignal) => Effect.Effect<void>
+  /** Starts the program again with the same arguments, appending to the same log. */
+  readonly start: Effect.Effect<void, ProcessError>
 }
 
 /** A process could not be started, or exited while it should be running. @since 0.1.0 */
@@ -42,9 +60,69 @@ const waitForExit = (child: ChildProcess, ms: number) =>
     })
   })
 
+/** The pids whose parent is `pid` (Linux `/proc`). */
+const childrenOf = (pid: number): Array<number> => {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+  } catch {
+    return []
+  }
+}
+
+const spawnSupervised = (options: StartOptions): ChildProcess => {
+  const log = openSync(options.logFile, "a")
+  try {
+    const child = spawn(options.helper, ["supervise", "--", options.program, ...options.args], {
+      stdio: ["ignore", log, log]
+    })
+    child.on("error", () => {})
+    if (child.pid === undefined) throw new Error(`could not start ${options.program}`)
+    return child
+  } finally {
+    closeSync(log)
+  }
+}
+
+const hasExited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
+
+/** Stops `child` (a supervisor) with `signal` and waits for it; SIGKILL goes to its server. */
+const stopChild = async (child: ChildProcess, signal: StopSignal) => {
+  if (hasExited(child)) return
+  if (signal === "SIGKILL") {
+    const servers = childrenOf(child.pid!)
+    for (const pid of servers) {
+      try {
+        process.kill(pid, "SIGKILL")
+      } catch {
+        // Already gone.
+      }
+    }
+    // Without /proc's children list, killing the supervisor kills the server (its death signal).
+    if (servers.length === 0) child.kill("SIGKILL")
+    if (await waitForExit(child, 10_000)) return
+  } else {
+    child.kill("SIGTERM")
+    if (await waitForExit(child, 15_000)) return
+  }
+  child.kill("SIGKILL")
+  await waitForExit(child, 5_000)
+}
+
+interface StartOptions {
+  readonly name: string
+  readonly helper: string
+  readonly program: string
+  readonly args: ReadonlyArray<string>
+  readonly logFile: string
+}
+
 /**
  * Starts `program args` under the supervisor `helper`, logging to `logFile`; the scope's release
- * stops it (SIGTERM, then SIGKILL after 15 seconds).
+ * stops it (SIGTERM, then SIGKILL after 15 seconds), also after a restart.
  *
  * @example
  * ```ts
@@ -55,54 +133,46 @@ const waitForExit = (child: ChildProcess, ms: number) =>
  *   name: "etcd", helper: "/path/kubefx-cp", program: "/path/etcd", args: ["--data-dir", "/tmp/d"],
  *   logFile: "/tmp/etcd.log"
  * })
- * Effect.scoped(etcd)
+ * Effect.scoped(Effect.flatMap(etcd, (running) => running.stop("SIGKILL")))
  * ```
  * @since 0.1.0
  */
-export const start = (options: {
-  readonly name: string
-  readonly helper: string
-  readonly program: string
-  readonly args: ReadonlyArray<string>
-  readonly logFile: string
-}): Effect.Effect<Running, ProcessError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.try({
-      try: () => {
-        const log = openSync(options.logFile, "a")
-        try {
-          const child = spawn(
-            options.helper,
-            ["supervise", "--", options.program, ...options.args],
-            { stdio: ["ignore", log, log] }
-          )
-          child.on("error", () => {})
-          if (child.pid === undefined) throw new Error(`could not start ${options.program}`)
-          return child
-        } finally {
-          closeSync(log)
-        }
-      },
-      catch: (error) =>
-        new ProcessError({ message: `starting ${options.name}: ${(error as Error).message}` })
-    }),
-    (child) =>
-      Effect.promise(async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return
-        child.kill("SIGTERM")
-        if (!(await waitForExit(child, 15_000))) {
-          child.kill("SIGKILL")
-          await waitForExit(child, 5_000)
-        }
-      })
+export const start = (options: StartOptions): Effect.Effect<Running, ProcessError, Scope.Scope> => {
+  const spawnNow = Effect.try({
+    try: () => spawnSupervised(options),
+    catch: (error) =>
+      new ProcessError({ message: `starting ${options.name}: ${(error as Error).message}` })
+  })
+  return Effect.acquireRelease(
+    Effect.map(spawnNow, (child) => ({ child })),
+    (current) => Effect.promise(() => stopChild(current.child, "SIGTERM"))
   ).pipe(
     Effect.map(
-      (child): Running => ({
+      (current): Running => ({
         name: options.name,
-        pid: child.pid!,
+        get pid() {
+          return current.child.pid!
+        },
         logFile: options.logFile,
-        exitCode: () =>
-          child.exitCode !== null ? child.exitCode : child.signalCode !== null ? -1 : undefined
+        exitCode: () => {
+          const { child } = current
+          return child.exitCode !== null
+            ? child.exitCode
+            : child.signalCode !== null
+              ? -1
+              : undefined
+        },
+        stop: (signal) => Effect.promise(() => stopChild(current.child, signal)),
+        start: Effect.suspend(() =>
+          hasExited(current.child)
+            ? Effect.map(spawnNow, (child) => {
+                current.child = child
+              })
+            : Effect.fail(
+                new ProcessError({ message: `${options.name} is still running; stop it first` })
+              )
+        )
       })
     )
   )
+}

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+export * as Audit from "./Audit.ts"
 export * as Build from "./Build.ts"
 export * as ControlPlane from "./ControlPlane.ts"
 export * as Kubeconfig from "./Kubeconfig.ts"

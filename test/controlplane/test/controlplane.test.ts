@@ -10,7 +10,7 @@ import {
   Watch
 } from "@kubernetes/client-node"
 import { Effect, Schedule } from "effect"
-import { ControlPlane } from "../src/index.ts"
+import { Audit, ControlPlane } from "../src/index.ts"
 
 /** Runs a client-node call; a rejection becomes a typed failure carrying the HTTP code. */
 const call = <A>(f: () => Promise<A>) =>
@@ -307,6 +307,89 @@ describe("ControlPlane.start", () => {
         assert.isFalse(yield* portAccepts(started.port))
         assert.isFalse(existsSync(started.dataDir))
       }),
+    120_000
+  )
+})
+
+describe("ControlPlane.start with a restartable API server and an audit log", () => {
+  it.live(
+    "restarts kube-apiserver (killed, then stopped) on the same port and etcd data",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const cluster = yield* ControlPlane.start({ controllerManager: false })
+          const { core } = clients(cluster.kubeconfig)
+          const namespace = yield* freshNamespace(core)
+          yield* call(() =>
+            core.createNamespacedConfigMap({ namespace, body: { metadata: { name: "kept" } } })
+          )
+          const pidOf = (name: string) => cluster.processes.find((p) => p.name === name)?.pid
+          const [etcd, apiserver] = [pidOf("etcd"), pidOf("kube-apiserver")]
+          const server = childrenOf(apiserver ?? 0)
+
+          yield* cluster.restart("kube-apiserver", { signal: "SIGKILL" })
+          assert.deepStrictEqual(server.filter(alive), [], "the old server was killed")
+          assert.notStrictEqual(pidOf("kube-apiserver"), apiserver)
+          assert.strictEqual(pidOf("etcd"), etcd, "etcd kept running")
+          const kept = yield* call(() => core.readNamespacedConfigMap({ namespace, name: "kept" }))
+          assert.strictEqual(kept.metadata?.name, "kept")
+
+          yield* cluster.stop("kube-apiserver", { signal: "SIGTERM" })
+          assert.isFalse(yield* portAccepts(Number(new URL(cluster.server).port)))
+          yield* cluster.start("kube-apiserver")
+          const listed = yield* call(() => core.listNamespacedConfigMap({ namespace }))
+          assert.include(
+            listed.items.map((c) => c.metadata?.name),
+            "kept"
+          )
+        })
+      ),
+    120_000
+  )
+
+  it.live(
+    "records request bodies of the chosen resources and metadata of the others",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const cluster = yield* ControlPlane.start({
+            controllerManager: false,
+            auditRequestBodies: [{ group: "", resources: ["configmaps"] }]
+          })
+          const { core } = clients(cluster.kubeconfig)
+          const namespace = yield* freshNamespace(core)
+          yield* call(() =>
+            core.createNamespacedConfigMap({
+              namespace,
+              body: { metadata: { name: "recorded" }, data: { a: "1" } }
+            })
+          )
+          yield* call(() =>
+            core.createNamespacedSecret({
+              namespace,
+              body: { metadata: { name: "not-recorded" }, stringData: { b: "2" } }
+            })
+          )
+          assert.strictEqual(cluster.auditLog, `${cluster.dataDir}/audit.log`)
+          const creates = Audit.read(cluster.auditLog ?? "").filter(
+            (e) =>
+              e.stage === "ResponseComplete" &&
+              e.verb === "create" &&
+              e.objectRef?.namespace === namespace
+          )
+          assert.deepStrictEqual(
+            creates.map((e) => [e.objectRef?.resource, e.objectRef?.name, e.responseStatus?.code]),
+            [
+              ["configmaps", "recorded", 201],
+              ["secrets", "not-recorded", 201]
+            ]
+          )
+          const [configMap, secret] = creates
+          assert.deepStrictEqual((configMap?.requestObject as { data?: unknown })?.data, { a: "1" })
+          assert.isUndefined(secret?.requestObject)
+          assert.strictEqual(configMap?.user.username, "kubefx-admin")
+        })
+      ),
     120_000
   )
 })

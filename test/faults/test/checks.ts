@@ -1,0 +1,207 @@
+/**
+ * What every fault scenario must hold, checked from the outside: every EVC converged (its PVC
+ * exists, is owned by it, and `status.create_fn.pvcName` is set), and, from the API server's
+ * audit log, no PVC created twice and no handler success recorded twice.
+ */
+import { Audit } from "@kubefx/controlplane"
+import { Json, Owner } from "@kubefx/core"
+import { Evc } from "@kubefx/example-evc"
+import { type KubeService, Resource } from "@kubefx/runtime"
+import { Effect } from "effect"
+import type { OperatorProcess } from "../src/index.ts"
+
+export const evcs = Resource.make(Evc.evc.group, Evc.evc.version, Evc.evc.plural, Evc.evc.kind)
+export const pvcs = Resource.core("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+
+type Ended = OperatorProcess.Ended
+
+/** "exit code 1" or "killed by SIGKILL". */
+export const describeEnd = (ended: Ended): string =>
+  ended.signal !== null ? `killed by ${ended.signal}` : `exit code ${ended.code}`
+
+const get = (object: Resource.KubeObject, path: ReadonlyArray<string>) =>
+  Json.get(object as Json.Json, path)
+
+/** Why the EVC `name` has not converged, or `undefined` when it has. */
+const pendingReason = (
+  name: string,
+  evc: Resource.KubeObject | undefined,
+  pvc: Resource.KubeObject | undefined
+): string | undefined => {
+  if (evc === undefined) return `${name}: the EVC is missing`
+  const pvcName = get(evc, ["status", "create_fn", "pvcName"])
+  const owned = pvc !== undefined && Owner.isOwnedBy(pvc as Owner.Owned, evc as Owner.Owned)
+  if (owned && pvcName === name) return undefined
+  const pvcState = pvc === undefined ? "no PVC" : owned ? "PVC owned" : "PVC NOT owned by it"
+  return `${name}: ${pvcState}, status ${JSON.stringify(get(evc, ["status"]) ?? null)}`
+}
+
+/** The EVCs of `names` that have not converged yet, with why. */
+const pending = (admin: KubeService, namespace: string, names: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const evcList = yield* admin.list(evcs, { namespace })
+    const pvcList = yield* admin.list(pvcs, { namespace })
+    const byName = (items: ReadonlyArray<Resource.KubeObject>) =>
+      new Map(items.map((o) => [o.metadata?.name ?? "", o]))
+    const [evcByName, pvcByName] = [byName(evcList.items), byName(pvcList.items)]
+    return names.flatMap((name) => {
+      const why = pendingReason(name, evcByName.get(name), pvcByName.get(name))
+      return why === undefined ? [] : [why]
+    })
+  })
+
+/**
+ * Polls every 250 ms until every EVC of `names` has converged; fails at once when the operator
+ * has ended (`ended`), and after `within` ms with the EVCs still pending.
+ */
+export const converge = (
+  admin: KubeService,
+  namespace: string,
+  names: ReadonlyArray<string>,
+  within: number,
+  ended: () => Ended | undefined
+): Effect.Effect<void, string> =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + within
+    let last: ReadonlyArray<string> = ["(the API server did not answer the admin's list)"]
+    for (;;) {
+      const now = yield* Effect.result(pending(admin, namespace, names))
+      if (now._tag === "Success") {
+        if (now.success.length === 0) return
+        last = now.success
+      }
+      const list = `${last.length} of ${names.length} EVCs not converged:\n   ${last.slice(0, 8).join("\n   ")}`
+      const end = ended()
+      if (end !== undefined) {
+        return yield* Effect.fail(`the operator ended (${describeEnd(end)}) with ${list}`)
+      }
+      if (Date.now() > deadline) {
+        return yield* Effect.fail(`after ${within / 1000} s, ${list}`)
+      }
+      yield* Effect.sleep("250 millis")
+    }
+  })
+
+/** A broken check and the EVCs it concerns. */
+export interface Finding {
+  readonly message: string
+  readonly names: ReadonlyArray<string>
+}
+
+/**
+ * The log entries (a line starting with `[hh:mm:ss.mmm]` and its continuation lines) of an
+ * operator's output that mention the object `namespace/name`.
+ */
+export const entriesAbout = (
+  lines: ReadonlyArray<string>,
+  namespace: string,
+  name: string
+): Array<string> => {
+  const entries: Array<string> = []
+  for (const line of lines) {
+    if (/^\[\d\d:\d\d:\d\d\.\d+\]/.test(line) || entries.length === 0) entries.push(line)
+    else entries[entries.length - 1] += `\n${line}`
+  }
+  const needle = `${namespace}/${name}'`
+  return entries.filter((entry) => entry.includes(needle))
+}
+
+/** Whether a write's body (a merge patch, a JSON patch, or a whole object) sets `status.create_fn`. */
+const setsCreateFn = (body: unknown): boolean => {
+  if (Array.isArray(body)) {
+    return body.some((op: { path?: string; value?: { create_fn?: unknown } }) =>
+      op.path === "/status" ? op.value?.create_fn != null : op.path?.startsWith("/status/create_fn")
+    )
+  }
+  const status = (body as { status?: { create_fn?: unknown } } | undefined)?.status
+  return status?.create_fn != null
+}
+
+const when = (e: Audit.Event) =>
+  `${e.stageTimestamp} ${e.verb} ${e.requestURI} -> ${e.responseStatus?.code}`
+
+/** Whether writes carried one body (a request re-sent after its answer was lost) or several
+ * (a handler's result written anew). */
+const sameBody = (events: ReadonlyArray<Audit.Event>) =>
+  new Set(events.map((e) => JSON.stringify(e.requestObject))).size === 1
+    ? "the same body each time"
+    : "different bodies"
+
+/** Counts per name, of `names`, of the events `matches` selects. */
+const countBy = (
+  events: ReadonlyArray<Audit.Event>,
+  names: ReadonlyArray<string>,
+  matches: (e: Audit.Event) => boolean
+) => {
+  const found = new Map<string, Array<Audit.Event>>(names.map((n) => [n, []]))
+  for (const e of events) if (matches(e)) found.get(e.objectRef?.name ?? "")?.push(e)
+  return found
+}
+
+/**
+ * The audit log's verdict on the operator's writes in `namespace`: every PVC of `names` created
+ * (201) once, and `status.create_fn` written (2xx) once per EVC. With `lossy` (kube-apiserver was
+ * killed while the operator worked: a request it completed may have died with its audit event)
+ * none is fine, more than one is not. Answers the problems found, with the EVCs concerned.
+ */
+export const audit = (
+  path: string,
+  namespace: string,
+  user: string,
+  names: ReadonlyArray<string>,
+  lossy: boolean,
+  from = 0
+): Array<Finding> => {
+  const events = Audit.read(path, { from }).filter(
+    (e) =>
+      e.stage === "ResponseComplete" &&
+      e.user.username === user &&
+      e.objectRef?.namespace === namespace
+  )
+  const code = (e: Audit.Event) => e.responseStatus?.code ?? 0
+  const creates = countBy(
+    events,
+    names,
+    (e) =>
+      e.verb === "create" && e.objectRef?.resource === "persistentvolumeclaims" && code(e) === 201
+  )
+  const results = countBy(
+    events,
+    names,
+    (e) =>
+      (e.verb === "patch" || e.verb === "update") &&
+      e.objectRef?.resource === "ephemeralvolumeclaims" &&
+      code(e) >= 200 &&
+      code(e) < 300 &&
+      setsCreateFn(e.requestObject)
+  )
+  const problems: Array<Finding> = []
+  const check = (what: string, counts: Map<string, Array<Audit.Event>>) => {
+    const twice = [...counts].filter(([, es]) => es.length > 1)
+    const never = [...counts].filter(([, es]) => es.length === 0)
+    if (twice.length > 0) {
+      problems.push({
+        message: `${what} more than once for ${twice.length} of ${names.length} EVCs:\n  ${twice
+          .slice(0, 5)
+          .map(
+            ([name, es]) =>
+              `${name}: ${es.length} times (${sameBody(es)}): ${es.map(when).join("; ")}`
+          )
+          .join("\n  ")}`,
+        names: twice.map(([name]) => name)
+      })
+    }
+    if (!lossy && never.length > 0) {
+      problems.push({
+        message: `${what} never, in the audit log, for ${never.length} of ${names.length} EVCs: ${never
+          .slice(0, 8)
+          .map(([name]) => name)
+          .join(", ")}`,
+        names: never.map(([name]) => name)
+      })
+    }
+  }
+  check("the PVC was created (201)", creates)
+  check("status.create_fn was written (2xx)", results)
+  return problems
+}
