@@ -4,14 +4,19 @@
  * audit log, no PVC created twice and no handler success recorded twice.
  */
 import { Audit } from "@kubefx/controlplane"
-import { Json, Owner } from "@kubefx/core"
+import { Builtins, Json, type KubeObject, Owner, Resource } from "@kubefx/core"
 import { Evc } from "@kubefx/example-evc"
-import { type KubeService, Resource } from "@kubefx/runtime"
+import type { KubeService } from "@kubefx/runtime"
 import { Effect } from "effect"
 import type { OperatorProcess } from "../src/index.ts"
 
-export const evcs = Resource.make(Evc.evc.group, Evc.evc.version, Evc.evc.plural, Evc.evc.kind)
-export const pvcs = Resource.core("v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+export const evcs = Resource.make({
+  group: Evc.evc.group,
+  version: Evc.evc.version,
+  plural: Evc.evc.plural,
+  kind: Evc.evc.kind
+})
+export const pvcs = Builtins.persistentVolumeClaims
 
 type Ended = OperatorProcess.Ended
 
@@ -19,18 +24,18 @@ type Ended = OperatorProcess.Ended
 export const describeEnd = (ended: Ended): string =>
   ended.signal !== null ? `killed by ${ended.signal}` : `exit code ${ended.code}`
 
-const get = (object: Resource.KubeObject, path: ReadonlyArray<string>) =>
+const get = (object: KubeObject.KubeObject, path: ReadonlyArray<string>) =>
   Json.get(object as Json.Json, path)
 
 /** Why the EVC `name` has not converged, or `undefined` when it has. */
 const pendingReason = (
   name: string,
-  evc: Resource.KubeObject | undefined,
-  pvc: Resource.KubeObject | undefined
+  evc: KubeObject.KubeObject | undefined,
+  pvc: KubeObject.KubeObject | undefined
 ): string | undefined => {
   if (evc === undefined) return `${name}: the EVC is missing`
   const pvcName = get(evc, ["status", "create_fn", "pvcName"])
-  const owned = pvc !== undefined && Owner.isOwnedBy(pvc as Owner.Owned, evc as Owner.Owned)
+  const owned = pvc !== undefined && Owner.isOwnedBy(pvc, evc)
   if (owned && pvcName === name) return undefined
   const pvcState = pvc === undefined ? "no PVC" : owned ? "PVC owned" : "PVC NOT owned by it"
   return `${name}: ${pvcState}, status ${JSON.stringify(get(evc, ["status"]) ?? null)}`
@@ -41,7 +46,7 @@ const pending = (admin: KubeService, namespace: string, names: ReadonlyArray<str
   Effect.gen(function* () {
     const evcList = yield* admin.list(evcs, { namespace })
     const pvcList = yield* admin.list(pvcs, { namespace })
-    const byName = (items: ReadonlyArray<Resource.KubeObject>) =>
+    const byName = (items: ReadonlyArray<KubeObject.KubeObject>) =>
       new Map(items.map((o) => [o.metadata?.name ?? "", o]))
     const [evcByName, pvcByName] = [byName(evcList.items), byName(pvcList.items)]
     return names.flatMap((name) => {

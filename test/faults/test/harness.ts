@@ -4,12 +4,14 @@
  * to the operator's user, the fault proxy in front of the API server, and {@link run}, which
  * runs one scenario against a fresh namespace and checks what every scenario must hold.
  */
+
 import { mkdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Audit, ControlPlane } from "@kubefx/controlplane"
+import { Builtins, type KubeObject } from "@kubefx/core"
 import { Deploy } from "@kubefx/example-evc"
-import { Kube, type KubeService, Manifests, Resource, type Settings } from "@kubefx/runtime"
+import { Kube, type KubeService, Manifests, type Settings } from "@kubefx/runtime"
 import { Context, Effect, Layer, Schedule, type Scope } from "effect"
 import { FaultProxy, Kubeconfig, OperatorProcess } from "../src/index.ts"
 import * as Checks from "./checks.ts"
@@ -21,17 +23,11 @@ export const LONG = process.env.KUBEFX_FAULTS_LONG === "1"
 export const OPERATOR_USER = "kubefx-faults-operator"
 export const BINDING = "kubefx-faults-operator"
 
-const namespaces = Resource.core("v1", "namespaces", "Namespace", false)
-export const bindings = Resource.make(
-  "rbac.authorization.k8s.io",
-  "v1",
-  "clusterrolebindings",
-  "ClusterRoleBinding",
-  false
-)
+const namespaces = Builtins.namespaces
+export const bindings = Builtins.clusterRoleBindings
 
 /** The binding of the example's ClusterRole to the operator's user (deleted in one scenario). */
-export const binding: Resource.KubeObject = {
+export const binding: KubeObject.KubeObject = {
   apiVersion: "rbac.authorization.k8s.io/v1",
   kind: "ClusterRoleBinding",
   metadata: { name: BINDING },
@@ -86,7 +82,7 @@ export const SuiteLive = Layer.effect(
 )
 
 /** An EVC asking for 1G. */
-export const claim = (namespace: string, name: string): Resource.KubeObject => ({
+export const claim = (namespace: string, name: string): KubeObject.KubeObject => ({
   apiVersion: "kopf.dev/v1",
   kind: "EphemeralVolumeClaim",
   metadata: { name, namespace },
