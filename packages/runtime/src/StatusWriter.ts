@@ -6,12 +6,13 @@
  *   one, the `status` part goes to `/status` first, then the rest (annotations, finalizers, the
  *   handlers' own patches) to the object: one call when only one part is non-empty, two
  *   otherwise. Status first, so that a crash in between re-runs handlers (at least once)
- *   rather than losing their results. When the core guards the patch with
- *   `metadata.resourceVersion` (a finalizer change), the status patch carries that guard and
- *   the second call carries the version the first one answered, so both fail with 409 if
- *   anybody else wrote meanwhile. Every call carries the object's `metadata.uid`, a
- *   precondition: a decision about an object that was deleted and re-created under its name
- *   fails with 409 instead of landing on the new object.
+ *   rather than losing their results.
+ * - **Preconditions**: every call carries the object's `metadata.uid` and the
+ *   `metadata.resourceVersion` the decision was made on (the second call: the version the first
+ *   one answered). So a decision about an object that was deleted and re-created under its
+ *   name, one made on a stale copy, or one sent again after its answer was lost (a reset, a
+ *   timeout) fails with 409, and the processor decides again on a fresh read: a handler's
+ *   result is recorded once.
  * - **A status the API server prunes**: when the storage keeps the last-handled record in
  *   `status` (the default for custom resources) and the object the server answers lacks the
  *   record just written, the CRD's status schema drops unknown fields. The writer logs an error
@@ -109,33 +110,32 @@ export const apply = (
     if (isNoop(patch)) return undefined
     const { name, namespace } = meta(body)
     const options = { namespace, fieldManager }
-    // Every write names the object's uid: the server refuses it (409) when the name now
-    // belongs to a newer object, so a decision about a deleted object never lands on its
-    // successor.
+    // Every write names the object: its uid (the name may belong to a newer object by now) and
+    // the version it was decided on (a write repeated after a lost answer, or decided on a
+    // stale copy, fails with 409 and is decided again on a fresh read).
     const uid = KubeObject.uid(body)
-    const onlyThis = (p: CorePatch.MergePatch): CorePatch.MergePatch =>
-      uid === "" ? p : CorePatch.combine(p, { metadata: { uid } })
-    if (!target.statusSubresource) {
-      return yield* kube.patch(target.api, name, ApiPatch.merge(onlyThis(patch)), options)
-    }
+    const guarded = (p: CorePatch.MergePatch, resourceVersion: string): CorePatch.MergePatch =>
+      CorePatch.combine(p, {
+        metadata: {
+          ...(uid === "" ? {} : { uid }),
+          ...(resourceVersion === "" ? {} : { resourceVersion })
+        }
+      })
+    const read = KubeObject.resourceVersion(body)
+    if (!target.statusSubresource)
+      return yield* kube.patch(target.api, name, ApiPatch.merge(guarded(patch, read)), options)
     const { main, status } = CorePatch.split(patch)
-    const guard = Json.get(main, ["metadata", "resourceVersion"])
     let last: KubeObject.KubeObject | undefined
-    if (!isNoop(status)) {
-      const guarded =
-        typeof guard === "string"
-          ? CorePatch.combine(status ?? {}, { metadata: { resourceVersion: guard } })
-          : (status ?? {})
-      last = yield* kube.patchStatus(target.api, name, ApiPatch.merge(onlyThis(guarded)), options)
-    }
+    if (!isNoop(status))
+      last = yield* kube.patchStatus(
+        target.api,
+        name,
+        ApiPatch.merge(guarded(status ?? {}, read)),
+        options
+      )
     if (main !== undefined && !isNoop(main)) {
-      const guarded =
-        typeof guard === "string" && last !== undefined
-          ? CorePatch.combine(main, {
-              metadata: { resourceVersion: KubeObject.resourceVersion(last) }
-            })
-          : main
-      last = yield* kube.patch(target.api, name, ApiPatch.merge(onlyThis(guarded)), options)
+      const after = last === undefined ? read : KubeObject.resourceVersion(last)
+      last = yield* kube.patch(target.api, name, ApiPatch.merge(guarded(main, after)), options)
     }
     return last
   })

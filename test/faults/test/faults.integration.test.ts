@@ -8,7 +8,7 @@
  * fault's end everything converged.
  *
  * `KUBEFX_FAULTS_LONG=1` runs the long rounds: a 200 s blackhole, a stall past the default watch
- * idle timeout (150 s), ten API server restarts, the API server down for 2 minutes at start.
+ * idle timeout (90 s), ten API server restarts, the API server down for 2 minutes at start.
  */
 import { assert, layer } from "@effect/vitest"
 import type { Settings } from "@kubefx/runtime"
@@ -22,12 +22,12 @@ const seconds = (n: number) => n * 1000
 const limit = (faultSeconds: number) => seconds(faultSeconds + 90 + 30 + 60)
 
 const blackholeSeconds = LONG ? 200 : 20
-// A 15 s watch idle timeout keeps the default run short; the long run keeps the default (150 s).
+// A 15 s watch idle timeout keeps the default run short; the long run keeps the default (90 s).
 const stall: { readonly seconds: number; readonly settings: Settings.Input } = LONG
-  ? { seconds: 170, settings: {} }
+  ? { seconds: 120, settings: {} }
   : { seconds: 25, settings: { watcher: { idleTimeout: "15 seconds" } } }
 // Severed connections never answer: a watch on one may only be left when its idle timeout
-// fires, so the default run gives it 15 s too; the long run keeps the default (150 s) and gives
+// fires, so the default run gives it 15 s too; the long run keeps the default (90 s) and gives
 // convergence that long and more.
 const sever: {
   readonly seconds: number

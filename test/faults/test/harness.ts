@@ -20,6 +20,9 @@ import { evcs } from "./checks.ts"
 /** `KUBEFX_FAULTS_LONG=1`: the 200 s blackhole, the default idle timeout, more restarts. */
 export const LONG = process.env.KUBEFX_FAULTS_LONG === "1"
 
+/** `KUBEFX_FAULTS_LOGS=1`: keep every scenario's operator output, not only a failing one's. */
+const KEEP_LOGS = process.env.KUBEFX_FAULTS_LOGS === "1"
+
 export const OPERATOR_USER = "kubefx-faults-operator"
 export const BINDING = "kubefx-faults-operator"
 
@@ -288,6 +291,8 @@ class State {
         }
         this.auditChecks(converged)
         if (ended === undefined) yield* this.terminate(title)
+        if (KEEP_LOGS)
+          yield* print(`[faults] ${title}: the operators' output is in ${this.saveLogs()}`)
       }.bind(this)
     )
 
