@@ -7,6 +7,7 @@
 export * as Audit from "./Audit.ts"
 export * as Build from "./Build.ts"
 export * as ControlPlane from "./ControlPlane.ts"
+export * as FaultProxy from "./FaultProxy.ts"
 export * as Kubeconfig from "./Kubeconfig.ts"
 export * as Paths from "./Paths.ts"
 export * as Process from "./Process.ts"

@@ -12,9 +12,10 @@
  */
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
-import { Handlers, Settings } from "@kubefx/example-evc"
 import { Kube, Operator, type Settings as RuntimeSettings } from "@kubefx/runtime"
 import { Cause, Duration, Effect, Exit, Layer, Runtime } from "effect"
+import { registry } from "../../src/handlers.ts"
+import * as Settings from "../../src/Settings.ts"
 
 const { values: flags } = parseArgs({
   options: { kubeconfig: { type: "string" } },
@@ -32,7 +33,7 @@ setInterval(() => {
   if (process.ppid !== parent) process.kill(process.pid, "SIGTERM")
 }, 1_000).unref()
 
-const operator = Operator.run(Handlers.registry, {
+const operator = Operator.run(registry, {
   reportingComponent: "kubefx-evc",
   fieldManager: "kubefx-evc",
   ...settings

@@ -5,10 +5,10 @@
  */
 import { Audit } from "@kubefx/controlplane"
 import { Builtins, Json, type KubeObject, Owner, Resource } from "@kubefx/core"
-import { Evc } from "@kubefx/example-evc"
 import type { KubeService } from "@kubefx/runtime"
 import { Effect } from "effect"
-import type { OperatorProcess } from "../src/index.ts"
+import * as Evc from "../../src/Evc.ts"
+import type * as OperatorProcess from "./OperatorProcess.ts"
 
 export const evcs = Resource.make({
   group: Evc.evc.group,

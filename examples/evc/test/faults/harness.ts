@@ -8,14 +8,14 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Audit, ControlPlane } from "@kubefx/controlplane"
+import { Audit, ControlPlane, FaultProxy, Kubeconfig } from "@kubefx/controlplane"
 import { Builtins, type KubeObject } from "@kubefx/core"
-import { Deploy } from "@kubefx/example-evc"
 import { Kube, type KubeService, Manifests, type Settings } from "@kubefx/runtime"
 import { Context, Effect, Layer, Schedule, type Scope } from "effect"
-import { FaultProxy, Kubeconfig, OperatorProcess } from "../src/index.ts"
+import * as Deploy from "../../src/Deploy.ts"
 import * as Checks from "./checks.ts"
 import { evcs } from "./checks.ts"
+import * as OperatorProcess from "./OperatorProcess.ts"
 
 /** `KUBEFX_FAULTS_LONG=1`: the 200 s blackhole, the default idle timeout, more restarts. */
 export const LONG = process.env.KUBEFX_FAULTS_LONG === "1"

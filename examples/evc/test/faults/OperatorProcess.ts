@@ -58,7 +58,7 @@ const exited = (child: ChildProcess, ms: number) =>
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { OperatorProcess } from "@kubefx/faults"
+ * import * as OperatorProcess from "./OperatorProcess.ts"
  *
  * const program = Effect.scoped(
  *   Effect.gen(function* () {
