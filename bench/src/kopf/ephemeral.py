@@ -1,5 +1,5 @@
 """
-The seeds' EphemeralVolumeClaim operator for Kopf, with the seeds' slips corrected so that it
+The walkthrough's EphemeralVolumeClaim operator for Kopf, with the walkthrough's slips corrected so that it
 does the same work as kubefx's `examples/evc`:
 
 - the size is read from `spec.size` (the seed's update handler read `spec['create_fn']`);
@@ -14,7 +14,7 @@ does the same work as kubefx's `examples/evc`:
   (PVC not bound: 422; class cannot expand: 403) is a temporary error retried after
   `EVC_RESIZE_RETRY_SECONDS` (default 30), as kubefx's `EVC_RESIZE_RETRY`.
 
-One change from the seeds' style, in Kopf's favour: one `CoreV1Api` for the process instead of
+One change from the walkthrough's style, in Kopf's favour: one `CoreV1Api` for the process instead of
 a new client (and so new TLS connections) in every handler call.
 
 Everything else is Kopf's defaults (progress in annotations + status, the diff-base annotation,

@@ -38,7 +38,7 @@ export const Quantity = Schema.String.check(
 /**
  * The spec. `size` is optional in the schema on purpose: an EVC without one is accepted by the
  * API server and reported by the operator as a permanent error (in its status and as an Event),
- * as in the seeds; a malformed, zero or negative size is refused by the API server already.
+ * as in Kopf's walkthrough; a malformed, zero or negative size is refused by the API server already.
  */
 export const EvcSpec = Schema.Struct({
   size: Schema.optionalKey(Quantity)

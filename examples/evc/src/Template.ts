@@ -1,5 +1,5 @@
 /**
- * The PVC template (`pvc.yaml`, as in the seeds), read with `yaml` and filled from the EVC.
+ * The PVC template (`pvc.yaml`, as in Kopf's walkthrough), read with `yaml` and filled from the EVC.
  * Placeholders are replaced in the parsed document's string values, never in the YAML text,
  * so no value can change the document's structure. In label values they are replaced by the
  * values' label form (`Label.value`), since a label value holds at most 63 characters.

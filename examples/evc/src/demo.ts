@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { ControlPlane } from "@kubefx/controlplane"
-import { Builtins, Json, Resource } from "@kubefx/core"
+import { Builtins, Json } from "@kubefx/core"
 import { Kube, Manifests, Operator } from "@kubefx/runtime"
 import { Console, Effect, Fiber, Schedule } from "effect"
 import { stringify } from "yaml"
@@ -24,12 +24,6 @@ const { values: flags } = parseArgs({
   strict: true
 })
 
-const evcs = Resource.make({
-  group: evc.group,
-  version: evc.version,
-  plural: evc.plural,
-  kind: evc.kind
-})
 const pvcs = Builtins.persistentVolumeClaims
 
 const step = (text: string) => Console.log(`\nkubefx demo: ${text}`)
@@ -64,7 +58,7 @@ const main = Effect.gen(function* () {
 
     yield* step("applying deploy/evc.yaml (my-claim, size 1G) in namespace default")
     yield* Manifests.apply(Deploy.read("evc.yaml"), { namespace: "default" })
-    const claim = yield* kube.get(evcs, "my-claim", { namespace: "default" }).pipe(
+    const claim = yield* kube.get(evc, "my-claim", { namespace: "default" }).pipe(
       Effect.filterOrFail(
         (o) => Json.get(o, ["status", "create_fn"]) !== undefined,
         () => "not handled yet"

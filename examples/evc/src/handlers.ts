@@ -1,12 +1,12 @@
 /**
- * The handlers of the EVC operator: the seeds' `create_fn` and `update_fn`, with their slips
+ * The handlers of the EVC operator: the walkthrough's `create_fn` and `update_fn`, with their slips
  * corrected (the size is read from `spec.size`; the PVC is named after the EVC, so nothing is
  * read back from the wrong status key) and with what a real cluster needs:
  *
  * - the PVC is owned by its EVC (`Owner.adopt`: ownerReference, namespace, labels), so the
  *   garbage collector deletes it with the EVC: no finalizer and no delete handler are needed;
  * - a PVC that already exists is adopted when it is ours (an operator restarted after creating
- *   it, the seeds' HTTP 409 note), waited for when a deleted EVC of the same name still owns it,
+ *   it, the walkthrough's HTTP 409 note), waited for when a deleted EVC of the same name still owns it,
  *   and a permanent error when it is somebody else's;
  * - the API server refuses to resize a PVC that is not bound (422), whose StorageClass does
  *   not allow expansion (403), or when the operator's role lacks `patch` on PVCs (403): a

@@ -5,7 +5,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
-import { Builtins, Json, type KubeObject, Resource } from "@kubefx/core"
+import { Builtins, Json, type KubeObject, type Resource } from "@kubefx/core"
 import { ApiPatch, Kube, type KubeService, Manifests, Operator } from "@kubefx/runtime"
 import { Context, Duration, Effect, Exit, Layer, Schedule, Schema, type Scope } from "effect"
 import * as fc from "fast-check"
@@ -16,12 +16,6 @@ import * as Label from "../src/Label.ts"
 import * as Settings from "../src/Settings.ts"
 import * as Sizes from "./sizes.ts"
 
-const evcs = Resource.make({
-  group: evc.group,
-  version: evc.version,
-  plural: evc.plural,
-  kind: evc.kind
-})
 const pvcs = Builtins.persistentVolumeClaims
 const events = Builtins.events
 const namespaces = Builtins.namespaces
@@ -113,7 +107,7 @@ const awaitGarbageCollectorKnowsEvcs = (admin: KubeService) =>
     const configMaps = Builtins.configMaps
     for (let round = 0; round < 12; round++) {
       const name = `gc-probe-${round}`
-      const owner = yield* admin.create(evcs, claim("default", name, {}))
+      const owner = yield* admin.create(evc, claim("default", name, {}))
       yield* admin.create(configMaps, {
         apiVersion: "v1",
         kind: "ConfigMap",
@@ -125,7 +119,7 @@ const awaitGarbageCollectorKnowsEvcs = (admin: KubeService) =>
           ]
         }
       })
-      yield* admin.delete(evcs, name, { namespace: "default" })
+      yield* admin.delete(evc, name, { namespace: "default" })
       const collected = yield* admin.get(configMaps, name, { namespace: "default" }).pipe(
         Effect.flatMap(() => Effect.fail("still there")),
         Effect.retry({ schedule: Schedule.spaced("250 millis"), times: 20 }),
@@ -234,7 +228,7 @@ const claimOfSize = (namespace: string, size: string) => ({
 /** Waits until `create_fn` has run on the EVC. */
 const created = (namespace: string, name: string) =>
   eventually(
-    get(evcs, namespace, name).pipe(
+    get(evc, namespace, name).pipe(
       Effect.tap((o) =>
         expect(Json.get(o as Json.Json, ["status", "create_fn"]) !== undefined, "created")
       )
@@ -244,7 +238,7 @@ const created = (namespace: string, name: string) =>
 /** The message of `update_fn`'s progress, once it has been retried. */
 const retryMessage = (namespace: string, name: string) =>
   eventually(
-    get(evcs, namespace, name).pipe(
+    get(evc, namespace, name).pipe(
       Effect.map((o) => Json.get(o as Json.Json, ["status", "kubefx", "progress", "update_fn"])),
       Effect.tap((p) => expect(Number(Json.get(p, ["retries"]) ?? 0) >= 1, "a retry recorded")),
       Effect.map((p) => String(Json.get(p, ["message"])))
@@ -274,7 +268,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const { admin } = yield* Cluster
         const ns = yield* freshNamespace
         yield* startOperator
-        const created = yield* admin.create(evcs, claim(ns, "my-claim", { size: "1G" }))
+        const created = yield* admin.create(evc, claim(ns, "my-claim", { size: "1G" }))
 
         const pvc = yield* eventually(get(pvcs, ns, "my-claim"))
         assert.strictEqual(storage(pvc), "1G")
@@ -296,7 +290,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         assert.strictEqual(pvc.metadata?.labels?.["app.kubernetes.io/managed-by"], "kubefx-evc")
 
         const done = yield* eventually(
-          get(evcs, ns, "my-claim").pipe(
+          get(evc, ns, "my-claim").pipe(
             Effect.tap((o) =>
               expect(
                 Json.get(o as Json.Json, ["status", "create_fn", "pvcName"]) === "my-claim",
@@ -320,24 +314,24 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const { admin } = yield* Cluster
         const ns = yield* freshNamespace
         yield* startOperator
-        yield* admin.create(evcs, claim(ns, "grow", { size: "1G" }))
+        yield* admin.create(evc, claim(ns, "grow", { size: "1G" }))
         yield* eventually(get(pvcs, ns, "grow"))
         yield* markBound(ns, "grow", "1G")
         yield* eventually(
-          get(evcs, ns, "grow").pipe(
+          get(evc, ns, "grow").pipe(
             Effect.tap((o) =>
               expect(Json.get(o as Json.Json, ["status", "create_fn"]) !== undefined, "created")
             )
           )
         )
-        yield* admin.patch(evcs, "grow", ApiPatch.merge({ spec: { size: "2G" } }), {
+        yield* admin.patch(evc, "grow", ApiPatch.merge({ spec: { size: "2G" } }), {
           namespace: ns
         })
         yield* eventually(
           get(pvcs, ns, "grow").pipe(Effect.tap((pvc) => expect(storage(pvc) === "2G", "resized")))
         )
         const evcNow = yield* eventually(
-          get(evcs, ns, "grow").pipe(
+          get(evc, ns, "grow").pipe(
             Effect.tap((o) =>
               expect(
                 Json.get(o as Json.Json, ["status", "update_fn", "size"]) === "2G",
@@ -355,20 +349,20 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const { admin } = yield* Cluster
         const ns = yield* freshNamespace
         yield* startOperator
-        yield* admin.create(evcs, claim(ns, "pending", { size: "1G" }))
+        yield* admin.create(evc, claim(ns, "pending", { size: "1G" }))
         yield* eventually(
-          get(evcs, ns, "pending").pipe(
+          get(evc, ns, "pending").pipe(
             Effect.tap((o) =>
               expect(Json.get(o as Json.Json, ["status", "create_fn"]) !== undefined, "created")
             )
           )
         )
-        yield* admin.patch(evcs, "pending", ApiPatch.merge({ spec: { size: "3G" } }), {
+        yield* admin.patch(evc, "pending", ApiPatch.merge({ spec: { size: "3G" } }), {
           namespace: ns
         })
 
         const retrying = yield* eventually(
-          get(evcs, ns, "pending").pipe(
+          get(evc, ns, "pending").pipe(
             Effect.map((o) =>
               Json.get(o as Json.Json, ["status", "kubefx", "progress", "update_fn"])
             ),
@@ -400,7 +394,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
           )
         )
         yield* eventually(
-          get(evcs, ns, "pending").pipe(
+          get(evc, ns, "pending").pipe(
             Effect.tap((o) =>
               expect(
                 Json.get(o as Json.Json, ["status", "update_fn", "size"]) === "3G" &&
@@ -419,21 +413,21 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const { admin } = yield* Cluster
         const ns = yield* freshNamespace
         yield* startOperator
-        yield* admin.create(evcs, claim(ns, "shrink", { size: "2G" }))
+        yield* admin.create(evc, claim(ns, "shrink", { size: "2G" }))
         yield* eventually(get(pvcs, ns, "shrink"))
         yield* markBound(ns, "shrink", "2G")
         yield* eventually(
-          get(evcs, ns, "shrink").pipe(
+          get(evc, ns, "shrink").pipe(
             Effect.tap((o) =>
               expect(Json.get(o as Json.Json, ["status", "create_fn"]) !== undefined, "created")
             )
           )
         )
-        yield* admin.patch(evcs, "shrink", ApiPatch.merge({ spec: { size: "1G" } }), {
+        yield* admin.patch(evc, "shrink", ApiPatch.merge({ spec: { size: "1G" } }), {
           namespace: ns
         })
         const failed = yield* eventually(
-          get(evcs, ns, "shrink").pipe(
+          get(evc, ns, "shrink").pipe(
             Effect.map((o) =>
               Json.get(o as Json.Json, ["status", "kubefx", "errors", "update_fn"])
             ),
@@ -450,9 +444,9 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const { admin } = yield* Cluster
         const ns = yield* freshNamespace
         yield* startOperator
-        yield* admin.create(evcs, claim(ns, "no-size", {}))
+        yield* admin.create(evc, claim(ns, "no-size", {}))
         const failed = yield* eventually(
-          get(evcs, ns, "no-size").pipe(
+          get(evc, ns, "no-size").pipe(
             Effect.map((o) =>
               Json.get(o as Json.Json, ["status", "kubefx", "errors", "create_fn"])
             ),
@@ -484,7 +478,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const ns = yield* freshNamespace
         const dryRun = { dryRun: true }
         for (const size of Sizes.refused) {
-          const refused = yield* Effect.flip(admin.create(evcs, claim(ns, "bad", { size }), dryRun))
+          const refused = yield* Effect.flip(admin.create(evc, claim(ns, "bad", { size }), dryRun))
           assert.strictEqual(refused._tag, "Invalid", size)
           assert.include(refused.message, "spec.size", size)
           assert.include(refused.message, quantityMessage, size)
@@ -503,7 +497,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const { admin } = yield* Cluster
         const ns = yield* freshNamespace
         for (const size of Sizes.admitted) {
-          yield* admin.create(evcs, claim(ns, "good", { size }), { dryRun: true })
+          yield* admin.create(evc, claim(ns, "good", { size }), { dryRun: true })
           yield* admin.create(pvcs, claimOfSize(ns, size), { dryRun: true })
         }
       }).pipe(Effect.orDie)
@@ -520,7 +514,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         for (const size of sizes) {
           const decoded = Exit.isSuccess(decode({ size }))
           const evcAdmitted = yield* admin
-            .create(evcs, claim(ns, "random", { size }), { dryRun: true })
+            .create(evc, claim(ns, "random", { size }), { dryRun: true })
             .pipe(
               Effect.as(true),
               Effect.catchTag("Invalid", () => Effect.succeed(false))
@@ -545,7 +539,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const name = `${"a-very-long-claim-name.".repeat(6)}end`
         assert.isAbove(name.length, 100)
         yield* startOperator
-        yield* admin.create(evcs, claim(ns, name, { size: "1G" }))
+        yield* admin.create(evc, claim(ns, name, { size: "1G" }))
         const pvc = yield* eventually(get(pvcs, ns, name))
         assert.strictEqual(pvc.metadata?.labels?.[Label.key], Label.value(name))
         const selected = yield* admin.list(pvcs, {
@@ -557,7 +551,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
           [name]
         )
         yield* eventually(
-          get(evcs, ns, name).pipe(
+          get(evc, ns, name).pipe(
             Effect.tap((o) =>
               expect(
                 Json.get(o as Json.Json, ["status", "create_fn", "pvcName"]) === name,
@@ -574,9 +568,9 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const { admin, noPatchKubeconfig } = yield* Cluster
         const ns = yield* freshNamespace
         yield* operatorAs({ kubeconfig: noPatchKubeconfig })
-        yield* admin.create(evcs, claim(ns, "no-patch", { size: "1G" }))
+        yield* admin.create(evc, claim(ns, "no-patch", { size: "1G" }))
         yield* created(ns, "no-patch")
-        yield* admin.patch(evcs, "no-patch", ApiPatch.merge({ spec: { size: "2G" } }), {
+        yield* admin.patch(evc, "no-patch", ApiPatch.merge({ spec: { size: "2G" } }), {
           namespace: ns
         })
         const missing = `user "${NO_PATCH_USER}" may not patch persistentvolumeclaims; add "patch" on persistentvolumeclaims to the operator's role`
@@ -593,11 +587,11 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const { admin } = yield* Cluster
         const ns = yield* freshNamespace
         yield* operatorAs({ storageClass: "kubefx-fixed" })
-        yield* admin.create(evcs, claim(ns, "fixed", { size: "1G" }))
+        yield* admin.create(evc, claim(ns, "fixed", { size: "1G" }))
         yield* eventually(get(pvcs, ns, "fixed"))
         yield* markBound(ns, "fixed", "1G")
         yield* created(ns, "fixed")
-        yield* admin.patch(evcs, "fixed", ApiPatch.merge({ spec: { size: "2G" } }), {
+        yield* admin.patch(evc, "fixed", ApiPatch.merge({ spec: { size: "2G" } }), {
           namespace: ns
         })
         const fixed = `its StorageClass "kubefx-fixed" does not allow volume expansion`
@@ -614,10 +608,10 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const { admin } = yield* Cluster
         const ns = yield* freshNamespace
         yield* startOperator
-        yield* admin.create(evcs, claim(ns, "short-lived", { size: "1G" }))
+        yield* admin.create(evc, claim(ns, "short-lived", { size: "1G" }))
         yield* eventually(get(pvcs, ns, "short-lived"))
-        yield* admin.delete(evcs, "short-lived", { namespace: ns })
-        const evcGone = yield* eventually(Effect.flip(get(evcs, ns, "short-lived")))
+        yield* admin.delete(evc, "short-lived", { namespace: ns })
+        const evcGone = yield* eventually(Effect.flip(get(evc, ns, "short-lived")))
         assert.strictEqual(evcGone._tag, "NotFound")
         const pvcGone = yield* eventually(Effect.flip(get(pvcs, ns, "short-lived")))
         assert.strictEqual(pvcGone._tag, "NotFound")
@@ -629,7 +623,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const { admin } = yield* Cluster
         const ns = yield* freshNamespace
         // As if an operator had created the PVC and died before writing the EVC's status.
-        const created = yield* admin.create(evcs, claim(ns, "adopted", { size: "1G" }))
+        const created = yield* admin.create(evc, claim(ns, "adopted", { size: "1G" }))
         yield* admin.create(pvcs, {
           apiVersion: "v1",
           kind: "PersistentVolumeClaim",
@@ -656,7 +650,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
           Effect.gen(function* () {
             yield* startOperator
             return yield* eventually(
-              get(evcs, ns, "adopted").pipe(
+              get(evc, ns, "adopted").pipe(
                 Effect.tap((o) =>
                   expect(
                     Json.get(o as Json.Json, ["status", "create_fn", "pvcName"]) === "adopted",
@@ -676,7 +670,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
         const operator = yield* startOperator
         yield* Effect.sleep("2 seconds")
         yield* operator.stop
-        const after = yield* get(evcs, ns, "adopted")
+        const after = yield* get(evc, ns, "adopted")
         assert.strictEqual(after.metadata?.resourceVersion, first.metadata?.resourceVersion)
         assert.strictEqual((yield* eventsAbout(ns, "adopted")).length, eventsBefore)
         assert.strictEqual((yield* admin.list(pvcs, { namespace: ns })).items.length, 1)
@@ -694,9 +688,9 @@ layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
           spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5G" } } }
         })
         yield* startOperator
-        yield* admin.create(evcs, claim(ns, "taken", { size: "1G" }))
+        yield* admin.create(evc, claim(ns, "taken", { size: "1G" }))
         const failed = yield* eventually(
-          get(evcs, ns, "taken").pipe(
+          get(evc, ns, "taken").pipe(
             Effect.map((o) =>
               Json.get(o as Json.Json, ["status", "kubefx", "errors", "create_fn"])
             ),

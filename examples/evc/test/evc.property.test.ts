@@ -13,7 +13,7 @@
  * `EVC_SEED=<seed> EVC_PATH=<path>`.
  */
 import { describe, it } from "@effect/vitest"
-import { Builtins, Json, Resource } from "@kubefx/core"
+import { Builtins, Json } from "@kubefx/core"
 import type { Kube } from "@kubefx/runtime"
 import { Arbitraries, Faults, Property, Quantity, Runner, SimCluster } from "@kubefx/testing"
 import { Duration, Effect } from "effect"
@@ -24,12 +24,6 @@ import { crd, evc } from "../src/Evc.ts"
 import { registry } from "../src/handlers.ts"
 import * as Settings from "../src/Settings.ts"
 
-const evcs = Resource.make({
-  group: evc.group,
-  version: evc.version,
-  plural: evc.plural,
-  kind: evc.kind
-})
 const pvcs = Builtins.persistentVolumeClaims
 const namespace = "default"
 
@@ -53,7 +47,7 @@ const at = (o: unknown, path: Json.PathInput) => Json.get(o as Json.Json | undef
 const converged = (shrunk: ReadonlySet<string>) =>
   Effect.gen(function* () {
     const sim = yield* SimCluster.SimCluster
-    const live = (yield* sim.objects(evcs, namespace)).filter(
+    const live = (yield* sim.objects(evc, namespace)).filter(
       (o) => o.metadata?.deletionTimestamp === undefined
     )
     const claims = yield* sim.objects(pvcs, namespace)
@@ -108,7 +102,7 @@ const body = (input: {
       namespaces: [namespace],
       reportingComponent: "kubefx-evc"
     })
-    const target = { resource: evcs, namespace, kube: sim.admin, runner, sim }
+    const target = { resource: evc, namespace, kube: sim.admin, runner, sim }
     const shrunk = new Set<string>()
     const last = new Map<string, string | undefined>()
     for (const action of input.actions) {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Json, Resource } from "@kubefx/core"
+import { Json } from "@kubefx/core"
 
 import { Quantity, SimCluster } from "@kubefx/testing"
 import { Effect, Exit, Schema } from "effect"
@@ -16,7 +16,7 @@ describe("the EVC example", () => {
     assert.strictEqual(readFileSync(crdPath, "utf8"), crdYaml())
   })
 
-  it("fills the PVC template from the seeds", () => {
+  it("fills the PVC template from Kopf's walkthrough", () => {
     const pvc = Template.render({ name: "my-claim", size: "1G", storageClass: "fast" })
     assert.deepStrictEqual(pvc, {
       apiVersion: "v1",
@@ -93,16 +93,10 @@ describe("the EVC example", () => {
     it.effect("the simulated cluster admits and refuses the same sizes", () =>
       Effect.gen(function* () {
         const sim = yield* SimCluster.SimCluster
-        const evcs = Resource.make({
-          group: evc.group,
-          version: evc.version,
-          plural: evc.plural,
-          kind: evc.kind
-        })
         const sizes: ReadonlyArray<string> = [...Sizes.admitted, ...Sizes.refused]
         const outcomes = yield* Effect.forEach(sizes, (size, i) =>
           sim.admin
-            .create(evcs, {
+            .create(evc, {
               apiVersion: "kopf.dev/v1",
               kind: evc.kind,
               metadata: { name: `e${i}`, namespace: "default" },

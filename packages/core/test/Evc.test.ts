@@ -1,5 +1,5 @@
 /**
- * The EphemeralVolumeClaim operator of the seeds (Kopf's walkthrough), written with the kubefx
+ * The EphemeralVolumeClaim operator of Kopf's walkthrough (Kopf's walkthrough), written with the kubefx
  * DSL: fully typed, no casts. Kopf's version is about 45 lines of Python for the two handlers;
  * here they take about 25, with a typed spec, a typed PVC client service and the
  * "not bound yet / not expandable" case handled as a retry.
@@ -118,7 +118,7 @@ const claim = (spec: Json.JsonObject): Json.JsonObject => ({
   spec
 })
 
-describe("EVC operator (the seeds)", () => {
+describe("EVC operator (Kopf's walkthrough)", () => {
   it("is fully typed: the spec is decoded, the registry requires the PVC service", () => {
     expectTypeOf(create_fn).toEqualTypeOf<Handler.Handler<Pvcs>>()
     expectTypeOf(registry).toEqualTypeOf<Registry.Registry<Pvcs>>()

@@ -4,7 +4,9 @@
  * The API server answers a failed request with a `Status` object (`kind: Status`) that carries
  * an HTTP `code`, a machine-readable `reason` (`NotFound`, `AlreadyExists`, `Conflict`,
  * `Invalid`, `Expired`, ...) and a human `message`. {@link fromResponse} turns it into one of the
- * classes below; {@link isTransient} tells which of them may succeed when tried again.
+ * classes below; {@link isTransient} tells which of them may succeed when tried again. One
+ * module for all of them: callers match on the union, and each class is a line of code and its
+ * documentation.
  *
  * {@link Invalid} (422) and {@link BadRequest} (other 4xx) declare themselves permanent to the
  * core (`Outcome.permanent`): a handler that fails with one fails for good, recording what the

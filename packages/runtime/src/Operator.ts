@@ -1,30 +1,10 @@
 /**
- * The operator: resolves the resources a registry's handlers select, watches them, and
- * processes each object in a shared {@link WorkQueue} (one object at a time, the newest state
- * wins, bounded concurrency) with a {@link Processor}.
- *
- * - **Resolution**: each selector of the registry is looked up in the server's discovery
- *   documents ({@link Discovery.resolveAll}); an API server that is down, restarting or
- *   refusing for a moment is waited for. Before it, `Registry.fieldWarnings` (field handlers on
- *   paths the resource's Schema lacks) are logged.
- * - **Watching**: one `Watcher` per resource over `settings.scope`: cluster-wide; a
- *   list+watch per namespace for plain names (no cluster-wide rights needed); or, for globs
- *   and exclusions (`namespaces: ["team-*", "!team-secret"]`), a cluster-wide watch of
- *   `namespaces` that starts a list+watch per matching namespace as it appears and stops it when
- *   it is deleted (see `Watcher.watch`).
- * - **Readiness**: `ready` completes when every watcher has listed its scope once: every
- *   namespace of a fixed set, or, with globs, every namespace that matched when namespaces were
- *   first listed. Namespaces created later are watched as they appear but do not hold `ready`
- *   back (it completes once); a matching namespace where the operator is refused (403) holds it
- *   back until its rights arrive.
- * - **Shutdown**: `run` runs until interrupted (`NodeRuntime.runMain` of
- *   `@effect/platform-node` interrupts on SIGINT/SIGTERM). Then it stops the watchers (no new
- *   events), drops pending items and requeues, lets the running steps finish (their patches
- *   are written) for at most `settings.shutdownTimeout`, and interrupts what is left.
- * - **Failures**: a failure of one object's processing is logged and retried; a failing watch
- *   is logged and retried with backoff (also a refusal: 401, 403); the operator fails only
- *   when a selector matches no resource of a ready API server at start
- *   ({@link Discovery.NotServed}), or a watch request is malformed (400).
+ * The operator: resolves the resources a registry's handlers select ({@link Discovery}), watches
+ * them ({@link Watcher}), and processes each object in a shared {@link WorkQueue} with a
+ * {@link Processor}; `ready` once every watched scope has listed once; graceful shutdown on
+ * interruption (SIGINT/SIGTERM under `NodeRuntime.runMain`): the watchers stop, running steps
+ * finish for at most `shutdownTimeout`. It fails only when a selector matches no resource of a
+ * ready API server at start, or a watch request is malformed. See docs/ARCHITECTURE.md.
  *
  * @since 0.1.0
  */

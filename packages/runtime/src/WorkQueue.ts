@@ -1,27 +1,10 @@
 /**
- * The work queue: objects in, one worker fiber per object key, the newest state wins.
- *
- * - **Keyed**: items are grouped by `key(item)`: `Resource.identity` (`namespace/name/uid`) tells
- *   a re-created object apart, `Resource.key` (`namespace/name`) does not. At most one fiber
- *   processes a key at any time.
- * - **Latest wins**: each key has a mailbox of size one. Items offered while its worker runs
- *   replace each other; when the worker finishes it takes the newest, so a burst of events costs
- *   at most one more run. The first item of an idle key is processed at once (no added
- *   latency); with a `batchWindow`, the items that came while it ran settle for that long
- *   before the next run (a burst of edits costs one more run, not one per edit).
- * - **Bounded**: a semaphore bounds how many keys are processed at the same time. The newest
- *   item is taken only once a permit is held, so waiting keys also collapse.
- * - **Idle workers exit**: a worker whose mailbox is empty ends; the next offer starts a new one.
- * - **Requeues**: `process` answers `Option<Duration>`; `Some(d)` re-offers the processed item
- *   after `d` (a timer fiber in a {@link FiberMap}, in memory, no self-touching patch). A newer
- *   item for the key cancels the pending requeue (so does `forget`); the newer item's own
- *   processing decides the next one.
- *
- * - **Shutdown**: `shutdown` stops taking items (later offers and requeues are dropped), cancels
- *   pending requeues and mailboxes, and waits for the running processes to finish: bound it
- *   with a timeout, then close the scope to interrupt what is left.
- *
- * `process` must handle its own errors; a defect is logged and the item dropped (no requeue).
+ * The work queue: one worker fiber per key at a time, the newest item wins (a key's mailbox
+ * holds one), at most `concurrency` keys in process, an idle key's first item processed at
+ * once and later bursts settled for `batchWindow`; `Some(d)` from `process` requeues the item
+ * after `d` in memory, and a newer item cancels that. `shutdown` drops pending items and
+ * requeues and waits for the running ones. `process` must handle its own errors; a defect is
+ * logged and the item dropped. See docs/ARCHITECTURE.md.
  *
  * @since 0.1.0
  */

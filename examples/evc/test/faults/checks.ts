@@ -4,18 +4,13 @@
  * audit log, no PVC created twice and no handler success recorded twice.
  */
 import { Audit } from "@kubefx/controlplane"
-import { Builtins, Json, type KubeObject, Owner, Resource } from "@kubefx/core"
+import { Builtins, Json, type KubeObject, Owner } from "@kubefx/core"
 import type { KubeService } from "@kubefx/runtime"
 import { Effect } from "effect"
 import * as Evc from "../../src/Evc.ts"
 import type * as OperatorProcess from "./OperatorProcess.ts"
 
-export const evcs = Resource.make({
-  group: Evc.evc.group,
-  version: Evc.evc.version,
-  plural: Evc.evc.plural,
-  kind: Evc.evc.kind
-})
+export const evcs = Evc.evc
 export const pvcs = Builtins.persistentVolumeClaims
 
 type Ended = OperatorProcess.Ended
