@@ -3,7 +3,7 @@
  * Metadata, one JSON line per stage). A request is counted once, at its `ResponseComplete`
  * stage; watches are counted apart (they are long-running and not per object).
  */
-import { closeSync, openSync, readSync, statSync } from "node:fs"
+import { Audit } from "@kubefx/controlplane"
 
 export interface Counts {
   /** Non-watch requests, total. */
@@ -17,21 +17,7 @@ export interface Counts {
 }
 
 /** The audit log's size now: a window's start or end. */
-export const offset = (path: string): number => {
-  try {
-    return statSync(path).size
-  } catch {
-    return 0
-  }
-}
-
-interface Entry {
-  readonly stage?: string
-  readonly verb?: string
-  readonly user?: { readonly username?: string }
-  readonly objectRef?: { readonly resource?: string; readonly subresource?: string }
-  readonly responseStatus?: { readonly code?: number }
-}
+export const offset = Audit.offset
 
 /** Counts the requests of `user` between two offsets of the log. */
 export const count = (path: string, from: number, to: number, user: string): Counts => {
@@ -39,37 +25,20 @@ export const count = (path: string, from: number, to: number, user: string): Cou
   const errors: Record<string, number> = {}
   let total = 0
   let watches = 0
-  const fd = openSync(path, "r")
-  try {
-    const chunk = Buffer.alloc(4 * 1024 * 1024)
-    let position = from
-    let rest = ""
-    while (position < to) {
-      const n = readSync(fd, chunk, 0, Math.min(chunk.length, to - position), position)
-      if (n <= 0) break
-      position += n
-      const text = rest + chunk.toString("utf8", 0, n)
-      const lines = text.split("\n")
-      rest = lines.pop() ?? ""
-      for (const line of lines) {
-        if (!line.includes(`"username":"${user}"`)) continue
-        const entry = JSON.parse(line) as Entry
-        if (entry.user?.username !== user) continue
-        const resource = `${entry.objectRef?.resource ?? "(none)"}${entry.objectRef?.subresource === undefined ? "" : `/${entry.objectRef.subresource}`}`
-        if (entry.verb === "watch") {
-          if (entry.stage === "ResponseStarted") watches++
-          continue
-        }
-        if (entry.stage !== "ResponseComplete") continue
-        total++
-        const key = `${entry.verb} ${resource}`
-        byCall[key] = (byCall[key] ?? 0) + 1
-        const code = entry.responseStatus?.code ?? 0
-        if (code >= 400) errors[`${key} ${code}`] = (errors[`${key} ${code}`] ?? 0) + 1
-      }
+  const events = Audit.read(path, { from, to, line: (l) => l.includes(`"username":"${user}"`) })
+  for (const entry of events) {
+    if (entry.user.username !== user) continue
+    const resource = `${entry.objectRef?.resource ?? "(none)"}${entry.objectRef?.subresource === undefined ? "" : `/${entry.objectRef.subresource}`}`
+    if (entry.verb === "watch") {
+      if (entry.stage === "ResponseStarted") watches++
+      continue
     }
-  } finally {
-    closeSync(fd)
+    if (entry.stage !== "ResponseComplete") continue
+    total++
+    const key = `${entry.verb} ${resource}`
+    byCall[key] = (byCall[key] ?? 0) + 1
+    const code = entry.responseStatus?.code ?? 0
+    if (code >= 400) errors[`${key} ${code}`] = (errors[`${key} ${code}`] ?? 0) + 1
   }
   return { total, byCall, watches, errors }
 }

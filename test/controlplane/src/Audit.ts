@@ -92,32 +92,43 @@ export const offset = (path: string): number => {
 }
 
 /**
- * The events of the log from byte `from` (default: the start). A line that does not parse (the
- * last one while the server writes it, or one cut by a killed server) is skipped.
+ * The events of the log between bytes `from` (default: the start) and `to` (default: the end).
+ * `line`, when given, picks the raw lines worth parsing (a cheap test before `JSON.parse`, for
+ * large logs). A line that does not parse (the last one while the server writes it, or one cut
+ * by a killed server) is skipped.
  *
  * @example
  * ```ts
  * import { Audit } from "@kubefx/controlplane"
- * const creates = Audit.read("/tmp/kubefx-controlplane-x/audit.log").filter(
- *   (e) => e.stage === "ResponseComplete" && e.verb === "create"
- * )
+ * const creates = Audit.read("/tmp/kubefx-controlplane-x/audit.log", {
+ *   line: (text) => text.includes('"verb":"create"')
+ * }).filter((e) => e.stage === "ResponseComplete")
  * ```
  * @since 0.1.0
  */
-export const read = (path: string, options: { readonly from?: number } = {}): Array<Event> => {
+export const read = (
+  path: string,
+  options: {
+    readonly from?: number
+    readonly to?: number
+    readonly line?: (text: string) => boolean
+  } = {}
+): Array<Event> => {
   const events: Array<Event> = []
+  const to = options.to ?? Number.POSITIVE_INFINITY
   const fd = openSync(path, "r")
   try {
     const chunk = Buffer.alloc(4 * 1024 * 1024)
     let position = options.from ?? 0
     let rest = ""
-    for (;;) {
-      const n = readSync(fd, chunk, 0, chunk.length, position)
+    while (position < to) {
+      const n = readSync(fd, chunk, 0, Math.min(chunk.length, to - position), position)
       if (n <= 0) break
       position += n
       const lines = (rest + chunk.toString("utf8", 0, n)).split("\n")
       rest = lines.pop() ?? ""
       for (const line of lines) {
+        if (options.line !== undefined && !options.line(line)) continue
         const event = parse(line)
         if (event !== undefined) events.push(event)
       }
