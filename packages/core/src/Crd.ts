@@ -173,7 +173,11 @@ const lowerTyped = (schema: JsonSchema, at: At): Lowered => {
   if (out.type === "null") throw refused(at, "a field that is always null is not structural")
   lowerFields(schema, out, at)
   lowerItems(schema, out, at)
-  if (out.type === undefined && out["x-kubernetes-int-or-string"] !== true) {
+  if (
+    out.type === undefined &&
+    out["x-kubernetes-int-or-string"] !== true &&
+    out["x-kubernetes-preserve-unknown-fields"] !== true
+  ) {
     const onlyDocs = Object.keys(out).every(
       (key) => key === "description" || key === "title" || key === "default"
     )
