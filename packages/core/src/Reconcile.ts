@@ -226,7 +226,7 @@ interface Pass<R> {
   readonly events: Array<Event>
   /** The handlers' own patches and their results (`status.<id>`). */
   handlers: Patch.MergePatch
-  /** The error summary's changes (`status.<errors>`), then the rest of kubefx's state. */
+  /** The error summary's changes (`status.<errors>`) from the runs; the step adds the rest. */
   framework: Patch.MergePatch
   /** The body as patched by the handlers that ran before. */
   current: Json.JsonObject
