@@ -21,6 +21,7 @@ import { Duration, Effect, Exit, Option, Random, Schedule } from "effect"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Backoff = Schedule.Schedule<unknown, number>
 
@@ -37,6 +38,7 @@ export type Backoff = Schedule.Schedule<unknown, number>
  * ```
  *
  * @since 0.1.0
+ * @category defaults
  */
 export const defaultBackoff: Backoff = Schedule.min([
   Schedule.exponential("1 second"),
@@ -58,6 +60,7 @@ export const defaultBackoff: Backoff = Schedule.min([
  * ```
  *
  * @since 0.1.0
+ * @category delays
  */
 export const delayMillis = (
   schedule: Backoff,

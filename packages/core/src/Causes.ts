@@ -40,6 +40,7 @@ import * as Storage from "./Storage.ts"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Reason = "create" | "update" | "delete" | "resume" | "noop" | "gone"
 
@@ -54,6 +55,7 @@ export type Reason = "create" | "update" | "delete" | "resume" | "noop" | "gone"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type FinalizerAction = "add" | "remove" | "none"
 
@@ -69,6 +71,7 @@ export type FinalizerAction = "add" | "remove" | "none"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Cause {
   readonly reason: Reason
@@ -97,6 +100,7 @@ export interface Cause {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Input {
   readonly body: Json.Json
@@ -117,6 +121,7 @@ export interface Input {
  * ```
  *
  * @since 0.1.0
+ * @category predicates
  */
 export const isDeleting = (body: Json.Json): boolean => {
   const ts = Json.get(body, ["metadata", "deletionTimestamp"])
@@ -140,6 +145,7 @@ export const isDeleting = (body: Json.Json): boolean => {
  * ```
  *
  * @since 0.1.0
+ * @category detection
  */
 export const detect = (input: Input): Cause => {
   const storage = input.storage ?? Storage.defaults

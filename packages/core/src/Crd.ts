@@ -25,10 +25,20 @@
 import { Data, Schema } from "effect"
 import * as Json from "./Json.ts"
 
-/** A JSON Schema / OpenAPI object, as plain JSON. @since 0.1.0 */
+/**
+ * A JSON Schema / OpenAPI object, as plain JSON.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type JsonSchema = Json.JsonObject
 
-/** The schema cannot be expressed as a structural OpenAPI 3.0 schema; `path` says where. @since 0.1.0 */
+/**
+ * The schema cannot be expressed as a structural OpenAPI 3.0 schema; `path` says where.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class CrdError extends Data.TaggedError("CrdError")<{
   readonly path: string
   readonly reason: string
@@ -77,135 +87,134 @@ const isNullSchema = (value: unknown) => isObject(value) && value.type === "null
  * // { type: "string", nullable: true }
  * ```
  * @since 0.1.0
+ * @category lowering
  */
 export const structural = (
   schema: JsonSchema,
   definitions: Readonly<Record<string, JsonSchema>> = {}
-): JsonSchema => lower(schema, definitions, "", [])
+): JsonSchema => lower(schema, { definitions, path: "", refs: [] })
 
-const lower = (
-  schema: JsonSchema,
-  definitions: Readonly<Record<string, JsonSchema>>,
-  path: string,
-  refs: ReadonlyArray<string>
-): Record<string, Json.Json> => {
-  const at = path === "" ? "<root>" : path
-  if (typeof schema.$ref === "string") {
-    const key = decodeURIComponent(schema.$ref.replace(/^#\/(\$defs|definitions)\//, ""))
-    const target = definitions[key]
-    if (target === undefined)
-      throw new CrdError({ path: at, reason: `unknown $ref ${schema.$ref}` })
-    if (refs.includes(key)) {
-      throw new CrdError({
-        path: at,
-        reason: `recursive schema "${key}" cannot be a structural CRD schema`
-      })
-    }
-    const { $ref: _, ...rest } = schema
-    return lower({ ...target, ...rest }, definitions, path, [...refs, key])
-  }
-  if (Array.isArray(schema.anyOf) || Array.isArray(schema.oneOf)) {
-    const options = (schema.anyOf ?? schema.oneOf) as ReadonlyArray<JsonSchema>
-    const { anyOf: _a, oneOf: _o, ...rest } = schema
-    const nonNull = options.filter((option) => !isNullSchema(option))
-    const nullable = nonNull.length < options.length
-    // A union the user marked as int-or-string or free-form is structural as it is.
-    if (
-      rest["x-kubernetes-int-or-string"] === true ||
-      rest["x-kubernetes-preserve-unknown-fields"] === true
-    ) {
-      return lower({ ...rest, ...(nullable ? { nullable: true } : {}) }, definitions, path, refs)
-    }
-    if (nonNull.length === 1) {
-      return lower(
-        { ...nonNull[0], ...rest, ...(nullable ? { nullable: true } : {}) },
-        definitions,
-        path,
-        refs
-      )
-    }
-    // A union of literals of one type (e.g. Schema.Literals) is an enum of that type.
-    const lowered = nonNull.map((option) => lower(option, definitions, path, refs))
-    const types = new Set(lowered.map((option) => option.type))
-    if (types.size === 1 && lowered.every((option) => Array.isArray(option.enum))) {
-      return {
-        ...lower(rest, definitions, path, refs),
-        type: lowered[0]!.type ?? null,
-        enum: lowered.flatMap((option) => option.enum as ReadonlyArray<Json.Json>),
-        ...(nullable ? { nullable: true } : {})
-      }
-    }
-    throw new CrdError({
-      path: at,
-      reason: `a union of ${[...types].join(" | ")} is not structural: give the field one type, or annotate it with "x-kubernetes-preserve-unknown-fields"`
-    })
-  }
+/** Where the lowering is: the definitions, the path (for messages), the `$ref`s inlined on the way. */
+interface At {
+  readonly definitions: Readonly<Record<string, JsonSchema>>
+  readonly path: string
+  readonly refs: ReadonlyArray<string>
+}
+
+type Lowered = Record<string, Json.Json>
+
+const lower = (schema: JsonSchema, at: At): Lowered => {
+  if (typeof schema.$ref === "string") return lowerRef(schema, schema.$ref, at)
+  if (Array.isArray(schema.anyOf) || Array.isArray(schema.oneOf)) return lowerUnion(schema, at)
   if (Array.isArray(schema.allOf)) {
     const { allOf, ...rest } = schema
-    return lower(
-      Object.assign({}, ...(allOf as ReadonlyArray<JsonSchema>), rest),
-      definitions,
-      path,
-      refs
-    )
+    return lower(Object.assign({}, ...(allOf as ReadonlyArray<JsonSchema>), rest), at)
   }
+  return lowerTyped(schema, at)
+}
 
-  const out: Record<string, Json.Json> = {}
-  for (const [key, value] of Object.entries(schema)) {
-    if (keptKeys.has(key) || key.startsWith("x-kubernetes-")) out[key] = value
+const refused = (at: At, reason: string): CrdError =>
+  new CrdError({ path: at.path === "" ? "<root>" : at.path, reason })
+
+/** A `$ref` is inlined, its target under the referring schema's own keys. */
+const lowerRef = (schema: JsonSchema, ref: string, at: At): Lowered => {
+  const key = decodeURIComponent(ref.replace(/^#\/(\$defs|definitions)\//, ""))
+  const target = at.definitions[key]
+  if (target === undefined) throw refused(at, `unknown $ref ${ref}`)
+  if (at.refs.includes(key))
+    throw refused(at, `recursive schema "${key}" cannot be a structural CRD schema`)
+  const { $ref: _, ...rest } = schema
+  return lower({ ...target, ...rest }, { ...at, refs: [...at.refs, key] })
+}
+
+/** `anyOf` / `oneOf`: nullable, marked int-or-string or free-form, one option, or an enum. */
+const lowerUnion = (schema: JsonSchema, at: At): Lowered => {
+  const options = (schema.anyOf ?? schema.oneOf) as ReadonlyArray<JsonSchema>
+  const { anyOf: _a, oneOf: _o, ...rest } = schema
+  const nonNull = options.filter((option) => !isNullSchema(option))
+  const nullable = nonNull.length < options.length ? { nullable: true } : {}
+  // A union the user marked as int-or-string or free-form is structural as it is.
+  if (
+    rest["x-kubernetes-int-or-string"] === true ||
+    rest["x-kubernetes-preserve-unknown-fields"] === true
+  )
+    return lower({ ...rest, ...nullable }, at)
+  if (nonNull.length === 1) return lower({ ...nonNull[0], ...rest, ...nullable }, at)
+  // A union of literals of one type (e.g. Schema.Literals) is an enum of that type.
+  const lowered = nonNull.map((option) => lower(option, at))
+  const types = new Set(lowered.map((option) => option.type))
+  if (types.size === 1 && lowered.every((option) => Array.isArray(option.enum))) {
+    return {
+      ...lower(rest, at),
+      type: lowered[0]!.type ?? null,
+      enum: lowered.flatMap((option) => option.enum as ReadonlyArray<Json.Json>),
+      ...nullable
+    }
   }
+  throw refused(
+    at,
+    `a union of ${[...types].join(" | ")} is not structural: give the field one type, or annotate it with "x-kubernetes-preserve-unknown-fields"`
+  )
+}
+
+/** A schema without combinators: its kept keys, its one type, and its fields or items. */
+const lowerTyped = (schema: JsonSchema, at: At): Lowered => {
+  const out: Lowered = {}
+  for (const [key, value] of Object.entries(schema))
+    if (keptKeys.has(key) || key.startsWith("x-kubernetes-")) out[key] = value
   if ("const" in schema) out.enum = [schema.const]
   if (Array.isArray(schema.type)) {
     const types = schema.type.filter((type) => type !== "null")
-    if (types.length !== 1) {
-      throw new CrdError({
-        path: at,
-        reason: `a field of types ${schema.type.join(", ")} is not structural`
-      })
-    }
+    if (types.length !== 1)
+      throw refused(at, `a field of types ${schema.type.join(", ")} is not structural`)
     out.type = types[0]
     if (types.length < schema.type.length) out.nullable = true
   }
-  if (out.type === "null")
-    throw new CrdError({ path: at, reason: "a field that is always null is not structural" })
+  if (out.type === "null") throw refused(at, "a field that is always null is not structural")
+  lowerFields(schema, out, at)
+  lowerItems(schema, out, at)
+  if (
+    out.type === undefined &&
+    out["x-kubernetes-int-or-string"] !== true &&
+    out["x-kubernetes-preserve-unknown-fields"] !== true
+  ) {
+    const onlyDocs = Object.keys(out).every(
+      (key) => key === "description" || key === "title" || key === "default"
+    )
+    if (!onlyDocs) throw refused(at, `no type: ${JSON.stringify(schema)}`)
+    out["x-kubernetes-preserve-unknown-fields"] = true
+  }
+  return out
+}
 
+/** An object's `properties`, or its `additionalProperties`, or else it keeps unknown fields. */
+const lowerFields = (schema: JsonSchema, out: Lowered, at: At): void => {
   if (isObject(schema.properties)) {
     out.type = "object"
     out.properties = Object.fromEntries(
       Object.entries(schema.properties).map(([name, property]) => [
         name,
-        lower(property as JsonSchema, definitions, `${path}.${name}`, refs)
+        lower(property as JsonSchema, { ...at, path: `${at.path}.${name}` })
       ])
     )
     if (Array.isArray(schema.required) && schema.required.length === 0) delete out.required
   } else if (isObject(schema.additionalProperties)) {
     out.type = "object"
-    out.additionalProperties = lower(schema.additionalProperties, definitions, `${path}.*`, refs)
+    out.additionalProperties = lower(schema.additionalProperties, { ...at, path: `${at.path}.*` })
   } else if (out.type === "object" && out["x-kubernetes-preserve-unknown-fields"] === undefined) {
     // An object with no declared fields: keep whatever it holds.
     out["x-kubernetes-preserve-unknown-fields"] = true
   }
-  if (schema.type === "array" || out.type === "array") {
-    if (Array.isArray(schema.prefixItems)) {
-      throw new CrdError({
-        path: at,
-        reason: "tuples are not structural: use an array of one item type"
-      })
-    }
-    out.items = isObject(schema.items)
-      ? lower(schema.items, definitions, `${path}[]`, refs)
-      : { "x-kubernetes-preserve-unknown-fields": true }
-  }
-  if (out.type === undefined && out["x-kubernetes-int-or-string"] !== true) {
-    if (
-      Object.keys(out).every((key) => key === "description" || key === "title" || key === "default")
-    ) {
-      out["x-kubernetes-preserve-unknown-fields"] = true
-    } else {
-      throw new CrdError({ path: at, reason: `no type: ${JSON.stringify(schema)}` })
-    }
-  }
-  return out
+}
+
+/** An array's one item type (tuples are refused). */
+const lowerItems = (schema: JsonSchema, out: Lowered, at: At): void => {
+  if (schema.type !== "array" && out.type !== "array") return
+  if (Array.isArray(schema.prefixItems))
+    throw refused(at, "tuples are not structural: use an array of one item type")
+  out.items = isObject(schema.items)
+    ? lower(schema.items, { ...at, path: `${at.path}[]` })
+    : { "x-kubernetes-preserve-unknown-fields": true }
 }
 
 /**
@@ -220,6 +229,7 @@ const lower = (
  * // { type: "object", properties: { size: { type: "string" } }, required: ["size"] }
  * ```
  * @since 0.1.0
+ * @category lowering
  */
 export const fromSchema = <S extends Schema.Top>(schema: S): JsonSchema => {
   const document = Schema.toJsonSchemaDocument(schema, {
@@ -231,7 +241,12 @@ export const fromSchema = <S extends Schema.Top>(schema: S): JsonSchema => {
   )
 }
 
-/** A printer column (`kubectl get` output). @since 0.1.0 */
+/**
+ * A printer column (`kubectl get` output).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface PrinterColumn {
   readonly name: string
   readonly type: "string" | "integer" | "number" | "boolean" | "date"
@@ -240,7 +255,12 @@ export interface PrinterColumn {
   readonly priority?: number
 }
 
-/** One served version of a CRD. @since 0.1.0 */
+/**
+ * One served version of a CRD.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Version {
   readonly name: string
   readonly spec: Schema.Top
@@ -251,7 +271,12 @@ export interface Version {
   readonly printerColumns?: ReadonlyArray<PrinterColumn>
 }
 
-/** What {@link make} needs. @since 0.1.0 */
+/**
+ * What {@link make} needs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Definition {
   readonly group: string
   readonly kind: string
@@ -285,6 +310,7 @@ export interface Definition {
  * crd.metadata.name // "ephemeralvolumeclaims.kopf.dev"
  * ```
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (definition: Definition) => {
   const versions = definition.versions.map((version, index) => {

@@ -19,6 +19,7 @@ import * as Json from "./Json.ts"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface DiffItem {
   readonly op: "add" | "change" | "remove"
@@ -38,6 +39,7 @@ export interface DiffItem {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Diff = ReadonlyArray<DiffItem>
 
@@ -53,6 +55,7 @@ export type Diff = ReadonlyArray<DiffItem>
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (old: Json.Json | undefined, next: Json.Json | undefined): Diff => {
   const out: Array<DiffItem> = []
@@ -89,6 +92,7 @@ export const make = (old: Json.Json | undefined, next: Json.Json | undefined): D
  * ```
  *
  * @since 0.1.0
+ * @category combinators
  */
 export const apply = (old: Json.Json | undefined, diff: Diff): Json.Json | undefined =>
   diff.reduce<Json.Json | undefined>(
@@ -124,6 +128,7 @@ export const apply = (old: Json.Json | undefined, diff: Diff): Json.Json | undef
  * ```
  *
  * @since 0.1.0
+ * @category combinators
  */
 export const scope = (diff: Diff, field: Json.PathInput): Diff => {
   const f = Json.path(field)

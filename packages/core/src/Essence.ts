@@ -27,6 +27,7 @@ import * as Json from "./Json.ts"
  * ```
  *
  * @since 0.1.0
+ * @category constants
  */
 export const volatileAnnotations: ReadonlyArray<string> = [
   "kubectl.kubernetes.io/last-applied-configuration"
@@ -50,6 +51,7 @@ export const volatileAnnotations: ReadonlyArray<string> = [
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (
   body: Json.Json,
@@ -86,6 +88,7 @@ export const make = (
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Elided {
   readonly path: Json.Path
@@ -105,6 +108,7 @@ export interface Elided {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface LastHandled {
   readonly digest: string
@@ -124,6 +128,7 @@ export interface LastHandled {
  * ```
  *
  * @since 0.1.0
+ * @category defaults
  */
 export const defaultMaxBytes = 16 * 1024
 
@@ -138,6 +143,7 @@ export const defaultMaxBytes = 16 * 1024
  * ```
  *
  * @since 0.1.0
+ * @category encoding
  */
 export const toJson = (record: LastHandled): Json.JsonObject => {
   const out: Record<string, Json.Json> = { digest: record.digest }
@@ -159,6 +165,7 @@ export const toJson = (record: LastHandled): Json.JsonObject => {
  * ```
  *
  * @since 0.1.0
+ * @category encoding
  */
 export const fromJson = (json: Json.Json | undefined): LastHandled | undefined => {
   if (!Json.isObject(json) || typeof json.digest !== "string") return undefined
@@ -188,6 +195,7 @@ export const fromJson = (json: Json.Json | undefined): LastHandled | undefined =
  * ```
  *
  * @since 0.1.0
+ * @category getters
  */
 export const size = (record: LastHandled): number => Json.byteLength(JSON.stringify(toJson(record)))
 
@@ -219,6 +227,7 @@ const leaves = (value: Json.JsonObject): Array<{ path: Json.Path; bytes: number 
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const record = (
   essence: Json.JsonObject,
@@ -277,6 +286,7 @@ const removeIfPresent = (value: Json.Json, p: Json.Path): Json.Json =>
  * ```
  *
  * @since 0.1.0
+ * @category comparing
  */
 export const diff = (last: LastHandled, current: Json.JsonObject): Diff.Diff => {
   if (Json.digest(current) === last.digest) return []

@@ -21,6 +21,7 @@ import * as Json from "./Json.ts"
  * ```
  *
  * @since 0.1.0
+ * @category value matchers
  */
 export const present: unique symbol = Symbol.for("@kubefx/core/Filter/present")
 
@@ -35,6 +36,7 @@ export const present: unique symbol = Symbol.for("@kubefx/core/Filter/present")
  * ```
  *
  * @since 0.1.0
+ * @category value matchers
  */
 export const absent: unique symbol = Symbol.for("@kubefx/core/Filter/absent")
 
@@ -49,6 +51,7 @@ export const absent: unique symbol = Symbol.for("@kubefx/core/Filter/absent")
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type ValueMatcher =
   | Json.Json
@@ -68,6 +71,7 @@ export type ValueMatcher =
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Context {
   readonly body: Json.JsonObject
@@ -88,6 +92,7 @@ export interface Context {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Filter =
   | { readonly _tag: "All" }
@@ -112,6 +117,7 @@ export type Filter =
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const all: Filter = { _tag: "All" }
 
@@ -126,6 +132,7 @@ export const all: Filter = { _tag: "All" }
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const labels = (matchers: Readonly<Record<string, ValueMatcher>>): Filter => ({
   _tag: "Labels",
@@ -143,6 +150,7 @@ export const labels = (matchers: Readonly<Record<string, ValueMatcher>>): Filter
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const annotations = (matchers: Readonly<Record<string, ValueMatcher>>): Filter => ({
   _tag: "Annotations",
@@ -162,6 +170,7 @@ export const annotations = (matchers: Readonly<Record<string, ValueMatcher>>): F
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const field = (path: Json.PathInput, value: ValueMatcher): Filter => {
   const problem = Json.pathProblem(path)
@@ -180,6 +189,7 @@ export const field = (path: Json.PathInput, value: ValueMatcher): Filter => {
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const oldValue = (value: ValueMatcher): Filter => ({ _tag: "Old", value })
 
@@ -194,6 +204,7 @@ export const oldValue = (value: ValueMatcher): Filter => ({ _tag: "Old", value }
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const newValue = (value: ValueMatcher): Filter => ({ _tag: "New", value })
 
@@ -208,6 +219,7 @@ export const newValue = (value: ValueMatcher): Filter => ({ _tag: "New", value }
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const when = (predicate: (ctx: Context) => boolean): Filter => ({ _tag: "When", predicate })
 
@@ -222,6 +234,7 @@ export const when = (predicate: (ctx: Context) => boolean): Filter => ({ _tag: "
  * ```
  *
  * @since 0.1.0
+ * @category combinators
  */
 export const and = (...filters: ReadonlyArray<Filter>): Filter => ({ _tag: "And", filters })
 
@@ -236,6 +249,7 @@ export const and = (...filters: ReadonlyArray<Filter>): Filter => ({ _tag: "And"
  * ```
  *
  * @since 0.1.0
+ * @category combinators
  */
 export const or = (...filters: ReadonlyArray<Filter>): Filter => ({ _tag: "Or", filters })
 
@@ -250,6 +264,7 @@ export const or = (...filters: ReadonlyArray<Filter>): Filter => ({ _tag: "Or", 
  * ```
  *
  * @since 0.1.0
+ * @category combinators
  */
 export const not = (filter: Filter): Filter => ({ _tag: "Not", filter })
 
@@ -265,6 +280,7 @@ export const not = (filter: Filter): Filter => ({ _tag: "Not", filter })
  * ```
  *
  * @since 0.1.0
+ * @category predicates
  */
 export const matchValue = (matcher: ValueMatcher, value: Json.Json | undefined): boolean => {
   if (matcher === present) return value !== undefined
@@ -299,6 +315,7 @@ const matchMap = (
  * ```
  *
  * @since 0.1.0
+ * @category predicates
  */
 export const matches = (filter: Filter, ctx: Context): boolean => {
   switch (filter._tag) {

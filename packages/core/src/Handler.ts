@@ -1,7 +1,10 @@
 /**
  * The handler DSL, as Kopf's decorators but as values: `onCreate`, `onUpdate`, `onDelete`,
  * `onResume`, `onField` and `onEvent` each build a {@link Handler} from a resource selector,
- * options and a function from the handler's context to an `Effect`.
+ * options and a function from the handler's context to an `Effect`. It stays one module over
+ * 400 lines because the handler, its context, its options and its constructors are the one DSL
+ * users read as `Handler.*`; its code is under 200 lines, the rest is this contract and the
+ * documentation of its exports.
  *
  * - The function's success value (when not `undefined`) is stored at `status.<handler id>`.
  * - It fails with `Outcome.TemporaryError` (retry, optionally after its own `delay`) or
@@ -48,6 +51,7 @@ import * as Selector from "./Selector.ts"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Kind = "create" | "update" | "delete" | "resume" | "field" | "event"
 
@@ -62,6 +66,7 @@ export type Kind = "create" | "update" | "delete" | "resume" | "field" | "event"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type ErrorsMode = "temporary" | "permanent" | "ignored"
 
@@ -76,6 +81,7 @@ export type ErrorsMode = "temporary" | "permanent" | "ignored"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type EventType = "ADDED" | "MODIFIED" | "DELETED"
 
@@ -90,6 +96,7 @@ export type EventType = "ADDED" | "MODIFIED" | "DELETED"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Logger {
   readonly debug: (message: string) => Effect.Effect<void>
@@ -109,6 +116,7 @@ export interface Logger {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Context<Spec> {
   /** The handler's id. */
@@ -158,6 +166,7 @@ export interface Context<Spec> {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 // biome-ignore lint/suspicious/noConfusingVoidType: handlers that return nothing are `Effect<void>`
 export type Result<E, R> = Effect.Effect<Json.Json | undefined | void, E, R>
@@ -182,6 +191,7 @@ export type Result<E, R> = Effect.Effect<Json.Json | undefined | void, E, R>
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Options<Spec> {
   readonly id?: string | undefined
@@ -212,6 +222,7 @@ export interface Options<Spec> {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface DeleteOptions<Spec> extends Options<Spec> {
   readonly optional?: boolean | undefined
@@ -230,6 +241,7 @@ export interface DeleteOptions<Spec> extends Options<Spec> {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Handler<out R> {
   readonly _tag: "Handler"
@@ -324,6 +336,7 @@ const split = <O, Spec, E, R>(
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Constructor<O extends "options" | "delete" = "options"> {
   <Spec = Json.JsonObject, E = never, R = never>(
@@ -360,6 +373,7 @@ const handlerOf = <O extends "options" | "delete">(kind: Kind): Constructor<O> =
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const onCreate: Constructor = handlerOf("create")
 
@@ -378,6 +392,7 @@ export const onCreate: Constructor = handlerOf("create")
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const onUpdate: Constructor = handlerOf("update")
 
@@ -394,6 +409,7 @@ export const onUpdate: Constructor = handlerOf("update")
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const onDelete: Constructor<"delete"> = handlerOf("delete")
 
@@ -410,6 +426,7 @@ export const onDelete: Constructor<"delete"> = handlerOf("delete")
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const onResume: Constructor = handlerOf("resume")
 
@@ -428,6 +445,7 @@ export const onResume: Constructor = handlerOf("resume")
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const onField: {
   <Spec = Json.JsonObject, E = never, R = never>(
@@ -464,6 +482,7 @@ export const onField: {
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const onEvent: Constructor = handlerOf("event")
 
@@ -479,6 +498,7 @@ export const onEvent: Constructor = handlerOf("event")
  * ```
  *
  * @since 0.1.0
+ * @category predicates
  */
 export const handles = (handler: Handler<unknown>, reason: string): boolean => {
   switch (handler.kind) {
@@ -504,6 +524,7 @@ export const handles = (handler: Handler<unknown>, reason: string): boolean => {
  * ```
  *
  * @since 0.1.0
+ * @category predicates
  */
 export const needsFinalizer = (handler: Handler<unknown>): boolean =>
   handler.kind === "delete" && !handler.optional

@@ -1,7 +1,9 @@
 /**
  * Plain JSON values, paths into them and the few pure helpers the core needs: deep equality,
  * a canonical serialization, a stable digest, and {@link findInvalid} for values JSON cannot
- * hold. Objects are never mutated.
+ * hold. Objects are never mutated. It stays one module over 400 lines because it is the one JSON
+ * vocabulary every package reads as `Json.*`; its code is about 200 lines, the rest is the
+ * documentation and examples of its 23 exports.
  *
  * @since 0.1.0
  */
@@ -19,6 +21,7 @@ import { Predicate } from "effect"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Json = Schema.Json
 
@@ -33,6 +36,7 @@ export type Json = Schema.Json
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type JsonObject = Schema.JsonObject
 
@@ -53,6 +57,7 @@ export type JsonObject = Schema.JsonObject
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Path = ReadonlyArray<string>
 
@@ -70,6 +75,7 @@ export type Path = ReadonlyArray<string>
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type PathInput = string | Path
 
@@ -84,6 +90,7 @@ export type PathInput = string | Path
  * ```
  *
  * @since 0.1.0
+ * @category paths
  */
 export const path = (input: PathInput): Path =>
   typeof input === "string" ? (input === "" ? [] : input.split(".")) : input
@@ -99,6 +106,7 @@ export const path = (input: PathInput): Path =>
  * ```
  *
  * @since 0.1.0
+ * @category paths
  */
 export const formatPath = (p: Path): string => p.join(".")
 
@@ -115,6 +123,7 @@ export const formatPath = (p: Path): string => p.join(".")
  * ```
  *
  * @since 0.1.0
+ * @category paths
  */
 export const isIndex = (segment: string): boolean =>
   /^(?:0|[1-9][0-9]{0,15})$/.test(segment) && Number(segment) <= Number.MAX_SAFE_INTEGER
@@ -135,6 +144,7 @@ export const isIndex = (segment: string): boolean =>
  * ```
  *
  * @since 0.1.0
+ * @category paths
  */
 export const pathProblem = (input: PathInput): string | undefined => {
   const fix = (keys: ReadonlyArray<string>) =>
@@ -163,6 +173,7 @@ export const pathProblem = (input: PathInput): string | undefined => {
  * ```
  *
  * @since 0.1.0
+ * @category guards
  */
 export const isObject = (value: unknown): value is JsonObject =>
   Predicate.isObject(value) && !Array.isArray(value)
@@ -178,6 +189,7 @@ export const isObject = (value: unknown): value is JsonObject =>
  * ```
  *
  * @since 0.1.0
+ * @category getters
  */
 export const asObject = (value: Json | undefined): JsonObject => (isObject(value) ? value : {})
 
@@ -193,6 +205,7 @@ export const asObject = (value: Json | undefined): JsonObject => (isObject(value
  * ```
  *
  * @since 0.1.0
+ * @category getters
  */
 export const own = <V>(obj: Readonly<Record<string, V>>, key: string): V | undefined =>
   Object.hasOwn(obj, key) ? obj[key] : undefined
@@ -210,6 +223,7 @@ export const own = <V>(obj: Readonly<Record<string, V>>, key: string): V | undef
  * ```
  *
  * @since 0.1.0
+ * @category setters
  */
 export const assign = <V>(obj: Record<string, V>, key: string, value: V): void => {
   Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true })
@@ -229,6 +243,7 @@ export const assign = <V>(obj: Record<string, V>, key: string, value: V): void =
  * ```
  *
  * @since 0.1.0
+ * @category getters
  */
 export const get = (value: Json | undefined, at: PathInput): Json | undefined => {
   let current: Json | undefined = value
@@ -259,6 +274,7 @@ export const get = (value: Json | undefined, at: PathInput): Json | undefined =>
  * ```
  *
  * @since 0.1.0
+ * @category setters
  */
 export const set = (
   value: Json | undefined,
@@ -303,6 +319,7 @@ export const set = (
  * ```
  *
  * @since 0.1.0
+ * @category equality
  */
 export const equals = (a: Json | undefined, b: Json | undefined): boolean => {
   if (a === b) return true
@@ -331,6 +348,7 @@ export const equals = (a: Json | undefined, b: Json | undefined): boolean => {
  * ```
  *
  * @since 0.1.0
+ * @category encoding
  */
 export const canonical = (value: Json): string => {
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`
@@ -352,6 +370,7 @@ export const canonical = (value: Json): string => {
  * ```
  *
  * @since 0.1.0
+ * @category digests
  */
 export const hashString = (input: string, seed = 0): string => {
   let h1 = 0xdeadbeef ^ seed
@@ -380,6 +399,7 @@ export const hashString = (input: string, seed = 0): string => {
  * ```
  *
  * @since 0.1.0
+ * @category digests
  */
 export const digest = (value: Json): string => hashString(canonical(value))
 
@@ -394,6 +414,7 @@ export const digest = (value: Json): string => hashString(canonical(value))
  * ```
  *
  * @since 0.1.0
+ * @category encoding
  */
 export const byteLength = (s: string): number => {
   let n = 0
@@ -421,6 +442,7 @@ export const byteLength = (s: string): number => {
  * ```
  *
  * @since 0.1.0
+ * @category encoding
  */
 export const parse = (text: string): Json | undefined => {
   try {
@@ -442,6 +464,7 @@ export const parse = (text: string): Json | undefined => {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Invalid {
   readonly path: Path
@@ -487,6 +510,7 @@ const describeObject = (o: object): string | undefined => {
  * ```
  *
  * @since 0.1.0
+ * @category validity
  */
 export const findInvalid = (value: unknown): Invalid | undefined => {
   const ancestors = new Set<object>()

@@ -24,6 +24,7 @@ import type * as Json from "./Json.ts"
  * ```
  *
  * @since 0.1.0
+ * @category errors
  */
 export class TemporaryError extends Data.TaggedError("TemporaryError")<{
   readonly message: string
@@ -42,6 +43,7 @@ export class TemporaryError extends Data.TaggedError("TemporaryError")<{
  * ```
  *
  * @since 0.1.0
+ * @category errors
  */
 export class PermanentError extends Data.TaggedError("PermanentError")<{
   readonly message: string
@@ -59,6 +61,7 @@ export class PermanentError extends Data.TaggedError("PermanentError")<{
  * ```
  *
  * @since 0.1.0
+ * @category errors
  */
 export class RetriesExhausted extends Data.TaggedError("RetriesExhausted")<{
   readonly message: string
@@ -76,6 +79,7 @@ export class RetriesExhausted extends Data.TaggedError("RetriesExhausted")<{
  * ```
  *
  * @since 0.1.0
+ * @category errors
  */
 export class HandlerTimeout extends Data.TaggedError("HandlerTimeout")<{
   readonly message: string
@@ -93,6 +97,7 @@ export class HandlerTimeout extends Data.TaggedError("HandlerTimeout")<{
  * ```
  *
  * @since 0.1.0
+ * @category errors
  */
 export type HandlerError = TemporaryError | PermanentError
 
@@ -107,6 +112,7 @@ export type HandlerError = TemporaryError | PermanentError
  * ```
  *
  * @since 0.1.0
+ * @category errors
  */
 export type FinalError = PermanentError | RetriesExhausted | HandlerTimeout
 
@@ -124,6 +130,7 @@ export type FinalError = PermanentError | RetriesExhausted | HandlerTimeout
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Outcome =
   | {
@@ -145,6 +152,7 @@ export type Outcome =
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const success = (result: Json.Json | undefined, message?: string): Outcome =>
   message === undefined ? { _tag: "Success", result } : { _tag: "Success", result, message }
@@ -160,6 +168,7 @@ export const success = (result: Json.Json | undefined, message?: string): Outcom
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const retry = (delayMillis: number, message: string): Outcome => ({
   _tag: "Retry",
@@ -178,6 +187,7 @@ export const retry = (delayMillis: number, message: string): Outcome => ({
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const failure = (error: FinalError): Outcome => ({ _tag: "Failure", error })
 
@@ -193,6 +203,7 @@ export const failure = (error: FinalError): Outcome => ({ _tag: "Failure", error
  * ```
  *
  * @since 0.1.0
+ * @category guards
  */
 export const isHandlerError = (u: unknown): u is HandlerError =>
   u instanceof TemporaryError || u instanceof PermanentError
@@ -221,6 +232,7 @@ export const isHandlerError = (u: unknown): u is HandlerError =>
  * ```
  *
  * @since 0.1.0
+ * @category permanence
  */
 export const permanent: unique symbol = Symbol.for("@kubefx/core/Outcome/permanent")
 
@@ -235,6 +247,7 @@ export const permanent: unique symbol = Symbol.for("@kubefx/core/Outcome/permane
  * ```
  *
  * @since 0.1.0
+ * @category permanence
  */
 export interface Permanent {
   readonly [permanent]: string | true
@@ -253,6 +266,7 @@ export interface Permanent {
  * ```
  *
  * @since 0.1.0
+ * @category permanence
  */
 export const isPermanent = (u: unknown): u is Permanent =>
   Predicate.hasProperty(u, permanent) && (typeof u[permanent] === "string" || u[permanent] === true)

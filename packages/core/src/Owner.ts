@@ -21,6 +21,7 @@ import type * as KubeObject from "./KubeObject.ts"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Reference {
   readonly apiVersion: string
@@ -50,6 +51,7 @@ const text = (value: KubeObject.KubeObject, at: Json.PathInput): string | undefi
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const reference = (
   owner: KubeObject.KubeObject,
@@ -83,6 +85,7 @@ export const reference = (
  * ```
  *
  * @since 0.1.0
+ * @category getters
  */
 export const references = (child: KubeObject.KubeObject): ReadonlyArray<Reference> => {
   const refs = Json.get(child, "metadata.ownerReferences")
@@ -115,6 +118,7 @@ export const references = (child: KubeObject.KubeObject): ReadonlyArray<Referenc
  * ```
  *
  * @since 0.1.0
+ * @category getters
  */
 export const controllerOf = (child: KubeObject.KubeObject): Reference | undefined =>
   references(child).find((ref) => ref.controller === true)
@@ -134,6 +138,7 @@ export const controllerOf = (child: KubeObject.KubeObject): Reference | undefine
  * ```
  *
  * @since 0.1.0
+ * @category predicates
  */
 export const isOwnedBy: {
   (owner: KubeObject.KubeObject): (child: KubeObject.KubeObject) => boolean
@@ -147,6 +152,7 @@ export const isOwnedBy: {
  * Options of {@link adopt}.
  *
  * @since 0.1.0
+ * @category adoption
  */
 export interface AdoptOptions {
   /** Copy the owner's labels to the child, under the child's own (default `true`, as Kopf). */
@@ -177,6 +183,7 @@ export interface AdoptOptions {
  * ```
  *
  * @since 0.1.0
+ * @category adoption
  */
 export const adopt = (
   child: KubeObject.KubeObject,

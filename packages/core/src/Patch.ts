@@ -19,6 +19,7 @@ import * as Outcome from "./Outcome.ts"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type MergePatch = Json.JsonObject
 
@@ -33,6 +34,7 @@ export type MergePatch = Json.JsonObject
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const empty: MergePatch = {}
 
@@ -47,6 +49,7 @@ export const empty: MergePatch = {}
  * ```
  *
  * @since 0.1.0
+ * @category predicates
  */
 export const isEmpty = (patch: MergePatch): boolean => Object.keys(patch).length === 0
 
@@ -61,6 +64,7 @@ export const isEmpty = (patch: MergePatch): boolean => Object.keys(patch).length
  * ```
  *
  * @since 0.1.0
+ * @category applying
  */
 export const apply = (target: Json.Json | undefined, patch: Json.Json): Json.Json => {
   if (!Json.isObject(patch)) return patch
@@ -84,6 +88,7 @@ export const apply = (target: Json.Json | undefined, patch: Json.Json): Json.Jso
  * ```
  *
  * @since 0.1.0
+ * @category combinators
  */
 export const combine = (a: MergePatch, b: MergePatch): MergePatch => {
   const out: Record<string, Json.Json> = { ...a }
@@ -107,6 +112,7 @@ export const combine = (a: MergePatch, b: MergePatch): MergePatch => {
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (old: Json.Json | undefined, next: Json.Json): Json.Json => {
   if (!Json.isObject(next) || !Json.isObject(old)) return next
@@ -140,6 +146,7 @@ export const make = (old: Json.Json | undefined, next: Json.Json): Json.Json => 
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const at = (path: Json.PathInput, value: Json.Json): MergePatch => {
   const keys = Json.path(path)
@@ -166,6 +173,7 @@ export const at = (path: Json.PathInput, value: Json.Json): MergePatch => {
  * ```
  *
  * @since 0.1.0
+ * @category errors
  */
 export class ArrayElementPathError extends Error {
   readonly path: Json.Path
@@ -195,6 +203,7 @@ export class ArrayElementPathError extends Error {
  * ```
  *
  * @since 0.1.0
+ * @category applying
  */
 export const split = (
   patch: MergePatch
@@ -220,6 +229,7 @@ export const split = (
  * ```
  *
  * @since 0.1.0
+ * @category builder
  */
 export interface Builder {
   /** Records a raw merge patch. */
@@ -250,6 +260,7 @@ export interface Builder {
  * ```
  *
  * @since 0.1.0
+ * @category builder
  */
 export const makeBuilder: Effect.Effect<{
   readonly builder: Builder

@@ -22,6 +22,7 @@ import type * as Outcome from "./Outcome.ts"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface HandlerState {
   /** The change this progress belongs to (`Causes.key`). */
@@ -51,6 +52,7 @@ export interface HandlerState {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Progress = Readonly<Record<string, HandlerState>>
 
@@ -65,6 +67,7 @@ export type Progress = Readonly<Record<string, HandlerState>>
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const start = (cause: string, now: number): HandlerState => ({
   cause,
@@ -88,6 +91,7 @@ export const start = (cause: string, now: number): HandlerState => ({
  * ```
  *
  * @since 0.1.0
+ * @category predicates
  */
 export const isDone = (state: HandlerState): boolean => state.success || state.failure
 
@@ -102,6 +106,7 @@ export const isDone = (state: HandlerState): boolean => state.success || state.f
  * ```
  *
  * @since 0.1.0
+ * @category predicates
  */
 export const isDue = (state: HandlerState, now: number): boolean =>
   !isDone(state) && (state.delayed === undefined || state.delayed <= now)
@@ -120,6 +125,7 @@ export const isDue = (state: HandlerState, now: number): boolean =>
  * ```
  *
  * @since 0.1.0
+ * @category transitions
  */
 export const next = (state: HandlerState, outcome: Outcome.Outcome, now: number): HandlerState => {
   switch (outcome._tag) {
@@ -175,6 +181,7 @@ const fromIso = (u: Json.Json | undefined): number | undefined | null => {
  * ```
  *
  * @since 0.1.0
+ * @category encoding
  */
 export const toJson = (state: HandlerState): Json.JsonObject => {
   const out: Record<string, Json.Json> = { cause: state.cause, started: iso(state.started) }
@@ -200,6 +207,7 @@ export const toJson = (state: HandlerState): Json.JsonObject => {
  * ```
  *
  * @since 0.1.0
+ * @category encoding
  */
 export const fromJson = (json: Json.Json | undefined): HandlerState | undefined => {
   if (!Json.isObject(json)) return undefined

@@ -1,10 +1,12 @@
 /**
- * The decision: one reconciliation step of one object, as a value. `reconcile` detects the
- * cause, runs the handlers that are due, and returns a {@link Decision}: one merge patch
- * (status, annotations, finalizers, plus the handlers' own patches), the Kubernetes events to
- * post, and the delay after which to come back (none when nothing is pending). The core does
- * no I/O; the handlers may, through the services `R` they require. The runtime only interprets
- * the decision; nothing is kept in memory between steps (all state is on the object).
+ * One reconciliation step of one object, as a value: `reconcile` detects the cause, runs the
+ * handlers that are due and returns a {@link Decision}: one merge patch (status, annotations,
+ * finalizers and the handlers' own patches), the Kubernetes events to post, and when to come
+ * back. The core does no I/O (the handlers may, through their services `R`) and keeps nothing
+ * between steps: all state is on the object. This module is the step policy; the running of one
+ * handler and the classification of its end is `internal/invocation.ts`. It stays one module
+ * over 400 lines because the policy below and its steps (one function each, in the order they
+ * run) read best side by side.
  *
  * Policy of a step:
  * 1. Event handlers (`onEvent`) run first when the runtime passes the watch `event`:
@@ -27,10 +29,10 @@
  * 5. When every handler of the cause is done (succeeded or failed for good), the cause is done:
  *    progress is purged, errors of handlers that were not part of this change are cleared (the
  *    summary in `status.kubefx.errors` describes the last handled change), the new essence is
- *    stored as last-handled (create and update; the
- *    essence is taken from the body as patched by the handlers, so a handler's own changes do
- *    not trigger an update), and for a delete the finalizer is removed, also after a permanent
- *    failure (as Kopf: otherwise the object could never go; a Warning event says so).
+ *    stored as last-handled (create and update; the essence is taken from the body as patched
+ *    by the handlers, so a handler's own changes do not trigger an update), and for a delete
+ *    the finalizer is removed, also after a permanent failure (as Kopf: otherwise the object
+ *    could never go; a Warning event says so).
  * 6. Otherwise the progress is written and `requeueAfter` is the smallest remaining delay.
  *    kubefx never patches the object just to wake itself (Kopf's `touch-dummy`).
  *
@@ -40,15 +42,15 @@
  *
  * @since 0.1.0
  */
-import { Cause, DateTime, Duration, Effect, Exit, Option, Predicate, Schema } from "effect"
-import * as Backoff from "./Backoff.ts"
+import { DateTime, Duration, Effect, Option } from "effect"
 import * as Causes from "./Causes.ts"
 import * as Diff from "./Diff.ts"
 import * as Essence from "./Essence.ts"
 import * as Filter from "./Filter.ts"
 import * as Handler from "./Handler.ts"
+import * as Invocation from "./internal/invocation.ts"
 import * as Json from "./Json.ts"
-import * as Outcome from "./Outcome.ts"
+import type * as Outcome from "./Outcome.ts"
 import * as Patch from "./Patch.ts"
 import * as Progress from "./Progress.ts"
 import * as Registry from "./Registry.ts"
@@ -80,6 +82,7 @@ import * as Storage from "./Storage.ts"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Input {
   readonly resource: Resource.Resource<unknown>
@@ -101,6 +104,7 @@ export interface Input {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Event {
   readonly type: "Normal" | "Warning"
@@ -121,6 +125,7 @@ export interface Event {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Run {
   readonly id: string
@@ -146,6 +151,7 @@ export interface Run {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Decision {
   readonly cause: Causes.Cause
@@ -167,18 +173,9 @@ export interface Decision {
  * ```
  *
  * @since 0.1.0
+ * @category constants
  */
-export const maxMessageLength = 1000
-
-const truncate = (s: string): string =>
-  s.length <= maxMessageLength ? s : `${s.slice(0, maxMessageLength - 1)}…`
-
-const errorMessage = (e: unknown): string => {
-  if (Predicate.hasProperty(e, "message") && typeof e.message === "string" && e.message !== "")
-    return e.message
-  if (Predicate.hasProperty(e, "_tag") && typeof e._tag === "string") return e._tag
-  return String(e)
-}
+export const maxMessageLength = Invocation.maxMessageLength
 
 const reasonTitle: Record<string, string> = {
   create: "Creation",
@@ -187,20 +184,140 @@ const reasonTitle: Record<string, string> = {
   resume: "Resuming"
 }
 
-const stringMap = (value: Json.Json | undefined): Readonly<Record<string, string>> => {
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(Json.asObject(value)))
-    if (typeof v === "string") Json.assign(out, k, v)
-  return out
+/** What a step works from, derived once from its input. */
+interface Step<R> {
+  readonly input: Input
+  readonly now: number
+  readonly storage: Storage.Storage
+  readonly body: Json.JsonObject
+  readonly handlers: ReadonlyArray<Handler.Handler<R>>
+  readonly cause: Causes.Cause
+  readonly progress: Progress.Progress
+  /** The object's uid (else `namespace/name`): seeds the backoffs' jitter. */
+  readonly uid: string
 }
 
-interface Scoped {
-  readonly old: Json.Json | undefined
-  readonly new: Json.Json | undefined
-  readonly diff: Diff.Diff
+const prepare = <R>(registry: Registry.Registry<R>, input: Input): Step<R> => {
+  const storage = input.storage ?? Storage.defaults
+  const body = Json.asObject(input.body)
+  const handlers = Registry.forResource(registry, input.resource)
+  const meta = Json.asObject(body.metadata)
+  return {
+    input,
+    now: typeof input.now === "number" ? Math.floor(input.now) : DateTime.toEpochMillis(input.now),
+    storage,
+    body,
+    handlers,
+    cause: Causes.detect({
+      body,
+      storage,
+      needsFinalizer: handlers.some(Handler.needsFinalizer),
+      firstSight: input.firstSight,
+      deleted: input.event === "DELETED"
+    }),
+    progress: Storage.readProgress(storage, body),
+    uid: typeof meta.uid === "string" ? meta.uid : `${String(meta.namespace)}/${String(meta.name)}`
+  }
 }
 
-const scoped = (handler: Handler.Handler<unknown>, cause: Causes.Cause): Scoped =>
+/** What the step has gathered so far, as its handlers run one after another. */
+interface Pass<R> {
+  readonly runs: Array<Run>
+  readonly events: Array<Event>
+  /** The handlers' own patches and their results (`status.<id>`). */
+  handlers: Patch.MergePatch
+  /** The error summary's changes (`status.<errors>`) from the runs; the step adds the rest. */
+  framework: Patch.MergePatch
+  /** The body as patched by the handlers that ran before. */
+  current: Json.JsonObject
+  /** The cause's handlers that match their filters, in declaration order. */
+  readonly selected: Array<Handler.Handler<R>>
+  /** The progress of the selected handlers after this step (none: never started). */
+  readonly states: Map<string, Progress.HandlerState>
+  /** The progress this step changes (`undefined`: deleted), in the order it changed it. */
+  readonly changes: Map<string, Progress.HandlerState | undefined>
+}
+
+const startPass = <R>(step: Step<R>): Pass<R> => ({
+  runs: [],
+  events: [],
+  handlers: Patch.empty,
+  framework: Patch.empty,
+  current: step.body,
+  selected: [],
+  states: new Map(),
+  changes: new Map()
+})
+
+const decision = <R>(
+  step: Step<R>,
+  pass: Pass<R>,
+  patch: Patch.MergePatch,
+  done: boolean,
+  requeueAfter: Option.Option<Duration.Duration> = Option.none()
+): Decision => ({
+  cause: step.cause,
+  patch,
+  events: pass.events,
+  requeueAfter,
+  runs: pass.runs,
+  done
+})
+
+const finalizerPatch = <R>(step: Step<R>, present: boolean): Patch.MergePatch => {
+  const rv = Json.get(step.body, ["metadata", "resourceVersion"])
+  const metadata: Record<string, Json.Json> = {
+    finalizers: Storage.finalizersWith(step.storage, step.body, present)
+  }
+  if (typeof rv === "string") metadata.resourceVersion = rv
+  return { metadata }
+}
+
+/** 1. Event handlers: stateless, never retried; their patches only. */
+const runEventHandlers = <R>(step: Step<R>, pass: Pass<R>): Effect.Effect<void, never, R> =>
+  Effect.gen(function* () {
+    const { body, cause, input, now } = step
+    for (const h of step.handlers) {
+      if (h.kind !== "event") continue
+      const change: Invocation.Change = { old: undefined, new: cause.new, diff: [] }
+      if (!Filter.matches(h.filter, { body, reason: "event", ...change })) continue
+      const attempt = yield* Invocation.invoke(h, {
+        resource: input.resource,
+        body,
+        reason: "event",
+        event: input.event,
+        change,
+        state: Progress.start("event:", now),
+        now,
+        seed: `${step.uid}/${h.id}/event`
+      })
+      pass.runs.push({ id: h.id, kind: h.kind, outcome: attempt.outcome })
+      pass.handlers = Patch.combine(pass.handlers, attempt.patch)
+    }
+  })
+
+/**
+ * The steps that run no handler of a cause: the object is gone, there are no change handlers
+ * (kubefx keeps no state then), the finalizer is to be added (2.), or nothing changed.
+ */
+const settledEarly = <R>(step: Step<R>, pass: Pass<R>): Decision | undefined => {
+  const { cause } = step
+  if (cause.reason === "gone")
+    return decision(step, pass, step.input.event === "DELETED" ? Patch.empty : pass.handlers, true)
+  if (step.handlers.every((h) => h.kind === "event"))
+    return decision(step, pass, pass.handlers, true)
+  if (cause.finalizer === "add")
+    return decision(step, pass, Patch.combine(pass.handlers, finalizerPatch(step, true)), false)
+  if (cause.reason !== "noop") return undefined
+  let patch = pass.handlers
+  if (Object.values(step.progress).some((s) => s.cause !== cause.key))
+    patch = Patch.combine(patch, Storage.purgeProgress(step.storage, step.body))
+  if (cause.finalizer === "remove") patch = Patch.combine(patch, finalizerPatch(step, false))
+  return decision(step, pass, patch, true)
+}
+
+/** The change a handler sees: the whole essence's, or its field's. */
+const changeFor = (handler: Handler.Handler<unknown>, cause: Causes.Cause): Invocation.Change =>
   handler.field === undefined
     ? { old: cause.old, new: cause.new, diff: cause.diff }
     : {
@@ -209,280 +326,163 @@ const scoped = (handler: Handler.Handler<unknown>, cause: Causes.Cause): Scoped 
         diff: Diff.scope(cause.diff, handler.field)
       }
 
+/** Whether a handler takes part in the cause: its kind, its field changed, its filters. */
 const applies = (
   handler: Handler.Handler<unknown>,
   reason: string,
   body: Json.JsonObject,
-  s: Scoped
+  change: Invocation.Change
 ): boolean => {
   if (!Handler.handles(handler, reason)) return false
   if (
     (handler.kind === "field" || handler.kind === "update") &&
     handler.field !== undefined &&
-    s.diff.length === 0
+    change.diff.length === 0
   )
     return false
-  return Filter.matches(handler.filter, { body, reason, old: s.old, new: s.new, diff: s.diff })
+  return Filter.matches(handler.filter, { body, reason, ...change })
 }
 
-interface Attempt {
-  readonly outcome: Outcome.Outcome
-  readonly patch: Patch.MergePatch
-}
-
-const runAttempt = <R>(
-  handler: Handler.Handler<R>,
-  options: {
-    readonly resource: Resource.Resource<unknown>
-    readonly body: Json.JsonObject
-    readonly reason: string
-    readonly event: Handler.EventType | undefined
-    readonly scope: Scoped
-    readonly state: Progress.HandlerState
-    readonly now: number
-    readonly seed: string
-  }
-): Effect.Effect<Attempt, never, R> =>
+/** 3. The cause's handlers that match, in declaration order: each one that is due runs once. */
+const runCauseHandlers = <R>(step: Step<R>, pass: Pass<R>): Effect.Effect<void, never, R> =>
   Effect.gen(function* () {
-    const { body, state, now } = options
-    const meta = Json.asObject(body.metadata)
-    const name = typeof meta.name === "string" ? meta.name : ""
-    const namespace = typeof meta.namespace === "string" ? meta.namespace : undefined
-    const annotations = {
-      handler: handler.id,
-      object: namespace === undefined ? name : `${namespace}/${name}`
+    const { cause, now } = step
+    pass.current = Json.asObject(Patch.apply(step.body, pass.handlers))
+    for (const h of step.handlers) {
+      const change = changeFor(h, cause)
+      if (!applies(h, cause.reason, pass.current, change)) continue
+      pass.selected.push(h)
+      const stored = Json.own(step.progress, h.id)
+      const state = stored !== undefined && stored.cause === cause.key ? stored : undefined
+      if (state !== undefined) pass.states.set(h.id, state)
+      if (state !== undefined && !Progress.isDue(state, now)) continue
+      yield* runCauseHandler(step, pass, h, change, state ?? Progress.start(cause.key, now))
     }
-    const { builder, get } = yield* Patch.makeBuilder
-    const finish = (outcome: Outcome.Outcome) =>
-      Effect.map(get, (patch): Attempt => ({ outcome, patch }))
-
-    if (
-      handler.timeout !== undefined &&
-      now - state.started >= Duration.toMillis(handler.timeout)
-    ) {
-      return yield* finish(Outcome.failure(timeoutError(handler.timeout)))
-    }
-
-    let spec: unknown = Json.asObject(body.spec)
-    if (handler.spec !== undefined) {
-      const decoded = yield* Effect.exit(Schema.decodeUnknownEffect(handler.spec)(body.spec))
-      if (Exit.isFailure(decoded)) {
-        const error = Cause.findErrorOption(decoded.cause)
-        const message = Option.match(error, { onNone: () => "invalid spec", onSome: errorMessage })
-        return yield* finish(
-          Outcome.failure(
-            new Outcome.PermanentError({ message: truncate(`Invalid spec: ${message}`) })
-          )
-        )
-      }
-      spec = decoded.value
-    }
-
-    const log =
-      (f: (message: string) => Effect.Effect<void>) =>
-      (message: string): Effect.Effect<void> =>
-        f(message).pipe(Effect.annotateLogs(annotations))
-    const ctx: Handler.Context<unknown> = {
-      id: handler.id,
-      resource: options.resource,
-      body,
-      spec,
-      meta,
-      status: Json.asObject(body.status),
-      name,
-      namespace,
-      uid: typeof meta.uid === "string" ? meta.uid : undefined,
-      labels: stringMap(meta.labels),
-      annotations: stringMap(meta.annotations),
-      reason: options.reason,
-      event: options.event,
-      old: options.scope.old,
-      new: options.scope.new,
-      diff: options.scope.diff,
-      retry: state.retries,
-      started: DateTime.makeUnsafe(state.started),
-      runtime: Duration.millis(Math.max(0, now - state.started)),
-      patch: builder,
-      logger: {
-        debug: log(Effect.logDebug),
-        info: log(Effect.logInfo),
-        warn: log(Effect.logWarning),
-        error: log(Effect.logError)
-      }
-    }
-
-    const run: Effect.Effect<unknown, unknown, R> = Effect.suspend(() => handler.run(ctx))
-    const timed =
-      handler.timeout === undefined
-        ? run
-        : Effect.timeout(
-            run,
-            Duration.millis(Duration.toMillis(handler.timeout) - (now - state.started))
-          )
-    const exit = yield* Effect.exit(timed.pipe(Effect.annotateLogs(annotations)))
-    const outcome = yield* classify(handler, exit, state, options.seed)
-    return checkJson(handler, { outcome, patch: yield* get })
   })
 
-const notJson = (id: string, what: string, at: string, invalid: Json.Invalid): Outcome.Outcome =>
-  Outcome.failure(
-    new Outcome.PermanentError({
-      message: truncate(
-        `Handler '${id}' ${what} a value JSON cannot hold at ${Json.formatPath([at, ...invalid.path])}: ${invalid.reason}`
-      )
-    })
-  )
-
-/**
- * A result or a patch that JSON cannot hold would break the step's patch (or the essence):
- * the attempt fails permanently with the bad value's path, and a bad patch is dropped. Results
- * of event handlers are not stored, so only their patch is checked.
- */
-const checkJson = (handler: Handler.Handler<unknown>, attempt: Attempt): Attempt => {
-  const badPatch = Json.findInvalid(attempt.patch)
-  if (badPatch !== undefined)
-    return {
-      outcome: notJson(handler.id, "wrote through ctx.patch", "patch", badPatch),
-      patch: Patch.empty
-    }
-  const { outcome } = attempt
-  if (outcome._tag !== "Success" || outcome.result === undefined || handler.kind === "event")
-    return attempt
-  const badResult = Json.findInvalid(outcome.result)
-  return badResult === undefined
-    ? attempt
-    : { ...attempt, outcome: notJson(handler.id, "returned", "result", badResult) }
-}
-
-const timeoutError = (timeout: Duration.Duration) =>
-  new Outcome.HandlerTimeout({
-    message: `Handler timed out after ${Duration.format(timeout)}.`,
-    timeoutMillis: Duration.toMillis(timeout)
-  })
-
-const retryOrExhaust = (
-  handler: Handler.Handler<unknown>,
-  state: Progress.HandlerState,
-  message: string,
-  explicitDelay: Duration.Input | undefined,
-  seed: string
-): Effect.Effect<Outcome.Outcome> =>
+/** 4. One run: its progress, its run and event, its patch and result, the error summary. */
+const runCauseHandler = <R>(
+  step: Step<R>,
+  pass: Pass<R>,
+  h: Handler.Handler<R>,
+  change: Invocation.Change,
+  before: Progress.HandlerState
+): Effect.Effect<void, never, R> =>
   Effect.gen(function* () {
-    const msg = truncate(message)
-    // Event handlers are never retried: what would be retried fails, with its message.
-    if (handler.kind === "event")
-      return Outcome.failure(new Outcome.PermanentError({ message: msg }))
-    const exhausted = Outcome.failure(
-      new Outcome.RetriesExhausted({
-        message: truncate(`Retries exhausted after ${state.retries + 1} attempts: ${message}`),
-        retries: state.retries
-      })
-    )
-    if (handler.retries !== undefined && state.retries >= handler.retries) return exhausted
-    if (explicitDelay !== undefined) {
-      return Outcome.retry(
-        Math.max(0, Duration.toMillis(Duration.fromInputUnsafe(explicitDelay))),
-        msg
-      )
-    }
-    const delay = yield* Backoff.delayMillis(handler.backoff, state.retries, seed, state.started)
-    return Option.match(delay, {
-      onNone: () => exhausted,
-      onSome: (ms) => Outcome.retry(ms, msg)
+    const { outcome, patch } = yield* Invocation.invoke(h, {
+      resource: step.input.resource,
+      body: pass.current,
+      reason: step.cause.reason,
+      event: step.input.event,
+      change,
+      state: before,
+      now: step.now,
+      seed: `${step.uid}/${h.id}/${step.cause.key}`
     })
+    const after = Progress.next(before, outcome, step.now)
+    pass.states.set(h.id, after)
+    pass.changes.set(h.id, after)
+    pass.runs.push({ id: h.id, kind: h.kind, outcome })
+    pass.events.push(Invocation.eventFor(h.id, outcome))
+    const own =
+      outcome._tag === "Success" && outcome.result !== undefined
+        ? Patch.combine(patch, {
+            status: { [h.id]: Patch.make(Json.get(pass.current, ["status", h.id]), outcome.result) }
+          })
+        : patch
+    pass.framework = Patch.combine(pass.framework, errorSummaryPatch(step, h.id, outcome))
+    pass.handlers = Patch.combine(pass.handlers, own)
+    pass.current = Json.asObject(Patch.apply(pass.current, own))
   })
 
-const classify = (
-  handler: Handler.Handler<unknown>,
-  exit: Exit.Exit<unknown, unknown>,
-  state: Progress.HandlerState,
-  seed: string
-): Effect.Effect<Outcome.Outcome> => {
-  if (Exit.isSuccess(exit)) {
-    const value = exit.value
-    return Effect.succeed(Outcome.success(value === undefined ? undefined : (value as Json.Json)))
-  }
-  const unexpected = (message: string): Effect.Effect<Outcome.Outcome> => {
-    switch (handler.errors) {
-      case "temporary":
-        return retryOrExhaust(handler, state, message, undefined, seed)
-      case "permanent":
-        return Effect.succeed(
-          Outcome.failure(new Outcome.PermanentError({ message: truncate(message) }))
-        )
-      case "ignored":
-        return Effect.succeed(Outcome.success(undefined, truncate(`Error ignored: ${message}`)))
-    }
-  }
-  const error = Cause.findErrorOption(exit.cause)
-  if (Option.isSome(error)) {
-    const e = error.value
-    if (e instanceof Outcome.PermanentError)
-      return Effect.succeed(
-        Outcome.failure(new Outcome.PermanentError({ message: truncate(e.message) }))
-      )
-    if (e instanceof Outcome.TemporaryError)
-      return retryOrExhaust(handler, state, e.message, e.delay, seed)
-    if (Outcome.isPermanent(e)) return Effect.succeed(declaredPermanent(e))
-    if (Cause.isTimeoutError(e) && handler.timeout !== undefined)
-      return Effect.succeed(Outcome.failure(timeoutError(handler.timeout)))
-    return unexpected(errorMessage(e))
-  }
-  const defect = Cause.findDefect(exit.cause)
-  if (defect._tag === "Success" && Outcome.isPermanent(defect.success))
-    return Effect.succeed(declaredPermanent(defect.success))
-  if (defect._tag === "Success")
-    return unexpected(`Unexpected defect: ${errorMessage(defect.success)}`)
-  return retryOrExhaust(handler, state, "Interrupted", undefined, seed)
-}
+const errorsPath = (storage: Storage.Storage): Json.Path => ["status", ...storage.errors]
 
-const declaredPermanent = (e: Outcome.Permanent): Outcome.Outcome => {
-  const declared = e[Outcome.permanent]
-  return Outcome.failure(
-    new Outcome.PermanentError({
-      message: truncate(typeof declared === "string" ? declared : errorMessage(e))
-    })
-  )
-}
+const storedErrors = <R>(step: Step<R>): Json.JsonObject =>
+  Json.asObject(Json.get(step.body, errorsPath(step.storage)))
 
-const eventFor = (id: string, outcome: Outcome.Outcome): Event => {
-  switch (outcome._tag) {
-    case "Success":
-      return {
-        type: "Normal",
-        reason: "Succeeded",
-        message: truncate(
-          `Handler '${id}' succeeded.${outcome.message ? ` ${outcome.message}` : ""}`
-        )
-      }
-    case "Retry":
-      return {
-        type: "Warning",
-        reason: "Retrying",
-        message: truncate(
-          `Handler '${id}' failed temporarily, retrying in ${outcome.delayMillis}ms: ${outcome.message}`
-        )
-      }
-    case "Failure":
-      return {
-        type: "Warning",
-        reason: "Failed",
-        message: truncate(`Handler '${id}' failed permanently: ${outcome.error.message}`)
-      }
-  }
-}
-
-const finalizerPatch = (
-  storage: Storage.Storage,
-  body: Json.JsonObject,
-  present: boolean
+/** A failure is summarized in `status.<errors>`; a success clears its stored error. */
+const errorSummaryPatch = <R>(
+  step: Step<R>,
+  id: string,
+  outcome: Outcome.Outcome
 ): Patch.MergePatch => {
-  const rv = Json.get(body, ["metadata", "resourceVersion"])
-  const metadata: Record<string, Json.Json> = {
-    finalizers: Storage.finalizersWith(storage, body, present)
+  if (outcome._tag === "Failure")
+    return Patch.at(errorsPath(step.storage), { [id]: outcome.error.message })
+  if (outcome._tag === "Success" && Object.hasOwn(storedErrors(step), id))
+    return Patch.at(errorsPath(step.storage), { [id]: null })
+  return Patch.empty
+}
+
+const isCauseDone = <R>(pass: Pass<R>): boolean =>
+  pass.selected.every((h) => {
+    const s = pass.states.get(h.id)
+    return s !== undefined && Progress.isDone(s)
+  })
+
+/** 5. The cause is done: purge progress, record the change as handled, release the finalizer. */
+const finishCause = <R>(step: Step<R>, pass: Pass<R>): Decision => {
+  const { cause, storage } = step
+  let framework = Patch.combine(pass.framework, Storage.purgeProgress(storage, step.body))
+  if (cause.reason === "create" || cause.reason === "update") {
+    // The error summary describes the last handled change: errors of handlers that were not
+    // part of it (an older change's) go, e.g. a create that failed for a missing field once
+    // the field is set and the update handlers succeeded.
+    const handledIds = new Set(pass.selected.map((h) => h.id))
+    for (const id of Object.keys(storedErrors(step)))
+      if (!handledIds.has(id))
+        framework = Patch.combine(framework, Patch.at(errorsPath(storage), { [id]: null }))
+    const essence = Essence.make(pass.current, Storage.ignoresAnnotation(storage))
+    framework = Patch.combine(
+      framework,
+      Storage.writeLastHandled(storage, Essence.record(essence, storage.maxEssenceBytes))
+    )
   }
-  if (typeof rv === "string") metadata.resourceVersion = rv
-  return { metadata }
+  if (cause.finalizer === "remove")
+    framework = Patch.combine(framework, finalizerPatch(step, false))
+  const processed = processedEvent(step, pass)
+  if (processed !== undefined) pass.events.push(processed)
+  return decision(step, pass, Patch.combine(pass.handlers, framework), true)
+}
+
+/** The `Processed` event of a done cause, when a handler of it came to an end in this step. */
+const processedEvent = <R>(step: Step<R>, pass: Pass<R>): Event | undefined => {
+  const { reason } = step.cause
+  const { selected } = pass
+  if (
+    selected.length === 0 ||
+    !pass.runs.some((r) => r.kind !== "event" && r.outcome._tag !== "Retry")
+  )
+    return undefined
+  const failed = selected.filter((h) => pass.states.get(h.id)?.failure === true).length
+  const title = reasonTitle[reason] ?? reason
+  return {
+    type: failed > 0 ? "Warning" : "Normal",
+    reason: "Processed",
+    message: `${title} is processed: ${selected.length - failed} succeeded; ${failed} failed.${
+      failed > 0 && reason === "delete" ? " The finalizer is removed anyway." : ""
+    }`
+  }
+}
+
+/** 6. Pending: write the progress (and drop stale entries), come back after the smallest delay. */
+const keepPending = <R>(step: Step<R>, pass: Pass<R>): Decision => {
+  const { cause, now } = step
+  for (const [id, s] of Object.entries(step.progress))
+    if (s.cause !== cause.key && !pass.changes.has(id)) pass.changes.set(id, undefined)
+  const written: Record<string, Progress.HandlerState | undefined> = {}
+  for (const [id, state] of pass.changes) Json.assign(written, id, state)
+  let framework = Patch.combine(pass.framework, Storage.writeProgress(step.storage, written))
+  if (cause.finalizer === "remove" && cause.reason !== "delete")
+    framework = Patch.combine(framework, finalizerPatch(step, false))
+  let wait: number | undefined
+  for (const h of pass.selected) {
+    const s = pass.states.get(h.id)
+    if (s === undefined || Progress.isDone(s)) continue
+    const ms = Math.max(0, (s.delayed ?? now) - now)
+    wait = wait === undefined ? ms : Math.min(wait, ms)
+  }
+  const requeue = wait === undefined ? Option.none() : Option.some(Duration.millis(wait))
+  return decision(step, pass, Patch.combine(pass.handlers, framework), false, requeue)
 }
 
 /**
@@ -504,203 +504,18 @@ const finalizerPatch = (
  * ```
  *
  * @since 0.1.0
+ * @category running
  */
 export const reconcile = <R>(
   registry: Registry.Registry<R>,
   input: Input
 ): Effect.Effect<Decision, never, R> =>
   Effect.gen(function* () {
-    const now =
-      typeof input.now === "number" ? Math.floor(input.now) : DateTime.toEpochMillis(input.now)
-    const storage = input.storage ?? Storage.defaults
-    const body = Json.asObject(input.body)
-    const handlers = Registry.forResource(registry, input.resource)
-    const cause = Causes.detect({
-      body,
-      storage,
-      needsFinalizer: handlers.some(Handler.needsFinalizer),
-      firstSight: input.firstSight,
-      deleted: input.event === "DELETED"
-    })
-    const meta = Json.asObject(body.metadata)
-    const uid =
-      typeof meta.uid === "string" ? meta.uid : `${String(meta.namespace)}/${String(meta.name)}`
-    const runs: Array<Run> = []
-    const events: Array<Event> = []
-    let handlerPatch: Patch.MergePatch = Patch.empty
-
-    // 1. Event handlers: stateless, never retried.
-    if (input.event !== undefined) {
-      for (const h of handlers) {
-        if (h.kind !== "event") continue
-        const s: Scoped = { old: undefined, new: cause.new, diff: [] }
-        if (
-          !Filter.matches(h.filter, { body, reason: "event", old: s.old, new: s.new, diff: s.diff })
-        )
-          continue
-        const attempt = yield* runAttempt(h, {
-          resource: input.resource,
-          body,
-          reason: "event",
-          event: input.event,
-          scope: s,
-          state: Progress.start("event:", now),
-          now,
-          seed: `${uid}/${h.id}/event`
-        })
-        runs.push({ id: h.id, kind: h.kind, outcome: attempt.outcome })
-        handlerPatch = Patch.combine(handlerPatch, attempt.patch)
-      }
-    }
-    const decide = (
-      patch: Patch.MergePatch,
-      done: boolean,
-      requeue: Option.Option<Duration.Duration>
-    ): Decision => ({
-      cause,
-      patch,
-      events,
-      requeueAfter: requeue,
-      runs,
-      done
-    })
-
-    if (cause.reason === "gone")
-      return decide(input.event === "DELETED" ? Patch.empty : handlerPatch, true, Option.none())
-    // Without change handlers, kubefx keeps no state on the object.
-    if (handlers.every((h) => h.kind === "event")) return decide(handlerPatch, true, Option.none())
-
-    // 2. Finalizer first.
-    if (cause.finalizer === "add")
-      return decide(
-        Patch.combine(handlerPatch, finalizerPatch(storage, body, true)),
-        false,
-        Option.none()
-      )
-
-    const progress = Storage.readProgress(storage, body)
-    const stale = Object.entries(progress)
-      .filter(([, s]) => s.cause !== cause.key)
-      .map(([id]) => id)
-
-    if (cause.reason === "noop") {
-      let patch = handlerPatch
-      if (stale.length > 0) patch = Patch.combine(patch, Storage.purgeProgress(storage, body))
-      if (cause.finalizer === "remove")
-        patch = Patch.combine(patch, finalizerPatch(storage, body, false))
-      return decide(patch, true, Option.none())
-    }
-
-    // 3. The cause's handlers, in declaration order.
-    let current: Json.JsonObject = Json.asObject(Patch.apply(body, handlerPatch))
-    const states = new Map<string, Progress.HandlerState>()
-    const changes = new Map<string, Progress.HandlerState | undefined>()
-    let frameworkPatch: Patch.MergePatch = Patch.empty
-    const errorsPath = ["status", ...storage.errors]
-    const storedErrors = Json.asObject(Json.get(body, errorsPath))
-    const selected: Array<Handler.Handler<R>> = []
-    for (const h of handlers) {
-      const s = scoped(h, cause)
-      if (!applies(h, cause.reason, current, s)) continue
-      selected.push(h)
-      const stored = Json.own(progress, h.id)
-      const state = stored !== undefined && stored.cause === cause.key ? stored : undefined
-      if (state !== undefined) states.set(h.id, state)
-      if (state !== undefined && !Progress.isDue(state, now)) continue
-      const before = state ?? Progress.start(cause.key, now)
-      const attempt = yield* runAttempt(h, {
-        resource: input.resource,
-        body: current,
-        reason: cause.reason,
-        event: input.event,
-        scope: s,
-        state: before,
-        now,
-        seed: `${uid}/${h.id}/${cause.key}`
-      })
-      const after = Progress.next(before, attempt.outcome, now)
-      states.set(h.id, after)
-      changes.set(h.id, after)
-      runs.push({ id: h.id, kind: h.kind, outcome: attempt.outcome })
-      events.push(eventFor(h.id, attempt.outcome))
-      let own = attempt.patch
-      if (attempt.outcome._tag === "Success") {
-        if (attempt.outcome.result !== undefined)
-          own = Patch.combine(own, {
-            status: {
-              [h.id]: Patch.make(Json.get(current, ["status", h.id]), attempt.outcome.result)
-            }
-          })
-        if (Object.hasOwn(storedErrors, h.id))
-          frameworkPatch = Patch.combine(frameworkPatch, Patch.at(errorsPath, { [h.id]: null }))
-      } else if (attempt.outcome._tag === "Failure") {
-        frameworkPatch = Patch.combine(
-          frameworkPatch,
-          Patch.at(errorsPath, { [h.id]: attempt.outcome.error.message })
-        )
-      }
-      handlerPatch = Patch.combine(handlerPatch, own)
-      current = Json.asObject(Patch.apply(current, own))
-    }
-
-    const done = selected.every((h) => {
-      const s = states.get(h.id)
-      return s !== undefined && Progress.isDone(s)
-    })
-
-    if (done) {
-      // 5. The cause is done.
-      frameworkPatch = Patch.combine(frameworkPatch, Storage.purgeProgress(storage, body))
-      if (cause.reason === "create" || cause.reason === "update") {
-        // The error summary describes the last handled change: errors of handlers that were not
-        // part of it (an older change's) go, e.g. a create that failed for a missing field once
-        // the field is set and the update handlers succeeded.
-        const handledIds = new Set(selected.map((h) => h.id))
-        for (const id of Object.keys(storedErrors))
-          if (!handledIds.has(id))
-            frameworkPatch = Patch.combine(frameworkPatch, Patch.at(errorsPath, { [id]: null }))
-        const essence = Essence.make(current, Storage.ignoresAnnotation(storage))
-        frameworkPatch = Patch.combine(
-          frameworkPatch,
-          Storage.writeLastHandled(storage, Essence.record(essence, storage.maxEssenceBytes))
-        )
-      }
-      if (cause.finalizer === "remove")
-        frameworkPatch = Patch.combine(frameworkPatch, finalizerPatch(storage, body, false))
-      if (
-        selected.length > 0 &&
-        runs.some((r) => r.kind !== "event" && r.outcome._tag !== "Retry")
-      ) {
-        const failed = selected.filter((h) => states.get(h.id)?.failure === true).length
-        const title = reasonTitle[cause.reason] ?? cause.reason
-        events.push({
-          type: failed > 0 ? "Warning" : "Normal",
-          reason: "Processed",
-          message: `${title} is processed: ${selected.length - failed} succeeded; ${failed} failed.${
-            failed > 0 && cause.reason === "delete" ? " The finalizer is removed anyway." : ""
-          }`
-        })
-      }
-      return decide(Patch.combine(handlerPatch, frameworkPatch), true, Option.none())
-    }
-
-    // 6. Pending: write progress, come back after the smallest delay.
-    for (const id of stale) if (!changes.has(id)) changes.set(id, undefined)
-    const written: Record<string, Progress.HandlerState | undefined> = {}
-    for (const [id, state] of changes) Json.assign(written, id, state)
-    frameworkPatch = Patch.combine(frameworkPatch, Storage.writeProgress(storage, written))
-    if (cause.finalizer === "remove" && cause.reason !== "delete")
-      frameworkPatch = Patch.combine(frameworkPatch, finalizerPatch(storage, body, false))
-    let wait: number | undefined
-    for (const h of selected) {
-      const s = states.get(h.id)
-      if (s === undefined || Progress.isDone(s)) continue
-      const ms = Math.max(0, (s.delayed ?? now) - now)
-      wait = wait === undefined ? ms : Math.min(wait, ms)
-    }
-    return decide(
-      Patch.combine(handlerPatch, frameworkPatch),
-      false,
-      wait === undefined ? Option.none() : Option.some(Duration.millis(wait))
-    )
+    const step = prepare(registry, input)
+    const pass = startPass(step)
+    if (input.event !== undefined) yield* runEventHandlers(step, pass)
+    const early = settledEarly(step, pass)
+    if (early !== undefined) return early
+    yield* runCauseHandlers(step, pass)
+    return isCauseDone(pass) ? finishCause(step, pass) : keepPending(step, pass)
   })

@@ -27,6 +27,7 @@ import * as Selector from "./Selector.ts"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Registry<out R> extends Pipeable.Pipeable {
   readonly _tag: "Registry"
@@ -51,6 +52,7 @@ const fromHandlers = <R>(handlers: ReadonlyArray<Handler.Handler<R>>): Registry<
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const empty: Registry<never> = fromHandlers([])
 
@@ -85,6 +87,7 @@ const unique = <R>(
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const add: {
   <R2>(handler: Handler.Handler<R2>): <R>(self: Registry<R>) => Registry<R | R2>
@@ -110,6 +113,7 @@ export const add: {
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = <const Hs extends ReadonlyArray<Handler.Handler<unknown>>>(
   ...handlers: Hs
@@ -131,6 +135,7 @@ export const make = <const Hs extends ReadonlyArray<Handler.Handler<unknown>>>(
  * ```
  *
  * @since 0.1.0
+ * @category getters
  */
 export const forResource = <R>(
   registry: Registry<R>,
@@ -152,6 +157,7 @@ export const forResource = <R>(
  * ```
  *
  * @since 0.1.0
+ * @category predicates
  */
 export const needsFinalizer = (
   registry: Registry<unknown>,
@@ -170,6 +176,7 @@ export const needsFinalizer = (
  * ```
  *
  * @since 0.1.0
+ * @category getters
  */
 export const selectors = (registry: Registry<unknown>): ReadonlyArray<Selector.Selector> => {
   const seen = new Map<string, Selector.Selector>()
@@ -212,6 +219,7 @@ const orList = (items: ReadonlyArray<string>): string =>
  * ```
  *
  * @since 0.1.0
+ * @category diagnostics
  */
 export const fieldWarnings = (registry: Registry<unknown>): ReadonlyArray<string> => {
   const out: Array<string> = []

@@ -75,6 +75,7 @@ const walk = (root: Node, path: Json.Path): Walk => {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Check =
   | { readonly _tag: "Found" }
@@ -127,6 +128,7 @@ const suggest = (
  * ```
  *
  * @since 0.1.0
+ * @category checking
  */
 export const check = (schema: { readonly ast: SchemaAST.AST }, path: Json.Path): Check => {
   const root = SchemaAST.toEncoded(schema.ast)

@@ -20,6 +20,7 @@ import type * as Resource from "./Resource.ts"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Selector {
   readonly group?: string
@@ -41,6 +42,7 @@ export interface Selector {
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Input<Spec = unknown> = string | Selector | Resource.Resource<Spec>
 
@@ -56,6 +58,7 @@ export type Input<Spec = unknown> = string | Selector | Resource.Resource<Spec>
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (input: Input): Selector => {
   if (Predicate.isString(input)) {
@@ -85,6 +88,7 @@ export const make = (input: Input): Selector => {
  * ```
  *
  * @since 0.1.0
+ * @category predicates
  */
 export const matches = (selector: Selector, resource: Resource.Resource<unknown>): boolean =>
   (selector.group === undefined || selector.group === resource.group) &&
@@ -103,6 +107,7 @@ export const matches = (selector: Selector, resource: Resource.Resource<unknown>
  * ```
  *
  * @since 0.1.0
+ * @category formatting
  */
 export const format = (selector: Selector): string =>
   [

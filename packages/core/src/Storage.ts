@@ -1,30 +1,34 @@
 /**
- * Where kubefx keeps its state on the object: per-handler progress, the last-handled essence and
- * the finalizer's name. A storage is a value; reading is a pure function of the body and writing
- * returns a merge patch.
+ * Where kubefx keeps its state on the object: per-handler progress, the last-handled essence,
+ * the error summary and the finalizer's name. A storage is a value; reading is a pure function
+ * of the body and writing returns a merge patch. It stays one module over 400 lines because each
+ * read must match its write in place, names and encoding, which this header and its functions
+ * keep side by side (its code is under 200 lines; the rest is the documentation of its exports).
  *
  * Default:
  * - progress in `status.kubefx.progress` (`{ [handlerId]: state }`): small, any id is a valid key;
  * - the last-handled essence in `status.kubefx.lastHandled`, as a bounded record
  *   (`Essence.record`, at most 16 KiB: a large spec cannot break the operator), so that one
- *   write of the status subresource records a handled change (with it in an annotation, a CRD
- *   with a status subresource needs two writes: status, then metadata);
+ *   write of the status subresource records a handled change (in an annotation, it would take
+ *   a second write when the CRD has a status subresource);
  * - handler failures summarized in `status.kubefx.errors` (`{ [handlerId]: message }`);
  * - the finalizer `kubefx.dev/finalizer`.
  *
- * Either may live in annotations (`annotations({ prefix })`) or in status (`status({ field })`).
- * A merge patch cannot store `null` and merges into what is there, so the last-handled record
- * is always stored as a JSON string (in status too), and a progress entry in status lists its
- * absent fields as `null` (deleting the previous values).
- * Progress in annotations uses one annotation per handler, `<prefix>/<name>`, the name being the
- * handler id when it is a valid name part (at most 63 characters of `[-A-Za-z0-9_.]`, alphanumeric
- * at both ends), else a deterministic shortening (sanitized, truncated, plus a hash of the id);
- * the value carries the full id. Status storage requires the CRD's status schema to preserve
- * the field (`x-kubernetes-preserve-unknown-fields`), as does Kopf's; objects whose status the API
- * server keeps nothing unknown of (Kubernetes' own kinds) need annotations for both (the
- * runtime picks them there). Kopf keeps the last-handled essence in an annotation by default;
- * the difference shows after a backup restore that drops status (Velero does): a status-stored
- * record is gone, so create handlers run again, which idempotent handlers must tolerate anyway.
+ * Progress and the last-handled record may each live in annotations (`annotations({ prefix })`)
+ * or in status (`status({ field })`):
+ * - A merge patch cannot store `null` and merges into what is there, so the last-handled record
+ *   is always stored as a JSON string (in status too), and a progress entry in status lists its
+ *   absent fields as `null` (deleting the previous values).
+ * - Progress in annotations is one annotation per handler, `<prefix>/<name>`, the name being the
+ *   handler id when it is a valid name part (at most 63 characters of `[-A-Za-z0-9_.]`,
+ *   alphanumeric at both ends), else a deterministic shortening (sanitized, truncated, plus a
+ *   hash of the id); the value carries the full id.
+ * - Status storage requires the CRD's status schema to preserve the field
+ *   (`x-kubernetes-preserve-unknown-fields`), as Kopf's does; Kubernetes' own kinds keep nothing
+ *   unknown in status and need annotations for both (the runtime picks them there).
+ * - A backup restore that drops status (Velero does) loses a status-stored record, so create
+ *   handlers run again (Kopf's default, an annotation, survives it); idempotent handlers must
+ *   tolerate that anyway.
  *
  * @since 0.1.0
  */
@@ -44,6 +48,7 @@ import * as Progress from "./Progress.ts"
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export type Location =
   | { readonly _tag: "Annotations"; readonly prefix: string }
@@ -60,6 +65,7 @@ export type Location =
  * ```
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Storage {
   readonly progress: Location
@@ -85,6 +91,7 @@ const namePart = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/
  * ```
  *
  * @since 0.1.0
+ * @category annotation names
  */
 export const lastHandledName = "last-handled"
 
@@ -100,6 +107,7 @@ export const lastHandledName = "last-handled"
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const annotations = (options: { readonly prefix: string }): Location => {
   if (options.prefix.length > 253 || !dnsSubdomain.test(options.prefix))
@@ -132,6 +140,7 @@ const storagePath = (what: string, input: Json.PathInput): Json.Path => {
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const status = (options: { readonly field: Json.PathInput }): Location => ({
   _tag: "Status",
@@ -149,6 +158,7 @@ export const status = (options: { readonly field: Json.PathInput }): Location =>
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (
   options: {
@@ -177,6 +187,7 @@ export const make = (
  * ```
  *
  * @since 0.1.0
+ * @category defaults
  */
 export const defaults: Storage = make()
 
@@ -193,6 +204,7 @@ export const defaults: Storage = make()
  * ```
  *
  * @since 0.1.0
+ * @category annotation names
  */
 export const isValidName = (name: string): boolean => name.length <= 63 && namePart.test(name)
 
@@ -211,6 +223,7 @@ export const isValidName = (name: string): boolean => name.length <= 63 && nameP
  * ```
  *
  * @since 0.1.0
+ * @category annotation names
  */
 export const nameFor = (id: string): string => {
   if (isValidName(id) && id !== lastHandledName) return id
@@ -235,6 +248,7 @@ const annotationsOf = (body: Json.Json): Json.JsonObject =>
  * ```
  *
  * @since 0.1.0
+ * @category annotation names
  */
 export const ignoresAnnotation =
   (storage: Storage) =>
@@ -256,6 +270,7 @@ export const ignoresAnnotation =
  * ```
  *
  * @since 0.1.0
+ * @category progress
  */
 export const readProgress = (storage: Storage, body: Json.Json): Progress.Progress => {
   const out: Record<string, Progress.HandlerState> = {}
@@ -293,6 +308,7 @@ export const readProgress = (storage: Storage, body: Json.Json): Progress.Progre
  * ```
  *
  * @since 0.1.0
+ * @category progress
  */
 export const writeProgress = (
   storage: Storage,
@@ -334,6 +350,7 @@ export const writeProgress = (
  * ```
  *
  * @since 0.1.0
+ * @category progress
  */
 export const purgeProgress = (storage: Storage, body: Json.Json): Patch.MergePatch => {
   const loc = storage.progress
@@ -358,6 +375,7 @@ export const purgeProgress = (storage: Storage, body: Json.Json): Patch.MergePat
  * ```
  *
  * @since 0.1.0
+ * @category last handled
  */
 export const readLastHandled = (
   storage: Storage,
@@ -383,6 +401,7 @@ export const readLastHandled = (
  * ```
  *
  * @since 0.1.0
+ * @category last handled
  */
 export const writeLastHandled = (
   storage: Storage,
@@ -412,6 +431,7 @@ export const writeLastHandled = (
  * ```
  *
  * @since 0.1.0
+ * @category finalizer
  */
 export const hasFinalizer = (storage: Storage, body: Json.Json): boolean => {
   const f = Json.get(body, ["metadata", "finalizers"])
@@ -431,6 +451,7 @@ export const hasFinalizer = (storage: Storage, body: Json.Json): boolean => {
  * ```
  *
  * @since 0.1.0
+ * @category finalizer
  */
 export const finalizersWith = (
   storage: Storage,

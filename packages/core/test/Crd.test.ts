@@ -99,6 +99,19 @@ describe("Crd", () => {
     assert.deepStrictEqual(port, { "x-kubernetes-int-or-string": true })
   })
 
+  it("keeps a union marked free-form as it is, without a type", () => {
+    const schema = Crd.fromSchema(
+      Schema.Struct({
+        free: Schema.Union([Schema.String, Schema.Struct({ a: Schema.Finite })]).annotate({
+          "x-kubernetes-preserve-unknown-fields": true
+        })
+      })
+    )
+    assertStructural(schema)
+    const free = (schema.properties as Record<string, Record<string, unknown>>).free
+    assert.deepStrictEqual(free, { "x-kubernetes-preserve-unknown-fields": true })
+  })
+
   it("makes a CRD manifest with the status subresource and a status that keeps kubefx's fields", () => {
     const crd = Crd.make({
       group: "kopf.dev",
