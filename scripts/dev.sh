@@ -44,8 +44,7 @@ case "$task" in
     ;;
   check)
     pnpm exec biome ci .
-    pnpm exec tsc -p tsconfig.json --noEmit
-    pnpm exec tsc -p bench/tsconfig.json --noEmit
+    pnpm exec tsc -b
     ;;
   bench)
     exec pnpm --filter @kubefx/bench start "$@"
@@ -53,9 +52,8 @@ case "$task" in
   test)
     echo "kubefx: formatter and linter (biome)..."
     pnpm exec biome ci .
-    echo "kubefx: type check (tsc)..."
-    pnpm exec tsc -p tsconfig.json --noEmit
-    pnpm exec tsc -p bench/tsconfig.json --noEmit
+    echo "kubefx: type check (tsc -b: every package's project, in dependency order)..."
+    pnpm exec tsc -b
     echo "kubefx: tests (vitest: unit, then integration against a real control plane)..."
     exec pnpm exec vitest run "$@"
     ;;
