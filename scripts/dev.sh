@@ -4,8 +4,8 @@
 # installs the workspace, then runs a task:
 #
 #   demo   start the local control plane (or use --kubeconfig/--context) and run the example
-#   test   formatter + linter check, type check, every test (unit and integration)
-#   check  formatter + linter check and type check only
+#   test   formatter + linter check, type check, the docs' examples, every test (unit, integration)
+#   check  formatter + linter check, type check and the docs' examples only
 #   bench  the benchmarks: Kopf, kubefx and a bare client on the local control plane (bench/)
 #   *      anything else is passed to pnpm, with the right Node first on PATH
 #
@@ -44,8 +44,8 @@ case "$task" in
     ;;
   check)
     pnpm exec biome ci .
-    pnpm exec tsc -p tsconfig.json --noEmit
-    pnpm exec tsc -p bench/tsconfig.json --noEmit
+    pnpm exec tsc -b
+    node scripts/check-examples.ts
     ;;
   bench)
     exec pnpm --filter @kubefx/bench start "$@"
@@ -53,9 +53,10 @@ case "$task" in
   test)
     echo "kubefx: formatter and linter (biome)..."
     pnpm exec biome ci .
-    echo "kubefx: type check (tsc)..."
-    pnpm exec tsc -p tsconfig.json --noEmit
-    pnpm exec tsc -p bench/tsconfig.json --noEmit
+    echo "kubefx: type check (tsc -b: every package's project, in dependency order)..."
+    pnpm exec tsc -b
+    echo "kubefx: the examples of the JSDoc comments and READMEs (scripts/check-examples.ts)..."
+    node scripts/check-examples.ts
     echo "kubefx: tests (vitest: unit, then integration against a real control plane)..."
     exec pnpm exec vitest run "$@"
     ;;

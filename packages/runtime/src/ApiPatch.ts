@@ -46,9 +46,9 @@ export type Patch =
  *
  * @example
  * ```ts
- * import { Patch } from "@kubefx/runtime"
+ * import { ApiPatch } from "@kubefx/runtime"
  *
- * const addLabel = Patch.merge({ metadata: { labels: { app: "x" } } })
+ * const addLabel = ApiPatch.merge({ metadata: { labels: { app: "x" } } })
  * ```
  *
  * @since 0.1.0
@@ -61,9 +61,9 @@ export const merge = (body: unknown): Patch => ({ _tag: "Merge", body })
  *
  * @example
  * ```ts
- * import { Patch } from "@kubefx/runtime"
+ * import { ApiPatch } from "@kubefx/runtime"
  *
- * const bump = Patch.json([{ op: "replace", path: "/spec/replicas", value: 3 }])
+ * const bump = ApiPatch.json([{ op: "replace", path: "/spec/replicas", value: 3 }])
  * ```
  *
  * @since 0.1.0
@@ -79,9 +79,9 @@ export const json = (operations: ReadonlyArray<JsonPatchOperation>): Patch => ({
  *
  * @example
  * ```ts
- * import { Patch } from "@kubefx/runtime"
+ * import { ApiPatch } from "@kubefx/runtime"
  *
- * const image = Patch.strategic({ spec: { containers: [{ name: "app", image: "nginx:2" }] } })
+ * const image = ApiPatch.strategic({ spec: { containers: [{ name: "app", image: "nginx:2" }] } })
  * ```
  *
  * @since 0.1.0
@@ -94,9 +94,9 @@ export const strategic = (body: unknown): Patch => ({ _tag: "Strategic", body })
  *
  * @example
  * ```ts
- * import { Patch } from "@kubefx/runtime"
+ * import { ApiPatch } from "@kubefx/runtime"
  *
- * const intent = Patch.apply(
+ * const intent = ApiPatch.apply(
  *   { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x", namespace: "default" }, data: { a: "1" } },
  *   { fieldManager: "my-operator", force: true }
  * )
@@ -120,9 +120,9 @@ export const apply = (
  *
  * @example
  * ```ts
- * import { Patch } from "@kubefx/runtime"
+ * import { ApiPatch } from "@kubefx/runtime"
  *
- * Patch.contentType(Patch.merge({})) // => "application/merge-patch+json"
+ * ApiPatch.contentType(ApiPatch.merge({})) // => "application/merge-patch+json"
  * ```
  *
  * @since 0.1.0
@@ -146,9 +146,9 @@ export const contentType = (patch: Patch): string => {
  *
  * @example
  * ```ts
- * import { Patch } from "@kubefx/runtime"
+ * import { ApiPatch } from "@kubefx/runtime"
  *
- * Patch.body(Patch.json([{ op: "remove", path: "/a" }])) // => '[{"op":"remove","path":"/a"}]'
+ * ApiPatch.body(ApiPatch.json([{ op: "remove", path: "/a" }])) // => '[{"op":"remove","path":"/a"}]'
  * ```
  *
  * @since 0.1.0

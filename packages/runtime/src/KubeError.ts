@@ -135,10 +135,10 @@ export class Conflict extends Data.TaggedError("Conflict")<StatusFields> {}
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Builtins } from "@kubefx/core"
+ * import { Builtins, type KubeObject } from "@kubefx/core"
  * import { Kube } from "@kubefx/runtime"
  *
- * const ensure = (body: Resource.KubeObject) =>
+ * const ensure = (body: KubeObject.KubeObject) =>
  *   Effect.gen(function*() {
  *     const kube = yield* Kube
  *     return yield* kube.create(Builtins.configMaps, body)

@@ -98,12 +98,12 @@ const meta = (object: KubeObject.KubeObject) => ({
  * ```ts
  * import { Handler, Registry, Resource } from "@kubefx/core"
  * import { Effect } from "effect"
- * import { Processor, Resource, Settings } from "@kubefx/runtime"
+ * import { Processor, Settings } from "@kubefx/runtime"
  *
  * const api = Resource.make({ group: "example.com", version: "v1", plural: "widgets", kind: "Widget" })
  * const registry = Registry.make(Handler.onCreate("widgets", () => Effect.succeed({ ok: true })))
  * const processor = Processor.make(registry, {
- *   resource: Resource.make(api),
+ *   resource: api,
  *   api,
  *   statusSubresource: true
  * }, Settings.make())

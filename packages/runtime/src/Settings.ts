@@ -183,10 +183,11 @@ const builtInGroups = new Set(["apps", "batch", "autoscaling", "policy", "extens
  *
  * @example
  * ```ts
+ * import { Builtins } from "@kubefx/core"
  * import { Settings } from "@kubefx/runtime"
  *
  * const settings = Settings.make()
- * Settings.storageFor(settings, { group: "", version: "v1", plural: "configmaps" }).progress
+ * Settings.storageFor(settings, Builtins.configMaps).progress
  * // { _tag: "Annotations", prefix: "kubefx.dev" }
  * ```
  *

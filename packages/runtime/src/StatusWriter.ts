@@ -84,7 +84,8 @@ export const isNoop = (patch: Json.Json | undefined): boolean =>
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Kube, Resource, StatusWriter } from "@kubefx/runtime"
+ * import { Resource } from "@kubefx/core"
+ * import { Kube, StatusWriter } from "@kubefx/runtime"
  *
  * const widgets = Resource.make({ group: "example.com", version: "v1", plural: "widgets", kind: "Widget" })
  * const program = Effect.gen(function*() {
@@ -165,7 +166,8 @@ export interface StatusWriter {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Kube, Resource, Settings, StatusWriter } from "@kubefx/runtime"
+ * import { Resource } from "@kubefx/core"
+ * import { Kube, Settings, StatusWriter } from "@kubefx/runtime"
  *
  * const widgets = Resource.make({ group: "example.com", version: "v1", plural: "widgets", kind: "Widget" })
  * const program = Effect.gen(function*() {

@@ -225,7 +225,8 @@ const failure = (
  * @example
  * ```ts
  * import { Effect, Stream } from "effect"
- * import { Kube, Resource, Watcher } from "@kubefx/runtime"
+ * import { Builtins } from "@kubefx/core"
+ * import { Kube, Watcher } from "@kubefx/runtime"
  *
  * const program = Effect.gen(function*() {
  *   const kube = yield* Kube
@@ -301,7 +302,8 @@ const once = (effect: Effect.Effect<void>) => {
  * @example
  * ```ts
  * import { Effect, Stream } from "effect"
- * import { Resource, Watcher } from "@kubefx/runtime"
+ * import { Builtins } from "@kubefx/core"
+ * import { Watcher } from "@kubefx/runtime"
  *
  * const events = Watcher.watch(Builtins.configMaps, {
  *   scope: Watcher.namespaces(["team-*", "!team-secret"])

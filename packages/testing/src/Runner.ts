@@ -134,6 +134,7 @@ export class NotConverged extends Data.TaggedError("NotConverged")<{
  *
  * @example
  * ```ts
+ * import { Builtins } from "@kubefx/core"
  * import { Effect } from "effect"
  * import { Runner, SimCluster } from "@kubefx/testing"
  *

@@ -243,6 +243,7 @@ const discoveryGroup = (defs: Iterable<Store.Def>, group: string, version: strin
  *
  * @example
  * ```ts
+ * import { Builtins } from "@kubefx/core"
  * import { Effect } from "effect"
  * import { SimCluster } from "@kubefx/testing"
  *

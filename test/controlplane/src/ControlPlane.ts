@@ -479,8 +479,16 @@ export class ControlPlane extends Context.Service<ControlPlane, Info>()(
  * ```ts
  * import { layer } from "@effect/vitest"
  * import { ControlPlane } from "@kubefx/controlplane"
+ * import { Effect } from "effect"
  *
- * layer(ControlPlane.layer)("against a real API server", (it) => { ... })
+ * layer(ControlPlane.layer)("against a real API server", (it) => {
+ *   it.effect("serves https", () =>
+ *     Effect.gen(function*() {
+ *       const cp = yield* ControlPlane.ControlPlane
+ *       yield* Effect.log(cp.server)
+ *     })
+ *   )
+ * })
  * ```
  * @since 0.1.0
  */

@@ -181,7 +181,7 @@ const listen = (server: Server) =>
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { FaultProxy } from "@kubefx/faults"
+ * import { FaultProxy } from "@kubefx/controlplane"
  *
  * const program = Effect.scoped(
  *   Effect.gen(function* () {
