@@ -6,7 +6,7 @@ import { Builtins } from "@kubefx/core"
 import { ApiPatch } from "@kubefx/runtime"
 import * as Admission from "../../src/internal/store/admission.ts"
 import { builtins } from "../../src/internal/store/defs.ts"
-import { configMap, now, refused, req, store, widgetCrd, widgets } from "./fixtures.ts"
+import { add, configMap, now, refused, req, store, widgetCrd, widgets } from "./fixtures.ts"
 
 const cms = Builtins.configMaps
 const configMaps = builtins.find((d) => d.key === "/configmaps")!
@@ -18,7 +18,7 @@ describe("admission", () => {
       s.create(req, cms, configMap("a", { namespace: "other" }), "default", now)
     )
     assert.strictEqual(other._tag, "BadRequest")
-    const none = refused(() => s.create(req, cms, { metadata: { name: "a" } }, undefined, now))
+    const none = refused(() => add(s, { metadata: { name: "a" } }))
     assert.strictEqual(none._tag, "NotFound")
     assert.strictEqual(
       s.create(req, cms, { metadata: { name: "a" } }, "default", now).metadata?.namespace,
@@ -29,48 +29,35 @@ describe("admission", () => {
   it("the namespace must exist and not be terminating", () => {
     const s = store({})
     assert.strictEqual(
-      refused(() => s.create(req, cms, configMap("a", { namespace: "nope" }), undefined, now))._tag,
+      refused(() => add(s, configMap("a", { namespace: "nope" })))._tag,
       "NotFound"
     )
-    s.create(req, Builtins.namespaces, { metadata: { name: "going" } }, undefined, now)
+    add(s, { metadata: { name: "going" } }, Builtins.namespaces)
     s.remove(req, Builtins.namespaces, "going", undefined, {}, now)
-    const e = refused(() =>
-      s.create(req, cms, configMap("a", { namespace: "going" }), undefined, now)
-    )
+    const e = refused(() => add(s, configMap("a", { namespace: "going" })))
     assert.strictEqual(e._tag, "Forbidden")
     assert.include(e.message, "because it is being terminated")
   })
 
   it("names: generated from generateName, required, RFC 1123, free", () => {
     const s = store()
-    const generated = s.create(req, cms, configMap("", { generateName: "gen-" }), undefined, now)
+    const generated = add(s, configMap("", { generateName: "gen-" }))
     assert.match(generated.metadata?.name ?? "", /^gen-[a-z0-9]{5}$/)
-    const missing = refused(() => s.create(req, cms, configMap(""), undefined, now))
+    const missing = refused(() => add(s, configMap("")))
     assert.strictEqual(missing._tag, "Invalid")
-    assert.strictEqual(
-      refused(() => s.create(req, cms, configMap("Not_Valid"), undefined, now))._tag,
-      "Invalid"
-    )
-    s.create(req, cms, configMap("a.b"), undefined, now)
-    assert.strictEqual(
-      refused(() => s.create(req, cms, configMap("a.b"), undefined, now))._tag,
-      "AlreadyExists"
-    )
+    assert.strictEqual(refused(() => add(s, configMap("Not_Valid")))._tag, "Invalid")
+    add(s, configMap("a.b"))
+    assert.strictEqual(refused(() => add(s, configMap("a.b")))._tag, "AlreadyExists")
     // a namespace's name is a label: no dots
-    const dotted = refused(() =>
-      s.create(req, Builtins.namespaces, { metadata: { name: "a.b" } }, undefined, now)
-    )
+    const dotted = refused(() => add(s, { metadata: { name: "a.b" } }, Builtins.namespaces))
     assert.strictEqual(dotted._tag, "Invalid")
   })
 
   it("a new object's server-managed metadata is the server's", () => {
     const s = store()
-    const o = s.create(
-      req,
-      cms,
-      configMap("a", { uid: "mine", resourceVersion: "7", deletionTimestamp: "x", generation: 9 }),
-      undefined,
-      now
+    const o = add(
+      s,
+      configMap("a", { uid: "mine", resourceVersion: "7", deletionTimestamp: "x", generation: 9 })
     )
     assert.notStrictEqual(o.metadata?.uid, "mine")
     assert.notStrictEqual(o.metadata?.resourceVersion, "7")
@@ -81,42 +68,28 @@ describe("admission", () => {
 
   it("the defaults of namespaces, claims, CRDs and Events", () => {
     const s = store()
-    const ns = s.create(req, Builtins.namespaces, { metadata: { name: "x" } }, undefined, now)
+    const ns = add(s, { metadata: { name: "x" } }, Builtins.namespaces)
     assert.deepStrictEqual(ns.metadata?.labels, { "kubernetes.io/metadata.name": "x" })
     assert.deepStrictEqual(
       [ns.spec, ns.status],
       [{ finalizers: ["kubernetes"] }, { phase: "Active" }]
     )
-    const claim = s.create(
-      req,
-      Builtins.persistentVolumeClaims,
+    const claim = add(
+      s,
       { metadata: { name: "c", namespace: "default" }, spec: {} },
-      undefined,
-      now
+      Builtins.persistentVolumeClaims
     )
     assert.deepStrictEqual(claim.status, { phase: "Pending" })
-    const crd = s.create(req, Builtins.customResourceDefinitions, widgetCrd(), undefined, now)
+    const crd = add(s, widgetCrd(), Builtins.customResourceDefinitions)
     assert.deepStrictEqual((crd.status as { storedVersions: unknown }).storedVersions, ["v1"])
-    const ev = s.create(
-      req,
-      Builtins.events,
-      { metadata: { name: "e", namespace: "default" } },
-      undefined,
-      now
-    )
+    const ev = add(s, { metadata: { name: "e", namespace: "default" } }, Builtins.events)
     assert.isNull(ev.eventTime)
   })
 
   it("update preconditions: custom PUT needs a version; a stale one, another name or uid are refused", () => {
     const s = store()
-    s.create(req, Builtins.customResourceDefinitions, widgetCrd(), undefined, now)
-    const w = s.create(
-      req,
-      widgets,
-      { metadata: { name: "w", namespace: "default" }, spec: {} },
-      undefined,
-      now
-    )
+    add(s, widgetCrd(), Builtins.customResourceDefinitions)
+    const w = add(s, { metadata: { name: "w", namespace: "default" }, spec: {} }, widgets)
     const bare = { metadata: { name: "w", namespace: "default" }, spec: {} }
     assert.strictEqual(
       refused(() => s.replace(req, widgets, "w", bare, "default", undefined))._tag,
@@ -208,7 +181,7 @@ describe("admission", () => {
 
   it("delete preconditions: uid and resourceVersion", () => {
     const s = store()
-    const a = s.create(req, cms, configMap("a"), undefined, now)
+    const a = add(s, configMap("a"))
     const wrongUid = refused(() =>
       s.remove(req, cms, "a", "default", { preconditions: { uid: "x" } }, now)
     )

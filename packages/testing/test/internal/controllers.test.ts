@@ -11,7 +11,7 @@ import * as Provisioner from "../../src/internal/controllers/provisioner.ts"
 import * as PvcProtection from "../../src/internal/controllers/pvcProtection.ts"
 import * as Objects from "../../src/internal/store/objects.ts"
 import * as Operations from "../../src/internal/store/operations.ts"
-import { configMap, now, ownerRef, refused, req } from "./fixtures.ts"
+import { add, configMap, now, ownerRef, refused, req } from "./fixtures.ts"
 
 const cms = Builtins.configMaps
 const pvcs = Builtins.persistentVolumeClaims
@@ -20,7 +20,7 @@ const pvcs = Builtins.persistentVolumeClaims
 const cluster = (controller: (ctx: Controllers.Context) => Controllers.Controller) => {
   const objects = Objects.make({ historySize: 100, seed: 1 })
   const ops = Operations.make(objects)
-  ops.create(req, Builtins.namespaces, { metadata: { name: "default" } }, undefined, now)
+  add(ops, { metadata: { name: "default" } }, Builtins.namespaces)
   const step = controller({ objects, remove: ops.remove })
   return { ops, reconcile: () => Controllers.reconcile(objects, [step], now) }
 }
@@ -47,9 +47,9 @@ const claim = (name: string, storageClassName: string, storage = "1Gi"): KubeObj
 describe("garbage collector", () => {
   it("deletes a dependent whose owners are all gone (background)", () => {
     const { ops, reconcile } = cluster(GarbageCollector.make)
-    const owner = ops.create(req, cms, configMap("owner"), undefined, now)
-    ops.create(req, cms, dependent("dep", owner), undefined, now)
-    ops.create(req, cms, configMap("other"), undefined, now)
+    const owner = add(ops, configMap("owner"))
+    add(ops, dependent("dep", owner))
+    add(ops, configMap("other"))
     reconcile()
     assert.isDefined(find(ops, "dep"), "its owner lives")
     ops.remove(req, cms, "owner", "default", {}, now)
@@ -60,31 +60,25 @@ describe("garbage collector", () => {
 
   it("drops the references to gone owners while one owner lives", () => {
     const { ops, reconcile } = cluster(GarbageCollector.make)
-    const alive = ops.create(req, cms, configMap("alive"), undefined, now)
+    const alive = add(ops, configMap("alive"))
     const ghost = { ...alive, metadata: { ...alive.metadata, name: "ghost", uid: "gone" } }
-    ops.create(req, cms, dependent("dep", alive, ghost), undefined, now)
+    add(ops, dependent("dep", alive, ghost))
     reconcile()
     assert.deepStrictEqual(at(find(ops, "dep"), "metadata.ownerReferences"), [ownerRef(alive)])
   })
 
   it("an owner of another kind or name with the uid is no owner", () => {
     const { ops, reconcile } = cluster(GarbageCollector.make)
-    const owner = ops.create(req, cms, configMap("owner"), undefined, now)
-    ops.create(
-      req,
-      cms,
-      configMap("dep", { ownerReferences: [{ ...ownerRef(owner), kind: "Secret" }] }),
-      undefined,
-      now
-    )
+    const owner = add(ops, configMap("owner"))
+    add(ops, configMap("dep", { ownerReferences: [{ ...ownerRef(owner), kind: "Secret" }] }))
     reconcile()
     assert.isUndefined(find(ops, "dep"))
   })
 
   it("orphan propagation: dependents lose the reference, the owner its finalizer", () => {
     const { ops, reconcile } = cluster(GarbageCollector.make)
-    const owner = ops.create(req, cms, configMap("owner"), undefined, now)
-    ops.create(req, cms, dependent("dep", owner), undefined, now)
+    const owner = add(ops, configMap("owner"))
+    add(ops, dependent("dep", owner))
     const marked = ops.remove(req, cms, "owner", "default", { propagationPolicy: "Orphan" }, now)
     assert.deepStrictEqual(marked.metadata?.finalizers, ["orphan"])
     reconcile()
@@ -94,14 +88,8 @@ describe("garbage collector", () => {
 
   it("foreground propagation: dependents go first, then the owner", () => {
     const { ops, reconcile } = cluster(GarbageCollector.make)
-    const owner = ops.create(req, cms, configMap("owner"), undefined, now)
-    ops.create(
-      req,
-      cms,
-      configMap("dep", { ownerReferences: [ownerRef(owner)], finalizers: ["x/hold"] }),
-      undefined,
-      now
-    )
+    const owner = add(ops, configMap("owner"))
+    add(ops, configMap("dep", { ownerReferences: [ownerRef(owner)], finalizers: ["x/hold"] }))
     ops.remove(req, cms, "owner", "default", { propagationPolicy: "Foreground" }, now)
     reconcile()
     assert.isString(
@@ -126,8 +114,8 @@ describe("garbage collector", () => {
 describe("namespace controller", () => {
   it("deletes a terminating namespace's objects, then the namespace", () => {
     const { ops, reconcile } = cluster(NamespaceController.make)
-    ops.create(req, cms, configMap("held", { finalizers: ["x/hold"] }), undefined, now)
-    ops.create(req, cms, configMap("free"), undefined, now)
+    add(ops, configMap("held", { finalizers: ["x/hold"] }))
+    add(ops, configMap("free"))
     ops.remove(req, Builtins.namespaces, "default", undefined, {}, now)
     reconcile()
     assert.isUndefined(find(ops, "free"))
@@ -154,7 +142,7 @@ describe("namespace controller", () => {
 
   it("leaves namespaces that are not terminating alone", () => {
     const { ops, reconcile } = cluster(NamespaceController.make)
-    ops.create(req, cms, configMap("a"), undefined, now)
+    add(ops, configMap("a"))
     reconcile()
     assert.isDefined(find(ops, "a"))
   })
@@ -163,8 +151,8 @@ describe("namespace controller", () => {
 describe("PVC protection", () => {
   it("lets a deleted claim go; a claim in use stays protected", () => {
     const { ops, reconcile } = cluster(PvcProtection.make)
-    ops.create(req, pvcs, claim("gone", "none"), undefined, now)
-    ops.create(req, pvcs, claim("kept", "none"), undefined, now)
+    add(ops, claim("gone", "none"), pvcs)
+    add(ops, claim("kept", "none"), pvcs)
     ops.remove(req, pvcs, "gone", "default", {}, now)
     assert.isDefined(find(ops, "gone", pvcs), "the finalizer holds it")
     reconcile()
@@ -179,15 +167,13 @@ describe("PVC protection", () => {
 describe("provisioner", () => {
   it("binds a claim whose StorageClass exists, and grows a bound one's capacity", () => {
     const { ops, reconcile } = cluster(Provisioner.make)
-    ops.create(
-      req,
-      Builtins.storageClasses,
+    add(
+      ops,
       { metadata: { name: "grow" }, provisioner: "x", allowVolumeExpansion: true },
-      undefined,
-      now
+      Builtins.storageClasses
     )
-    const c = ops.create(req, pvcs, claim("c", "grow"), undefined, now)
-    ops.create(req, pvcs, claim("orphan", "missing"), undefined, now)
+    const c = add(ops, claim("c", "grow"), pvcs)
+    add(ops, claim("orphan", "missing"), pvcs)
     reconcile()
     const bound = find(ops, "c", pvcs)
     assert.deepStrictEqual(bound?.status, {
@@ -217,8 +203,8 @@ describe("controllers together", () => {
   it("each object meets the controllers in order; the loop runs until nothing changes", () => {
     const objects = Objects.make({ historySize: 100, seed: 1 })
     const ops = Operations.make(objects)
-    ops.create(req, Builtins.namespaces, { metadata: { name: "default" } }, undefined, now)
-    ops.create(req, cms, configMap("a"), undefined, now)
+    add(ops, { metadata: { name: "default" } }, Builtins.namespaces)
+    add(ops, configMap("a"))
     const seen: Array<string> = []
     let budget = 3
     const first: Controllers.Controller = (d, o) => {

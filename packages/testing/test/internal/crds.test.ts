@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Builtins } from "@kubefx/core"
 import * as Crds from "../../src/internal/store/crds.ts"
-import { now, refused, req, store, widgetCrd, widgets } from "./fixtures.ts"
+import { add, now, refused, req, store, widgetCrd, widgets } from "./fixtures.ts"
 
 const crds = Builtins.customResourceDefinitions
 const served = (s: ReturnType<typeof store>) => [...s.served()].map((d) => d.key)
@@ -34,19 +34,13 @@ describe("CRDs", () => {
   it("creating a CRD serves its type; deleting it deletes its objects and stops serving", () => {
     const s = store()
     assert.notInclude(served(s), "test.kubefx.dev/widgets")
-    const crd = s.create(req, crds, widgetCrd(), undefined, now)
+    const crd = add(s, widgetCrd(), crds)
     assert.include(served(s), "test.kubefx.dev/widgets")
     assert.deepStrictEqual(
       (crd.status as { conditions: Array<{ type: string }> }).conditions.map((c) => c.type),
       ["NamesAccepted", "Established"]
     )
-    s.create(
-      req,
-      widgets,
-      { metadata: { name: "w", namespace: "default" }, spec: {} },
-      undefined,
-      now
-    )
+    add(s, { metadata: { name: "w", namespace: "default" }, spec: {} }, widgets)
     const gone: Array<string> = []
     const opened = s.openWatch(
       req,
@@ -68,13 +62,11 @@ describe("CRDs", () => {
 
   it("prunes fields the schema does not know, unless it preserves them", () => {
     const s = store()
-    s.create(req, crds, widgetCrd(), undefined, now)
-    const w = s.create(
-      req,
-      widgets,
+    add(s, widgetCrd(), crds)
+    const w = add(
+      s,
       { metadata: { name: "w", namespace: "default" }, spec: { size: 1, extra: true }, top: 1 },
-      undefined,
-      now
+      widgets
     )
     assert.deepStrictEqual(w.spec, { size: 1 })
     assert.isUndefined((w as Record<string, unknown>).top)
@@ -82,20 +74,14 @@ describe("CRDs", () => {
 
   it("validates by the schema: types, minimum, required (422 with each field)", () => {
     const s = store()
-    s.create(req, crds, widgetCrd(), undefined, now)
+    add(s, widgetCrd(), crds)
     const bad = refused(() =>
-      s.create(
-        req,
-        widgets,
-        { metadata: { name: "w", namespace: "default" }, spec: { size: -1 } },
-        undefined,
-        now
-      )
+      add(s, { metadata: { name: "w", namespace: "default" }, spec: { size: -1 } }, widgets)
     )
     assert.deepStrictEqual(bad._tag === "Invalid" && bad.causes.map((c) => c.field), ["spec.size"])
     assert.include(bad.message, 'Widget.test.kubefx.dev "w" is invalid')
     const missing = refused(() =>
-      s.create(req, widgets, { metadata: { name: "v", namespace: "default" } }, undefined, now)
+      add(s, { metadata: { name: "v", namespace: "default" } }, widgets)
     )
     assert.deepStrictEqual(missing._tag === "Invalid" && missing.causes.map((c) => c.field), [
       "spec"

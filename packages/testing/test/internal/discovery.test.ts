@@ -2,7 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Builtins } from "@kubefx/core"
 import * as Discovery from "../../src/internal/sim/discovery.ts"
-import { now, refused, req, store, widgetCrd } from "./fixtures.ts"
+import { add, refused, store, widgetCrd } from "./fixtures.ts"
 
 const get = (path: string) => ({ method: "GET", path })
 type ResourceList = { readonly resources: ReadonlyArray<{ readonly name: string }> }
@@ -32,7 +32,7 @@ describe("discovery", () => {
         (g) => g.name === "test.kubefx.dev"
       )
     )
-    s.create(req, Builtins.customResourceDefinitions, widgetCrd(), undefined, now)
+    add(s, widgetCrd(), Builtins.customResourceDefinitions)
     const group = (Discovery.answer(s, get("/apis/")) as GroupList).groups.find(
       (g) => g.name === "test.kubefx.dev"
     )

@@ -2,11 +2,13 @@
  * Set-ups of the simulated API server's unit tests: a store with chosen controllers, objects
  * to put in it, and the error a refused request threw.
  */
-import { Builtins, type KubeObject } from "@kubefx/core"
+import { Builtins, type Json, type KubeObject, type Resource } from "@kubefx/core"
 import type { KubeError } from "@kubefx/runtime"
 import type { ControllerOptions } from "../../src/internal/controllers/controller.ts"
 import { Fail } from "../../src/internal/store/failures.ts"
+import type { Operations } from "../../src/internal/store/operations.ts"
 import * as Store from "../../src/internal/store.ts"
+import { crdManifest } from "../fixtures.ts"
 
 /** The request every call of these tests makes. */
 export const req: KubeError.RequestInfo = { method: "TEST", path: "/test" }
@@ -30,6 +32,13 @@ export const store = (controllers: Partial<ControllerOptions> = {}, historySize 
   s.create(req, Builtins.namespaces, { metadata: { name: "default" } }, undefined, now)
   return s
 }
+
+/** Creates an object (a ConfigMap unless told) as a client would, at {@link now}. */
+export const add = (
+  at: { readonly create: Operations["create"] },
+  body: KubeObject.KubeObject,
+  resource: Resource.ApiResource = Builtins.configMaps
+) => at.create(req, resource, body, undefined, now)
 
 /** The error `f` was refused with; fails the test when it was not refused. */
 export const refused = (f: () => unknown): KubeError.KubeError => {
@@ -65,39 +74,25 @@ export const ownerRef = (o: KubeObject.KubeObject) => ({
 export const names = (s: Store.Store, resource = Builtins.configMaps) =>
   s.list(req, resource, "default", () => true).items.map((o) => o.metadata?.name)
 
-/** A CRD of `widgets.test.kubefx.dev` (with `/status`, `spec.size` an integer >= 0). */
-export const widgetCrd = (extra: Record<string, unknown> = {}): KubeObject.KubeObject => ({
-  apiVersion: "apiextensions.k8s.io/v1",
-  kind: "CustomResourceDefinition",
-  metadata: { name: "widgets.test.kubefx.dev" },
-  spec: {
+/** A CRD of `widgets.test.kubefx.dev` (with `/status`, `spec.size` an integer >= 0), with
+ * `extra` fields of its spec. */
+export const widgetCrd = (extra: Json.JsonObject = {}): KubeObject.KubeObject => {
+  const crd = crdManifest({
     group: "test.kubefx.dev",
-    scope: "Namespaced",
-    names: { plural: "widgets", singular: "widget", kind: "Widget" },
-    versions: [
-      {
-        name: "v1",
-        served: true,
-        storage: true,
-        subresources: { status: {} },
-        schema: {
-          openAPIV3Schema: {
-            type: "object",
-            required: ["spec"],
-            properties: {
-              spec: {
-                type: "object",
-                properties: { size: { type: "integer", minimum: 0 } }
-              },
-              status: { type: "object", "x-kubernetes-preserve-unknown-fields": true }
-            }
-          }
-        }
+    plural: "widgets",
+    kind: "Widget",
+    status: true,
+    schema: {
+      type: "object",
+      required: ["spec"],
+      properties: {
+        spec: { type: "object", properties: { size: { type: "integer", minimum: 0 } } },
+        status: { type: "object", "x-kubernetes-preserve-unknown-fields": true }
       }
-    ],
-    ...extra
-  }
-})
+    }
+  })
+  return { ...crd, spec: { ...(crd.spec as Json.JsonObject), ...extra } }
+}
 
 export const widgets = {
   group: "test.kubefx.dev",

@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Builtins } from "@kubefx/core"
 import { ApiPatch } from "@kubefx/runtime"
-import { configMap, names, now, refused, req, store, widgetCrd, widgets } from "./fixtures.ts"
+import { add, configMap, names, now, refused, req, store, widgetCrd, widgets } from "./fixtures.ts"
 
 const cms = Builtins.configMaps
 const widget = (name: string, metadata: Record<string, unknown> = {}) => ({
@@ -15,14 +15,14 @@ const widget = (name: string, metadata: Record<string, unknown> = {}) => ({
 /** A store serving widgets (custom, with `/status`). */
 const withWidgets = () => {
   const s = store()
-  s.create(req, Builtins.customResourceDefinitions, widgetCrd(), undefined, now)
+  add(s, widgetCrd(), Builtins.customResourceDefinitions)
   return s
 }
 
 describe("delete", () => {
   it("a built-in object without finalizers goes at once; the answer is a Status", () => {
     const s = store()
-    const a = s.create(req, cms, configMap("a"), undefined, now)
+    const a = add(s, configMap("a"))
     const answer = s.remove(req, cms, "a", "default", {}, now)
     assert.strictEqual(answer.kind, "Status")
     assert.deepStrictEqual((answer as { details?: unknown }).details, {
@@ -36,7 +36,7 @@ describe("delete", () => {
 
   it("a custom object goes at once and is answered in full", () => {
     const s = withWidgets()
-    s.create(req, widgets, widget("w"), undefined, now)
+    add(s, widget("w"), widgets)
     const answer = s.remove(req, widgets, "w", "default", {}, now)
     assert.strictEqual(answer.kind, "Widget")
     assert.strictEqual(refused(() => s.get(req, widgets, "w", "default"))._tag, "NotFound")
@@ -44,7 +44,7 @@ describe("delete", () => {
 
   it("finalizers hold it: marked once (generation bumped), a second delete changes nothing", () => {
     const s = withWidgets()
-    s.create(req, widgets, widget("w", { finalizers: ["x/hold"] }), undefined, now)
+    add(s, widget("w", { finalizers: ["x/hold"] }), widgets)
     const marked = s.remove(req, widgets, "w", "default", {}, now)
     assert.strictEqual(marked.metadata?.deletionTimestamp, "2024-01-01T00:00:00Z")
     assert.strictEqual(marked.metadata?.generation, 2)
@@ -65,7 +65,7 @@ describe("delete", () => {
 
   it("propagation policies add their finalizer; a dry run changes nothing", () => {
     const s = store()
-    for (const name of ["fg", "or", "dry"]) s.create(req, cms, configMap(name), undefined, now)
+    for (const name of ["fg", "or", "dry"]) add(s, configMap(name))
     const fg = s.remove(req, cms, "fg", "default", { propagationPolicy: "Foreground" }, now)
     const or = s.remove(req, cms, "or", "default", { propagationPolicy: "Orphan" }, now)
     assert.deepStrictEqual(
@@ -88,7 +88,7 @@ describe("delete", () => {
 describe("writes", () => {
   it("the main resource keeps the stored status, /status keeps all but the status", () => {
     const s = withWidgets()
-    s.create(req, widgets, widget("w"), undefined, now)
+    add(s, widget("w"), widgets)
     const status = ApiPatch.merge({ status: { phase: "Ready" }, spec: { size: 9 } })
     const s1 = s.patch(req, widgets, "w", status, "default", "status", now)
     assert.deepStrictEqual([s1.spec, s1.status], [{ size: 1 }, { phase: "Ready" }])
@@ -99,7 +99,7 @@ describe("writes", () => {
 
   it("/status of a type without the subresource is 404", () => {
     const s = store()
-    s.create(req, cms, configMap("a"), undefined, now)
+    add(s, configMap("a"))
     const e = refused(() =>
       s.patch(req, cms, "a", ApiPatch.merge({ status: {} }), "default", "status", now)
     )
@@ -121,7 +121,7 @@ describe("writes", () => {
       now
     )
     assert.deepStrictEqual([created.metadata?.name, created.data], ["new", { x: "1" }])
-    s.create(req, widgets, widget("w"), undefined, now)
+    add(s, widget("w"), widgets)
     const e = refused(() =>
       s.patch(req, widgets, "w", ApiPatch.strategic({ spec: {} }), "default", undefined, now)
     )
@@ -130,7 +130,7 @@ describe("writes", () => {
 
   it("a failed JSON patch test is 422; a write that changes nothing keeps the version", () => {
     const s = store()
-    const a = s.create(req, cms, configMap("a", {}, { x: "1" }), undefined, now)
+    const a = add(s, configMap("a", {}, { x: "1" }))
     const failed = refused(() =>
       s.patch(
         req,
@@ -159,8 +159,8 @@ describe("writes", () => {
 describe("list", () => {
   it("built-in items come without apiVersion and kind, custom ones with them", () => {
     const s = withWidgets()
-    s.create(req, cms, configMap("a"), undefined, now)
-    s.create(req, widgets, widget("w"), undefined, now)
+    add(s, configMap("a"))
+    add(s, widget("w"), widgets)
     const [c] = s.list(req, cms, "default", () => true).items
     const [w] = s.list(req, widgets, "default", () => true).items
     assert.deepStrictEqual([c?.apiVersion, c?.kind], [undefined, undefined])
