@@ -15,28 +15,28 @@ import {
   Resource,
   Storage
 } from "@kubefx/core"
-import { KubeConfig } from "@kubernetes/client-node"
 import { Deferred, Duration, Effect, Option, Schedule, Stream } from "effect"
-import { ApiPatch, Kube, type KubeService, Operator, type Settings } from "../src/index.ts"
+import { Kube, type KubeService, Operator, type Settings } from "../src/index.ts"
 import {
   awaitLine,
   ClusterLayer,
   captureLogs,
-  clusterRoles,
   configMap,
   configMaps,
   crdManifest,
   crds,
   eventually,
-  freshNamespace,
-  roleBindings,
-  tcpProxy
+  freshClient,
+  type InNamespace,
+  inNamespace,
+  proxiedClient,
+  scopedNamespace,
+  withOperator
 } from "./support.ts"
 
 const group = "test.kubefx.dev"
 const widgets = Resource.make({ group: group, version: "v1", plural: "widgets", kind: "Widget" })
 const gadgets = Resource.make({ group: group, version: "v1", plural: "gadgets", kind: "Gadget" })
-const events = Builtins.events
 const FINALIZER = "kubefx.dev/finalizer"
 const W = `widgets.${group}`
 const G = `gadgets.${group}`
@@ -58,31 +58,21 @@ const ensureCrds = Effect.gen(function* () {
   }
 })
 
+/** An object of `r` (its namespace is the client's that creates it). */
 const object = (
   r: Resource.ApiResource,
-  ns: string,
   name: string,
   spec: Json.JsonObject,
   labels: Record<string, string> = {}
 ): KubeObject.KubeObject => ({
   apiVersion: Resource.apiVersion(r),
   kind: r.kind,
-  metadata: { name, namespace: ns, labels },
+  metadata: { name, labels },
   spec
 })
 
 const at = (o: unknown, path: Json.PathInput): Json.Json | undefined =>
   Json.get(o as Json.Json | undefined, path)
-
-/** The object, or `undefined` once it is gone. */
-const read = (r: Resource.ApiResource, ns: string, name: string) =>
-  Effect.gen(function* () {
-    const kube = yield* Kube
-    return yield* kube.get(r, name, { namespace: ns }).pipe(
-      Effect.map((o): KubeObject.KubeObject | undefined => o),
-      Effect.catchTag("NotFound", () => Effect.succeed(undefined))
-    )
-  })
 
 /** Polls `get` until `ok` holds (30 s at most). */
 const until = <A, E, R>(
@@ -110,19 +100,13 @@ const until = <A, E, R>(
   )
 }
 
-const statusAt = (r: Resource.ApiResource, ns: string, name: string, path: string) =>
-  until(`${name}: ${path}`, read(r, ns, name), (o) => at(o, path) !== undefined)
+/** Waits until the object has a value at `path`. */
+const statusAt = (ns: InNamespace, r: Resource.ApiResource, name: string, path: string) =>
+  until(`${name}: ${path}`, ns.read(r, name), (o) => at(o, path) !== undefined)
 
-/** `type/reason` of the Events about an object. */
-const eventsAbout = (ns: string, name: string) =>
-  Effect.gen(function* () {
-    const kube = yield* Kube
-    const list = yield* kube.list(events, {
-      namespace: ns,
-      fieldSelector: `involvedObject.name=${name}`
-    })
-    return list.items.map((e) => `${String(e.type)}/${String(e.reason)}`)
-  })
+/** Waits until the object is gone. */
+const gone = (what: string, ns: InNamespace, r: Resource.ApiResource, name: string) =>
+  until(what, ns.read(r, name), (o) => o === undefined)
 
 /** Lets stale events arrive, so that a handler running twice would show. */
 const settle = Effect.sleep("1500 millis")
@@ -136,27 +120,52 @@ interface Call {
   readonly at: number
 }
 
+type Ctx = Handler.Context<Json.JsonObject>
+
 const recorder = () => {
   const calls: Array<Call> = []
+  const record = (ctx: Handler.Context<unknown>) =>
+    calls.push({
+      id: ctx.id,
+      name: ctx.name,
+      old: ctx.old,
+      new: ctx.new,
+      diff: ctx.diff,
+      at: Date.now()
+    })
+  const of = (id: string, name?: string) =>
+    calls.filter((c) => c.id === id && (name === undefined || c.name === name))
   return {
     calls,
-    record: (ctx: Handler.Context<unknown>) =>
-      calls.push({
-        id: ctx.id,
-        name: ctx.name,
-        old: ctx.old,
-        new: ctx.new,
-        diff: ctx.diff,
-        at: Date.now()
-      }),
-    count: (id: string, name?: string) =>
-      calls.filter((c) => c.id === id && (name === undefined || c.name === name)).length,
-    of: (id: string, name?: string) =>
-      calls.filter((c) => c.id === id && (name === undefined || c.name === name))
+    record,
+    count: (id: string, name?: string) => of(id, name).length,
+    of,
+    /** A handler that records its call and answers nothing. */
+    records: (ctx: Ctx) => Effect.sync(() => void record(ctx)),
+    /** A handler that records its call and answers what `answer` makes of it. */
+    answers: (answer: (ctx: Ctx) => Json.Json) => (ctx: Ctx) =>
+      Effect.sync(() => {
+        record(ctx)
+        return answer(ctx)
+      })
   }
 }
 
+/** The set-up of most tests: the CRDs, a fresh namespace with a client bound to it, a recorder. */
+const scene = (prepare: Effect.Effect<void, unknown, Kube> = ensureCrds) =>
+  Effect.gen(function* () {
+    yield* Effect.orDie(prepare)
+    return { ns: yield* freshClient, r: recorder() }
+  })
+
 const fast: Settings.Input = { batchWindow: "20 millis" }
+
+/** Operator settings of the tests: fast batches, only the test's namespace. */
+const only = (ns: InNamespace, settings: Settings.Input = {}): Settings.Input => ({
+  ...fast,
+  namespaces: [ns.name],
+  ...settings
+})
 
 /** A CRD whose status keeps only `phase`: the API server prunes `status.kubefx`. */
 const sprockets = Resource.make({
@@ -178,30 +187,54 @@ const ensureSprockets = Effect.gen(function* () {
   yield* eventually(kube.list(sprockets, { namespace: "default", limit: 1 }))
 })
 
+/** A ClusterRole of `rules`, bound to `user` in each of `namespaces`. */
+const grant = (
+  user: string,
+  role: string,
+  rules: ReadonlyArray<Json.JsonObject>,
+  namespaces: ReadonlyArray<string>
+) =>
+  Effect.gen(function* () {
+    const kube = yield* Kube
+    yield* kube.create(Builtins.clusterRoles, {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: { name: role },
+      rules: [...rules]
+    })
+    for (const ns of namespaces) yield* bindRole(user, role, ns)
+  })
+
+/** Binds the ClusterRole `role` to `user` in `ns`. */
+const bindRole = (user: string, role: string, ns: string) =>
+  Effect.flatMap(Kube, (kube) =>
+    kube.create(Builtins.roleBindings, {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "operator", namespace: ns },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role },
+      subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: user }]
+    })
+  )
+
+/** A client of the control plane as `user`. */
+const clientOf = (user: string) =>
+  Effect.gen(function* () {
+    const cp = yield* ControlPlane.ControlPlane
+    return yield* Kube.make(yield* Kube.loadFile(yield* cp.userKubeconfig(user)))
+  })
+
 layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operator", (it) => {
   it.effect("create, update, field and delete handlers fire once each, with old/new/diff", () =>
     Effect.gen(function* () {
       const kube = yield* Kube
-      yield* ensureCrds
-      const ns = yield* freshNamespace
-      const r = recorder()
+      const { ns, r } = yield* scene()
+      const size = (ctx: Ctx) => ({ size: ctx.spec.size ?? null })
       const registry = Registry.make(
-        Handler.onCreate(W, { id: "create" }, (ctx) =>
-          Effect.sync(() => {
-            r.record(ctx)
-            return { size: ctx.spec.size ?? null }
-          })
-        ),
-        Handler.onUpdate(W, { id: "update" }, (ctx) =>
-          Effect.sync(() => {
-            r.record(ctx)
-            return { size: ctx.spec.size ?? null }
-          })
-        ),
-        Handler.onField(W, "spec.size", { id: "size" }, (ctx) =>
-          Effect.sync(() => void r.record(ctx))
-        ),
-        Handler.onDelete(W, { id: "delete" }, (ctx) => Effect.sync(() => void r.record(ctx)))
+        Handler.onCreate(W, { id: "create" }, r.answers(size)),
+        Handler.onUpdate(W, { id: "update" }, r.answers(size)),
+        Handler.onField(W, "spec.size", { id: "size" }, r.records),
+        Handler.onDelete(W, { id: "delete" }, r.records)
       )
       // A lagging watch: every event comes 300 ms late, so the copies from between the
       // operator's own writes (status written, annotation not yet) arrive after it is done
@@ -213,23 +246,23 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
         watch: (resource, options) =>
           kube.watch(resource, options).pipe(Stream.tap(() => Effect.sleep("300 millis")))
       }
-      const op = yield* Operator.start(registry, {
-        ...fast,
-        namespaces: [ns],
-        batchWindow: 0,
-        storage: Storage.make({ lastHandled: Storage.annotations({ prefix: "kubefx.dev" }) }),
-        postEvents: "all"
-      }).pipe(Effect.provideService(Kube, lagging))
+      const op = yield* withOperator(
+        registry,
+        only(ns, {
+          batchWindow: 0,
+          storage: Storage.make({ lastHandled: Storage.annotations({ prefix: "kubefx.dev" }) }),
+          postEvents: "all"
+        })
+      ).pipe(Effect.provideService(Kube, lagging))
       assert.deepStrictEqual(
         op.targets.map((t) => [t.api.plural, t.statusSubresource]),
         [["widgets", true]]
       )
-      yield* op.ready
 
-      yield* kube.create(widgets, object(widgets, ns, "w", { size: 1 }))
+      yield* ns.create(widgets, object(widgets, "w", { size: 1 }))
       const created = yield* until(
         "created",
-        read(widgets, ns, "w"),
+        ns.read(widgets, "w"),
         (o) =>
           at(o, "status.create.size") === 1 &&
           at(o, ["metadata", "annotations", "kubefx.dev/last-handled"]) !== undefined
@@ -237,15 +270,15 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       assert.deepStrictEqual(created?.metadata?.finalizers, [FINALIZER])
       assert.isUndefined(at(created, "status.kubefx.progress"), "progress purged when done")
 
-      yield* kube.patch(widgets, "w", ApiPatch.merge({ spec: { size: 2 } }), { namespace: ns })
-      yield* until("updated", read(widgets, ns, "w"), (o) => at(o, "status.update.size") === 2)
+      yield* ns.merge(widgets, "w", { spec: { size: 2 } })
+      yield* until("updated", ns.read(widgets, "w"), (o) => at(o, "status.update.size") === 2)
       yield* settle
-      const evs = yield* eventsAbout(ns, "w")
+      const evs = yield* ns.events("w")
       assert.include(evs, "Normal/Succeeded")
       assert.include(evs, "Normal/Processed")
 
-      yield* kube.delete(widgets, "w", { namespace: ns })
-      yield* until("gone", read(widgets, ns, "w"), (o) => o === undefined)
+      yield* ns.delete(widgets, "w")
+      yield* gone("gone", ns, widgets, "w")
       yield* settle
 
       assert.strictEqual(r.count("create"), 1)
@@ -271,26 +304,21 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
 
   it.effect("without a status subresource, status is written in the same patch", () =>
     Effect.gen(function* () {
-      const kube = yield* Kube
-      yield* ensureCrds
-      const ns = yield* freshNamespace
-      const r = recorder()
+      const { ns, r } = yield* scene()
       const registry = Registry.make(
-        Handler.onCreate(G, { id: "create" }, (ctx) =>
-          Effect.sync(() => {
-            r.record(ctx)
-            return { ok: true }
-          })
+        Handler.onCreate(
+          G,
+          { id: "create" },
+          r.answers(() => ({ ok: true }))
         )
       )
-      const op = yield* Operator.start(registry, { ...fast, namespaces: [ns], batchWindow: 0 })
+      const op = yield* withOperator(registry, only(ns, { batchWindow: 0 }))
       assert.deepStrictEqual(
         op.targets.map((t) => [t.api.plural, t.statusSubresource]),
         [["gadgets", false]]
       )
-      yield* op.ready
-      yield* kube.create(gadgets, object(gadgets, ns, "g", { size: 1 }))
-      const done = yield* statusAt(gadgets, ns, "g", "status.create.ok")
+      yield* ns.create(gadgets, object(gadgets, "g", { size: 1 }))
+      const done = yield* statusAt(ns, gadgets, "g", "status.create.ok")
       assert.isString(at(done, "status.kubefx.lastHandled"))
       yield* settle
       assert.strictEqual(r.count("create"), 1)
@@ -301,27 +329,23 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
     "a status schema that prunes status.kubefx: state moves to annotations, no re-runs",
     () =>
       Effect.gen(function* () {
-        const kube = yield* Kube
-        yield* ensureSprockets
-        const ns = yield* freshNamespace
-        const r = recorder()
+        const { ns, r } = yield* scene(ensureSprockets)
         const S = `sprockets.${group}`
         const registry = Registry.make(
-          Handler.onCreate(S, { id: "create" }, (ctx) => Effect.sync(() => void r.record(ctx))),
-          Handler.onUpdate(S, { id: "update" }, (ctx) => Effect.sync(() => void r.record(ctx)))
+          Handler.onCreate(S, { id: "create" }, r.records),
+          Handler.onUpdate(S, { id: "update" }, r.records)
         )
-        const op = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
-        yield* op.ready
-        yield* kube.create(sprockets, object(sprockets, ns, "s", { size: 1 }))
+        const op = yield* withOperator(registry, only(ns))
+        yield* ns.create(sprockets, object(sprockets, "s", { size: 1 }))
         const handled = yield* until(
           "the record in an annotation",
-          read(sprockets, ns, "s"),
+          ns.read(sprockets, "s"),
           (o) => typeof at(o, ["metadata", "annotations", "kubefx.dev/last-handled"]) === "string"
         )
         assert.isUndefined(at(handled, "status.kubefx"), "the server pruned it")
         yield* settle
         assert.strictEqual(r.count("create"), 1, "not run again for the change it finished")
-        yield* kube.patch(sprockets, "s", ApiPatch.merge({ spec: { size: 2 } }), { namespace: ns })
+        yield* ns.merge(sprockets, "s", { spec: { size: 2 } })
         yield* until(
           "updated",
           Effect.sync(() => r.count("update")),
@@ -332,8 +356,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
         assert.strictEqual(r.count("update"), 1)
         // A new process starts with status storage: the annotation tells it where the state is.
         yield* op.stop
-        const again = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
-        yield* again.ready
+        yield* withOperator(registry, only(ns))
         yield* settle
         assert.strictEqual(r.count("create"), 1, "not run again after a restart")
         assert.strictEqual(r.count("update"), 1)
@@ -342,10 +365,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
 
   it.effect("a temporary error retries after its delay, then succeeds", () =>
     Effect.gen(function* () {
-      const kube = yield* Kube
-      yield* ensureCrds
-      const ns = yield* freshNamespace
-      const r = recorder()
+      const { ns, r } = yield* scene()
       const registry = Registry.make(
         Handler.onCreate(W, { id: "flaky" }, (ctx) =>
           Effect.gen(function* () {
@@ -356,27 +376,24 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
           })
         )
       )
-      const op = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
-      yield* op.ready
-      yield* kube.create(widgets, object(widgets, ns, "w", {}))
-      const pending = yield* statusAt(widgets, ns, "w", "status.kubefx.progress.flaky")
+      yield* withOperator(registry, only(ns))
+      yield* ns.create(widgets, object(widgets, "w", {}))
+      const pending = yield* statusAt(ns, widgets, "w", "status.kubefx.progress.flaky")
       assert.strictEqual(at(pending, "status.kubefx.progress.flaky.retries"), 1)
       assert.strictEqual(at(pending, "status.kubefx.progress.flaky.message"), "not yet")
-      const done = yield* statusAt(widgets, ns, "w", "status.flaky.ok")
+      const done = yield* statusAt(ns, widgets, "w", "status.flaky.ok")
       assert.isUndefined(at(done, "status.kubefx.progress"))
       yield* settle
       const [first, second] = r.of("flaky")
       assert.strictEqual(r.count("flaky"), 2)
       assert.isAtLeast((second?.at ?? 0) - (first?.at ?? 0), 1900, "after its delay")
-      assert.include(yield* eventsAbout(ns, "w"), "Warning/Retrying")
+      assert.include(yield* ns.events("w"), "Warning/Retrying")
     })
   )
 
   it.effect("on a built-in resource, progress lives in annotations and retries are counted", () =>
     Effect.gen(function* () {
-      const kube = yield* Kube
-      const ns = yield* freshNamespace
-      const r = recorder()
+      const { ns, r } = yield* scene(Effect.void)
       const registry = Registry.make(
         Handler.onCreate("configmaps", { id: "never", retries: 2 }, (ctx) =>
           Effect.gen(function* () {
@@ -385,14 +402,13 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
           })
         )
       )
-      const op = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
-      yield* op.ready
-      yield* kube.create(configMaps, configMap(ns, "cm"))
+      yield* withOperator(registry, only(ns))
+      yield* ns.create(configMaps, configMap(ns.name, "cm"))
       // A ConfigMap keeps no unknown status fields: were progress kept in status, the retry
       // count would be lost and the handler would run forever.
       const pending = yield* eventually(
-        kube
-          .get(configMaps, "cm", { namespace: ns })
+        ns
+          .get(configMaps, "cm")
           .pipe(
             Effect.filterOrFail((o) =>
               Object.keys(o.metadata?.annotations ?? {}).some((k) => k === "kubefx.dev/never")
@@ -401,11 +417,11 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       )
       assert.isDefined(pending.metadata?.annotations?.["kubefx.dev/never"])
       yield* eventually(
-        eventsAbout(ns, "cm").pipe(Effect.filterOrFail((evs) => evs.includes("Warning/Failed")))
+        ns.events("cm").pipe(Effect.filterOrFail((evs) => evs.includes("Warning/Failed")))
       )
       yield* settle
       assert.strictEqual(r.count("never"), 3, "the first attempt and two retries, then no more")
-      const done = yield* kube.get(configMaps, "cm", { namespace: ns })
+      const done = yield* ns.get(configMaps, "cm")
       assert.isUndefined(done.metadata?.annotations?.["kubefx.dev/never"], "progress purged")
       assert.isDefined(done.metadata?.annotations?.["kubefx.dev/last-handled"])
     })
@@ -413,10 +429,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
 
   it.effect("a permanent error is recorded in status and as an Event; others are served", () =>
     Effect.gen(function* () {
-      const kube = yield* Kube
-      yield* ensureCrds
-      const ns = yield* freshNamespace
-      const r = recorder()
+      const { ns, r } = yield* scene()
       const registry = Registry.make(
         Handler.onCreate(W, { id: "strict" }, (ctx) =>
           Effect.gen(function* () {
@@ -427,18 +440,17 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
           })
         )
       )
-      const op = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
-      yield* op.ready
-      yield* kube.create(widgets, object(widgets, ns, "bad", {}, { bad: "yes" }))
-      yield* kube.create(widgets, object(widgets, ns, "good", {}))
-      const bad = yield* statusAt(widgets, ns, "bad", "status.kubefx.errors.strict")
+      yield* withOperator(registry, only(ns))
+      yield* ns.create(widgets, object(widgets, "bad", {}, { bad: "yes" }))
+      yield* ns.create(widgets, object(widgets, "good", {}))
+      const bad = yield* statusAt(ns, widgets, "bad", "status.kubefx.errors.strict")
       assert.strictEqual(at(bad, "status.kubefx.errors.strict"), "bad widget")
-      yield* statusAt(widgets, ns, "good", "status.strict.ok")
-      yield* kube.create(widgets, object(widgets, ns, "later", {}))
-      yield* statusAt(widgets, ns, "later", "status.strict.ok")
+      yield* statusAt(ns, widgets, "good", "status.strict.ok")
+      yield* ns.create(widgets, object(widgets, "later", {}))
+      yield* statusAt(ns, widgets, "later", "status.strict.ok")
       yield* settle
       assert.strictEqual(r.count("strict", "bad"), 1, "never retried")
-      const evs = yield* eventsAbout(ns, "bad")
+      const evs = yield* ns.events("bad")
       assert.include(evs, "Warning/Failed")
       assert.include(evs, "Warning/Processed")
     })
@@ -446,42 +458,35 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
 
   it.effect("a request the API server refuses (422) fails the handler for good, not retried", () =>
     Effect.gen(function* () {
-      const kube = yield* Kube
-      yield* ensureCrds
-      const ns = yield* freshNamespace
-      const r = recorder()
+      const { ns, r } = yield* scene()
       const registry = Registry.make(
         Handler.onCreate(W, { id: "make_cm" }, (ctx) =>
           Effect.gen(function* () {
             r.record(ctx)
             const api = yield* Kube
-            yield* api.create(configMaps, configMap(ns, "Not_A_Valid_Name"))
+            yield* api.create(configMaps, configMap(ns.name, "Not_A_Valid_Name"))
           })
         )
       )
-      const op = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
-      yield* op.ready
-      yield* kube.create(widgets, object(widgets, ns, "w", {}))
-      const failed = yield* statusAt(widgets, ns, "w", "status.kubefx.errors.make_cm")
+      yield* withOperator(registry, only(ns))
+      yield* ns.create(widgets, object(widgets, "w", {}))
+      const failed = yield* statusAt(ns, widgets, "w", "status.kubefx.errors.make_cm")
       const message = String(at(failed, "status.kubefx.errors.make_cm"))
       assert.include(message, 'ConfigMap "Not_A_Valid_Name" is invalid: metadata.name')
-      assert.include(message, `(422 Invalid, POST /api/v1/namespaces/${ns}/configmaps)`)
+      assert.include(message, `(422 Invalid, POST /api/v1/namespaces/${ns.name}/configmaps)`)
       // The default backoff would retry after about a second: wait a few.
       yield* Effect.sleep("4 seconds")
       assert.strictEqual(r.count("make_cm", "w"), 1, "never retried")
-      const after = yield* read(widgets, ns, "w")
+      const after = yield* ns.read(widgets, "w")
       assert.isUndefined(at(after, "status.kubefx.progress"), "nothing pending")
-      const evs = yield* eventsAbout(ns, "w")
+      const evs = yield* ns.events("w")
       assert.include(evs, "Warning/Failed")
     })
   )
 
   it.effect("a finalizer blocks the deletion until the delete handler succeeded", () =>
     Effect.gen(function* () {
-      const kube = yield* Kube
-      yield* ensureCrds
-      const ns = yield* freshNamespace
-      const r = recorder()
+      const { ns, r } = yield* scene()
       const registry = Registry.make(
         Handler.onDelete(W, { id: "cleanup" }, (ctx) =>
           Effect.gen(function* () {
@@ -491,23 +496,22 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
           })
         )
       )
-      const op = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
-      yield* op.ready
-      yield* kube.create(widgets, object(widgets, ns, "w", {}))
-      yield* until("finalizer", read(widgets, ns, "w"), (o) =>
+      yield* withOperator(registry, only(ns))
+      yield* ns.create(widgets, object(widgets, "w", {}))
+      yield* until("finalizer", ns.read(widgets, "w"), (o) =>
         (o?.metadata?.finalizers ?? []).includes(FINALIZER)
       )
-      yield* kube.delete(widgets, "w", { namespace: ns })
+      yield* ns.delete(widgets, "w")
       yield* until(
         "two attempts",
         Effect.sync(() => r.count("cleanup")),
         (n) => n >= 2
       )
-      const held = yield* read(widgets, ns, "w")
+      const held = yield* ns.read(widgets, "w")
       assert.isDefined(held, "still there while the handler fails")
       assert.isString(held?.metadata?.deletionTimestamp)
       assert.include(held?.metadata?.finalizers ?? [], FINALIZER)
-      yield* until("gone", read(widgets, ns, "w"), (o) => o === undefined)
+      yield* gone("gone", ns, widgets, "w")
       yield* settle
       assert.strictEqual(r.count("cleanup"), 3)
     })
@@ -515,16 +519,12 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
 
   it.effect("an operator stopped mid-way resumes without re-running what succeeded", () =>
     Effect.gen(function* () {
-      const kube = yield* Kube
-      yield* ensureCrds
-      const ns = yield* freshNamespace
-      const r = recorder()
+      const { ns, r } = yield* scene()
       const registry = Registry.make(
-        Handler.onCreate(W, { id: "first" }, (ctx) =>
-          Effect.sync(() => {
-            r.record(ctx)
-            return { ok: true }
-          })
+        Handler.onCreate(
+          W,
+          { id: "first" },
+          r.answers(() => ({ ok: true }))
         ),
         Handler.onCreate(W, { id: "second" }, (ctx) =>
           Effect.gen(function* () {
@@ -535,18 +535,16 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
           })
         )
       )
-      const one = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
-      yield* one.ready
-      yield* kube.create(widgets, object(widgets, ns, "w", {}))
-      const midway = yield* statusAt(widgets, ns, "w", "status.kubefx.progress.second")
+      const one = yield* withOperator(registry, only(ns))
+      yield* ns.create(widgets, object(widgets, "w", {}))
+      const midway = yield* statusAt(ns, widgets, "w", "status.kubefx.progress.second")
       assert.strictEqual(at(midway, "status.first.ok"), true)
       assert.strictEqual(at(midway, "status.kubefx.progress.first.success"), true)
       yield* one.stop
       assert.strictEqual(r.count("second"), 1)
 
-      const two = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
-      yield* two.ready
-      const done = yield* statusAt(widgets, ns, "w", "status.second.ok")
+      yield* withOperator(registry, only(ns))
+      const done = yield* statusAt(ns, widgets, "w", "status.second.ok")
       assert.isUndefined(at(done, "status.kubefx.progress"))
       yield* settle
       assert.strictEqual(r.count("first"), 1, "not re-run after the restart")
@@ -556,9 +554,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
 
   it.effect("a graceful stop lets a running handler finish and write its result", () =>
     Effect.gen(function* () {
-      const kube = yield* Kube
-      yield* ensureCrds
-      const ns = yield* freshNamespace
+      const { ns } = yield* scene()
       const started = yield* Deferred.make<void>()
       let finished = 0
       const registry = Registry.make(
@@ -571,17 +567,16 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
           })
         )
       )
-      const op = yield* Operator.start(registry, { ...fast, namespaces: [ns] })
-      yield* op.ready
-      yield* kube.create(widgets, object(widgets, ns, "w", {}))
+      const op = yield* withOperator(registry, only(ns))
+      yield* ns.create(widgets, object(widgets, "w", {}))
       yield* Deferred.await(started)
       yield* op.stop
       assert.strictEqual(finished, 1)
-      const after = yield* read(widgets, ns, "w")
+      const after = yield* ns.read(widgets, "w")
       assert.strictEqual(at(after, "status.slow.done"), true, "the result landed in status")
       assert.isString(at(after, "status.kubefx.lastHandled"))
       yield* settle
-      const still = yield* read(widgets, ns, "w")
+      const still = yield* ns.read(widgets, "w")
       assert.strictEqual(
         still?.metadata?.resourceVersion,
         after?.metadata?.resourceVersion,
@@ -592,9 +587,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
 
   it.effect("a handler still running after the shutdown timeout is interrupted", () =>
     Effect.gen(function* () {
-      const kube = yield* Kube
-      yield* ensureCrds
-      const ns = yield* freshNamespace
+      const { ns } = yield* scene()
       const started = yield* Deferred.make<void>()
       let finished = 0
       const registry = Registry.make(
@@ -606,19 +599,14 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
           })
         )
       )
-      const op = yield* Operator.start(registry, {
-        ...fast,
-        namespaces: [ns],
-        shutdownTimeout: "500 millis"
-      })
-      yield* op.ready
-      yield* kube.create(widgets, object(widgets, ns, "w", {}))
+      const op = yield* withOperator(registry, only(ns, { shutdownTimeout: "500 millis" }))
+      yield* ns.create(widgets, object(widgets, "w", {}))
       yield* Deferred.await(started)
       const t0 = Date.now()
       yield* op.stop
       assert.isBelow(Date.now() - t0, 10_000, "stopped soon after the timeout")
       assert.strictEqual(finished, 0)
-      const after = yield* read(widgets, ns, "w")
+      const after = yield* ns.read(widgets, "w")
       assert.isUndefined(at(after, "status.endless"))
     })
   )
@@ -626,18 +614,15 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
   it.effect("a 410 Gone mid-run loses no change", () =>
     Effect.gen(function* () {
       const kube = yield* Kube
-      yield* ensureCrds
-      const ns = yield* freshNamespace
-      const r = recorder()
+      const { ns, r } = yield* scene()
       const registry = Registry.make(
-        Handler.onCreate(W, { id: "create" }, (ctx) => Effect.sync(() => void r.record(ctx))),
-        Handler.onUpdate(W, { id: "update" }, (ctx) =>
-          Effect.sync(() => {
-            r.record(ctx)
-            return { size: ctx.spec.size ?? null }
-          })
+        Handler.onCreate(W, { id: "create" }, r.records),
+        Handler.onUpdate(
+          W,
+          { id: "update" },
+          r.answers((ctx) => ({ size: ctx.spec.size ?? null }))
         ),
-        Handler.onDelete(W, { id: "delete" }, (ctx) => Effect.sync(() => void r.record(ctx)))
+        Handler.onDelete(W, { id: "delete" }, r.records)
       )
       // A client whose watches can be cut, held, then restarted from a compacted version.
       let phase: "normal" | "cut" = "normal"
@@ -668,38 +653,33 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
             })
           )
       }
-      const op = yield* Operator.start(registry, { ...fast, namespaces: [ns] }).pipe(
-        Effect.provideService(Kube, wrapped)
-      )
-      yield* op.ready
+      yield* withOperator(registry, only(ns)).pipe(Effect.provideService(Kube, wrapped))
       for (const n of ["kept", "changed", "removed"])
-        yield* kube.create(widgets, object(widgets, ns, n, { size: 1 }))
+        yield* ns.create(widgets, object(widgets, n, { size: 1 }))
       for (const n of ["kept", "changed", "removed"])
         yield* until(
           `${n} handled`,
-          read(widgets, ns, n),
+          ns.read(widgets, n),
           (o) => Json.get(o as Json.Json, "status.kubefx.lastHandled") !== undefined
         )
 
       phase = "cut"
       yield* Deferred.succeed(cut, undefined)
       yield* Effect.sleep("300 millis")
-      yield* kube.patch(widgets, "changed", ApiPatch.merge({ spec: { size: 2 } }), {
-        namespace: ns
-      })
-      yield* kube.delete(widgets, "removed", { namespace: ns })
-      yield* kube.create(widgets, object(widgets, ns, "added", { size: 1 }))
+      yield* ns.merge(widgets, "changed", { spec: { size: 2 } })
+      yield* ns.delete(widgets, "removed")
+      yield* ns.create(widgets, object(widgets, "added", { size: 1 }))
       yield* Deferred.succeed(release, undefined)
 
       yield* until(
         "changed updated",
-        read(widgets, ns, "changed"),
+        ns.read(widgets, "changed"),
         (o) => at(o, "status.update.size") === 2
       )
-      yield* until("removed gone", read(widgets, ns, "removed"), (o) => o === undefined)
+      yield* gone("removed gone", ns, widgets, "removed")
       yield* until(
         "added created",
-        read(widgets, ns, "added"),
+        ns.read(widgets, "added"),
         (o) =>
           (o?.metadata?.finalizers ?? []).includes(FINALIZER) &&
           at(o, "status.kubefx.lastHandled") !== undefined
@@ -717,53 +697,35 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
 
   it.effect("a dropped connection loses no change", () =>
     Effect.gen(function* () {
-      const kube = yield* Kube
-      const cp = yield* ControlPlane.ControlPlane
-      yield* ensureCrds
-      const ns = yield* freshNamespace
-      const proxy = yield* tcpProxy(new URL(cp.server))
-      const kc = yield* Kube.loadFile(cp.kubeconfig)
-      const proxied = new KubeConfig()
-      proxied.loadFromClusterAndUser(
-        { ...kc.getCurrentCluster()!, server: proxy.url },
-        kc.getCurrentUser()!
-      )
-      const viaProxy = yield* Kube.make(proxied)
-      const r = recorder()
+      const { ns, r } = yield* scene()
+      const { proxy, kube: viaProxy } = yield* proxiedClient
       const registry = Registry.make(
-        Handler.onCreate(W, { id: "create" }, (ctx) => Effect.sync(() => void r.record(ctx))),
-        Handler.onUpdate(W, { id: "update" }, (ctx) =>
-          Effect.sync(() => {
-            r.record(ctx)
-            return { size: ctx.spec.size ?? null }
-          })
+        Handler.onCreate(W, { id: "create" }, r.records),
+        Handler.onUpdate(
+          W,
+          { id: "update" },
+          r.answers((ctx) => ({ size: ctx.spec.size ?? null }))
         )
       )
-      const op = yield* Operator.start(registry, {
-        ...fast,
-        namespaces: [ns],
-        watcher: { backoff: Schedule.spaced("100 millis") }
-      }).pipe(Effect.provideService(Kube, viaProxy))
-      yield* op.ready
-      yield* kube.create(widgets, object(widgets, ns, "one", { size: 1 }))
+      yield* withOperator(
+        registry,
+        only(ns, { watcher: { backoff: Schedule.spaced("100 millis") } })
+      ).pipe(Effect.provideService(Kube, viaProxy))
+      yield* ns.create(widgets, object(widgets, "one", { size: 1 }))
       yield* until(
         "one handled",
-        read(widgets, ns, "one"),
+        ns.read(widgets, "one"),
         (o) => at(o, "status.kubefx.lastHandled") !== undefined
       )
       const before = proxy.connections()
       proxy.dropAll()
-      yield* kube.patch(widgets, "one", ApiPatch.merge({ spec: { size: 2 } }), { namespace: ns })
-      yield* kube.create(widgets, object(widgets, ns, "two", { size: 1 }))
+      yield* ns.merge(widgets, "one", { spec: { size: 2 } })
+      yield* ns.create(widgets, object(widgets, "two", { size: 1 }))
       proxy.dropAll()
-      yield* until(
-        "one updated",
-        read(widgets, ns, "one"),
-        (o) => at(o, "status.update.size") === 2
-      )
+      yield* until("one updated", ns.read(widgets, "one"), (o) => at(o, "status.update.size") === 2)
       yield* until(
         "two created",
-        read(widgets, ns, "two"),
+        ns.read(widgets, "two"),
         (o) => at(o, "status.kubefx.lastHandled") !== undefined
       )
       yield* settle
@@ -777,8 +739,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
   it.effect("concurrent edits that cause 409s end in the right state", () =>
     Effect.gen(function* () {
       const kube = yield* Kube
-      yield* ensureCrds
-      const ns = yield* freshNamespace
+      const { ns } = yield* scene()
       let conflicts = 0
       const counting: KubeService = {
         ...kube,
@@ -792,8 +753,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
           )
       }
       const meddled = new Set<string>()
-      const observe = (ctx: Handler.Context<Json.JsonObject>) =>
-        ctx.patch.status({ observed: ctx.spec.size ?? null })
+      const observe = (ctx: Ctx) => ctx.patch.status({ observed: ctx.spec.size ?? null })
       const registry = Registry.make(
         // The first event of each object: somebody writes between the operator's read and
         // its (guarded) finalizer patch, which must then fail with 409.
@@ -802,30 +762,25 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
             ? Effect.void
             : Effect.andThen(
                 Effect.sync(() => meddled.add(ctx.name)),
-                kube
-                  .patch(widgets, ctx.name, ApiPatch.merge({ spec: { meddled: true } }), {
-                    namespace: ns
-                  })
-                  .pipe(Effect.orDie)
+                ns.merge(widgets, ctx.name, { spec: { meddled: true } }).pipe(Effect.orDie)
               )
         ),
         Handler.onCreate(W, { id: "observe-create" }, observe),
         Handler.onUpdate(W, { id: "observe-update" }, observe),
         Handler.onDelete(W, { id: "cleanup" }, () => Effect.void)
       )
-      const op = yield* Operator.start(registry, { namespaces: [ns], batchWindow: 0 }).pipe(
+      yield* withOperator(registry, { namespaces: [ns.name], batchWindow: 0 }).pipe(
         Effect.provideService(Kube, counting)
       )
-      yield* op.ready
-      yield* kube.create(widgets, object(widgets, ns, "w", { size: 0 }))
+      yield* ns.create(widgets, object(widgets, "w", { size: 0 }))
       let writerConflicts = 0
       const writer = (id: number) =>
         Effect.forEach(
           Array.from({ length: 8 }, (_, i) => i),
           (i) =>
             Effect.gen(function* () {
-              const current = yield* kube.get(widgets, "w", { namespace: ns })
-              yield* kube.replace(widgets, "w", {
+              const current = yield* ns.get(widgets, "w")
+              yield* ns.replace(widgets, "w", {
                 ...current,
                 spec: { ...(current.spec as object), size: id * 100 + i }
               })
@@ -841,11 +796,11 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
           { discard: true }
         )
       yield* Effect.all([writer(1), writer(2), writer(3)], { concurrency: "unbounded" })
-      const final = yield* kube.get(widgets, "w", { namespace: ns })
+      const final = yield* ns.get(widgets, "w")
       const size = at(final, "spec.size")
       const done = yield* until(
         "status follows the final spec",
-        read(widgets, ns, "w"),
+        ns.read(widgets, "w"),
         (o) =>
           at(o, "status.observed") === size &&
           at(o, "status.kubefx.progress") === undefined &&
@@ -860,18 +815,14 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
 
   it.effect("the namespaced mode works for a user whose RBAC allows only its namespaces", () =>
     Effect.gen(function* () {
-      const kube = yield* Kube
-      const cp = yield* ControlPlane.ControlPlane
-      yield* ensureCrds
-      const ns1 = yield* freshNamespace
-      const ns2 = yield* freshNamespace
-      const ns3 = yield* freshNamespace
+      const { ns: one } = yield* scene()
+      const two = yield* freshClient
+      const three = yield* freshClient
       const user = `operator-${Date.now().toString(36)}`
-      yield* kube.create(clusterRoles, {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRole",
-        metadata: { name: `${user}-widgets` },
-        rules: [
+      yield* grant(
+        user,
+        `${user}-widgets`,
+        [
           {
             apiGroups: [group],
             resources: ["widgets"],
@@ -879,21 +830,10 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
           },
           { apiGroups: [group], resources: ["widgets/status"], verbs: ["get", "patch", "update"] },
           { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] }
-        ]
-      })
-      for (const ns of [ns1, ns2])
-        yield* kube.create(roleBindings, {
-          apiVersion: "rbac.authorization.k8s.io/v1",
-          kind: "RoleBinding",
-          metadata: { name: "operator", namespace: ns },
-          roleRef: {
-            apiGroup: "rbac.authorization.k8s.io",
-            kind: "ClusterRole",
-            name: `${user}-widgets`
-          },
-          subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: user }]
-        })
-      const limited = yield* Kube.make(yield* Kube.loadFile(yield* cp.userKubeconfig(user)))
+        ],
+        [one.name, two.name]
+      )
+      const limited = yield* clientOf(user)
       const registry = Registry.make(
         Handler.onCreate(W, { id: "create" }, (ctx) => Effect.succeed({ in: ctx.namespace ?? "" })),
         Handler.onDelete(W, { id: "cleanup" }, () => Effect.void)
@@ -909,27 +849,26 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       assert.isTrue(Option.isNone(notReady), "no cluster-wide rights: not ready, still trying")
       yield* clusterWide.stop
 
-      const op = yield* Operator.start(registry, { ...fast, namespaces: [ns1, ns2] }).pipe(
+      yield* withOperator(registry, { ...fast, namespaces: [one.name, two.name] }).pipe(
         Effect.provideService(Kube, limited)
       )
-      yield* op.ready
-      for (const ns of [ns1, ns2, ns3]) yield* kube.create(widgets, object(widgets, ns, "w", {}))
-      for (const ns of [ns1, ns2]) {
-        const done = yield* statusAt(widgets, ns, "w", "status.create.in")
-        assert.strictEqual(at(done, "status.create.in"), ns)
+      for (const ns of [one, two, three]) yield* ns.create(widgets, object(widgets, "w", {}))
+      for (const ns of [one, two]) {
+        const done = yield* statusAt(ns, widgets, "w", "status.create.in")
+        assert.strictEqual(at(done, "status.create.in"), ns.name)
         assert.deepStrictEqual(done?.metadata?.finalizers, [FINALIZER])
       }
       yield* settle
-      const outside = yield* read(widgets, ns3, "w")
+      const outside = yield* three.read(widgets, "w")
       assert.isUndefined(outside?.status, "not served outside its namespaces")
       assert.isUndefined(outside?.metadata?.finalizers)
       assert.notInclude(
-        yield* eventsAbout(ns1, "w"),
+        yield* one.events("w"),
         "Normal/Succeeded",
         "by default only Warning Events are posted"
       )
-      yield* kube.delete(widgets, "w", { namespace: ns2 })
-      yield* until("deleted in ns2", read(widgets, ns2, "w"), (o) => o === undefined)
+      yield* two.delete(widgets, "w")
+      yield* gone("deleted in ns2", two, widgets, "w")
     })
   )
 
@@ -938,57 +877,26 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
     () =>
       Effect.gen(function* () {
         const kube = yield* Kube
-        const cp = yield* ControlPlane.ControlPlane
         yield* ensureCrds
         const run = `g${Date.now().toString(36)}`
         const user = `operator-${run}`
         const [teamA, teamB, secret, other] = ["team-a", "team-b", "team-secret", "other"].map(
-          (n) => `${run}-${n}`
-        ) as [string, string, string, string]
-        const rbac = (plural: string, kind: string, namespaced = false) =>
-          Resource.make({
-            group: "rbac.authorization.k8s.io",
-            version: "v1",
-            plural: plural,
-            kind: kind,
-            namespaced: namespaced
-          })
-        const namespacesApi = Builtins.namespaces
-        const createNamespace = (name: string) =>
-          Effect.acquireRelease(
-            kube.create(namespacesApi, { apiVersion: "v1", kind: "Namespace", metadata: { name } }),
-            () => kube.delete(namespacesApi, name).pipe(Effect.ignore)
-          )
-        const bind = (ns: string) =>
-          kube.create(rbac("rolebindings", "RoleBinding", true), {
-            apiVersion: "rbac.authorization.k8s.io/v1",
-            kind: "RoleBinding",
-            metadata: { name: "operator", namespace: ns },
-            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: user },
-            subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: user }]
-          })
+          (n) => inNamespace(kube, `${run}-${n}`)
+        ) as [InNamespace, InNamespace, InNamespace, InNamespace]
         // the CRD's rights only through RoleBindings; cluster-wide, only list/watch namespaces
-        yield* kube.create(rbac("clusterroles", "ClusterRole"), {
-          apiVersion: "rbac.authorization.k8s.io/v1",
-          kind: "ClusterRole",
-          metadata: { name: user },
-          rules: [
-            {
-              apiGroups: [group],
-              resources: ["widgets"],
-              verbs: ["get", "list", "watch", "patch"]
-            },
-            { apiGroups: [group], resources: ["widgets/status"], verbs: ["get", "patch"] },
-            { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] }
-          ]
-        })
-        yield* kube.create(rbac("clusterroles", "ClusterRole"), {
+        const rules = [
+          { apiGroups: [group], resources: ["widgets"], verbs: ["get", "list", "watch", "patch"] },
+          { apiGroups: [group], resources: ["widgets/status"], verbs: ["get", "patch"] },
+          { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] }
+        ]
+        yield* grant(user, user, rules, [])
+        yield* kube.create(Builtins.clusterRoles, {
           apiVersion: "rbac.authorization.k8s.io/v1",
           kind: "ClusterRole",
           metadata: { name: `${user}-namespaces` },
           rules: [{ apiGroups: [""], resources: ["namespaces"], verbs: ["list", "watch"] }]
         })
-        yield* kube.create(rbac("clusterrolebindings", "ClusterRoleBinding"), {
+        yield* kube.create(Builtins.clusterRoleBindings, {
           apiVersion: "rbac.authorization.k8s.io/v1",
           kind: "ClusterRoleBinding",
           metadata: { name: `${user}-namespaces` },
@@ -1001,45 +909,42 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
         })
         // rights in the excluded and the non-matching namespace too: the selection keeps them out
         for (const ns of [teamA, secret, other]) {
-          yield* createNamespace(ns)
-          yield* bind(ns)
+          yield* scopedNamespace(ns.name)
+          yield* bindRole(user, user, ns.name)
         }
-        const limited = yield* Kube.make(yield* Kube.loadFile(yield* cp.userKubeconfig(user)))
+        const limited = yield* clientOf(user)
         const denied = yield* Effect.flip(limited.list(widgets, { limit: 1 }))
         assert.strictEqual(denied._tag, "Forbidden", "no cluster-wide rights on widgets")
 
         const r = recorder()
         const registry = Registry.make(
-          Handler.onCreate(W, { id: "create" }, (ctx) =>
-            Effect.sync(() => {
-              r.record(ctx)
-              return { in: ctx.namespace ?? "" }
-            })
+          Handler.onCreate(
+            W,
+            { id: "create" },
+            r.answers((ctx) => ({ in: ctx.namespace ?? "" }))
           ),
-          Handler.onDelete(W, { id: "cleanup" }, (ctx) => Effect.sync(() => void r.record(ctx)))
+          Handler.onDelete(W, { id: "cleanup" }, r.records)
         )
-        const op = yield* Operator.start(registry, {
+        const op = yield* withOperator(registry, {
           ...fast,
-          namespaces: [`${run}-team-*`, `!${secret}`]
+          namespaces: [`${run}-team-*`, `!${secret.name}`]
         }).pipe(Effect.provideService(Kube, limited))
-        yield* op.ready
 
-        for (const ns of [teamA, secret, other])
-          yield* kube.create(widgets, object(widgets, ns, "w", {}))
+        for (const ns of [teamA, secret, other]) yield* ns.create(widgets, object(widgets, "w", {}))
         // a namespace created after the start; its RoleBinding lands a moment later (403 meanwhile)
-        yield* createNamespace(teamB)
-        yield* kube.create(widgets, object(widgets, teamB, "w", {}))
+        yield* scopedNamespace(teamB.name)
+        yield* teamB.create(widgets, object(widgets, "w", {}))
         yield* Effect.sleep("300 millis")
-        yield* bind(teamB)
+        yield* bindRole(user, user, teamB.name)
         for (const ns of [teamA, teamB]) {
-          const done = yield* statusAt(widgets, ns, "w", "status.create.in")
-          assert.strictEqual(at(done, "status.create.in"), ns)
+          const done = yield* statusAt(ns, widgets, "w", "status.create.in")
+          assert.strictEqual(at(done, "status.create.in"), ns.name)
           assert.deepStrictEqual(done?.metadata?.finalizers, [FINALIZER])
         }
         yield* settle
         for (const ns of [secret, other]) {
-          const outside = yield* read(widgets, ns, "w")
-          assert.isUndefined(outside?.status, `not served in ${ns}`)
+          const outside = yield* ns.read(widgets, "w")
+          assert.isUndefined(outside?.status, `not served in ${ns.name}`)
           assert.isUndefined(outside?.metadata?.finalizers)
         }
         assert.deepStrictEqual(
@@ -1048,29 +953,25 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
         )
 
         // deletions in a dynamically watched namespace go through the finalizer
-        yield* kube.delete(widgets, "w", { namespace: teamB })
-        yield* until("deleted in team-b", read(widgets, teamB, "w"), (o) => o === undefined)
+        yield* teamB.delete(widgets, "w")
+        yield* gone("deleted in team-b", teamB, widgets, "w")
         assert.strictEqual(r.count("cleanup"), 1)
         // team-b deleted: its watcher stops (its RoleBinding goes with it), the operator goes on
-        yield* kube.delete(namespacesApi, teamB)
+        yield* kube.delete(Builtins.namespaces, teamB.name)
         yield* until(
           "team-b gone",
-          kube.get(namespacesApi, teamB).pipe(
+          kube.get(Builtins.namespaces, teamB.name).pipe(
             Effect.as(false),
             Effect.catchTag("NotFound", () => Effect.succeed(true))
           ),
           (gone) => gone,
           "60 seconds"
         )
-        yield* kube.create(widgets, object(widgets, teamA, "w2", {}))
-        yield* statusAt(widgets, teamA, "w2", "status.create.in")
+        yield* teamA.create(widgets, object(widgets, "w2", {}))
+        yield* statusAt(teamA, widgets, "w2", "status.create.in")
         for (const name of ["w", "w2"]) {
-          yield* kube.delete(widgets, name, { namespace: teamA })
-          yield* until(
-            `${name} deleted in team-a`,
-            read(widgets, teamA, name),
-            (o) => o === undefined
-          )
+          yield* teamA.delete(widgets, name)
+          yield* gone(`${name} deleted in team-a`, teamA, widgets, name)
         }
         assert.strictEqual(r.count("cleanup"), 3)
         assert.isUndefined(op.fiber.pollUnsafe(), "the operator is still running")

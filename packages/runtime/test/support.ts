@@ -1,13 +1,23 @@
 import * as net from "node:net"
 /**
  * Helpers of the integration tests: a Kube client on the shared control plane, a fresh
- * namespace per test, and a collector that lets a test wait for a stream's events.
+ * namespace per test (and a client bound to it), an operator started in the test's scope, and
+ * a collector that lets a test wait for a stream's events.
  */
 import { ControlPlane } from "@kubefx/controlplane"
-import { Builtins, type Json, type KubeObject, Resource } from "@kubefx/core"
+import { Builtins, type Json, type KubeObject, type Registry, Resource } from "@kubefx/core"
+import { KubeConfig } from "@kubernetes/client-node"
 import { Duration, Effect, type Fiber, Layer, Logger, Queue, Schedule, Stream } from "effect"
 import type * as Scope from "effect/Scope"
-import { Discovery, Kube } from "../src/index.ts"
+import {
+  ApiPatch,
+  Discovery,
+  Kube,
+  type KubeError,
+  type KubeService,
+  Operator,
+  type Settings
+} from "../src/index.ts"
 
 /** The shared control plane and an admin Kube client on it. */
 export const ClusterLayer = Layer.effect(
@@ -37,11 +47,10 @@ export const roleBindings = Resource.make({
 
 let counter = 0
 
-/** Creates a fresh namespace for one test, deleted (without waiting) when the test ends. */
-export const freshNamespace: Effect.Effect<string, never, Kube | Scope.Scope> = Effect.gen(
-  function* () {
+/** Creates a namespace for the rest of the test, deleted (without waiting) when it ends. */
+export const scopedNamespace = (name: string): Effect.Effect<string, never, Kube | Scope.Scope> =>
+  Effect.gen(function* () {
     const kube = yield* Kube
-    const name = `t-${process.pid}-${Date.now().toString(36)}-${counter++}`
     yield* Effect.acquireRelease(
       kube
         .create(namespaces, { apiVersion: "v1", kind: "Namespace", metadata: { name } })
@@ -49,8 +58,87 @@ export const freshNamespace: Effect.Effect<string, never, Kube | Scope.Scope> = 
       () => kube.delete(namespaces, name).pipe(Effect.ignore)
     )
     return name
+  })
+
+/** Creates a fresh namespace for one test, deleted (without waiting) when the test ends. */
+export const freshNamespace: Effect.Effect<string, never, Kube | Scope.Scope> = Effect.suspend(() =>
+  scopedNamespace(`t-${process.pid}-${Date.now().toString(36)}-${counter++}`)
+)
+
+type Err = KubeError.KubeError
+
+/** A request about one object of the namespace. */
+type ByName<A> = (resource: Resource.ApiResource, name: string) => Effect.Effect<A, Err>
+
+/** A client bound to one namespace: every request names it. */
+export interface InNamespace {
+  /** The namespace. */
+  readonly name: string
+  /** Creates an object in the namespace (its `metadata.namespace` set to it). */
+  readonly create: (
+    resource: Resource.ApiResource,
+    body: KubeObject.KubeObject
+  ) => Effect.Effect<KubeObject.KubeObject, Err>
+  readonly get: ByName<KubeObject.KubeObject>
+  /** The object, or `undefined` once it is gone. */
+  readonly read: ByName<KubeObject.KubeObject | undefined>
+  /** A merge patch of the object. */
+  readonly merge: (
+    resource: Resource.ApiResource,
+    name: string,
+    body: Json.JsonObject
+  ) => Effect.Effect<KubeObject.KubeObject, Err>
+  readonly replace: (
+    resource: Resource.ApiResource,
+    name: string,
+    body: KubeObject.KubeObject
+  ) => Effect.Effect<KubeObject.KubeObject, Err>
+  readonly delete: ByName<KubeObject.KubeObject>
+  /** `type/reason` of the Events about an object of that name. */
+  readonly events: (about: string) => Effect.Effect<ReadonlyArray<string>, Err>
+}
+
+/** A client of `kube` bound to the namespace `name`. */
+export const inNamespace = (kube: KubeService, name: string): InNamespace => {
+  const at = { namespace: name }
+  return {
+    name,
+    create: (resource, body) =>
+      kube.create(resource, { ...body, metadata: { ...body.metadata, namespace: name } }, at),
+    get: (resource, object) => kube.get(resource, object, at),
+    read: (resource, object) =>
+      kube.get(resource, object, at).pipe(
+        Effect.map((o): KubeObject.KubeObject | undefined => o),
+        Effect.catchTag("NotFound", () => Effect.succeed(undefined))
+      ),
+    merge: (resource, object, body) => kube.patch(resource, object, ApiPatch.merge(body), at),
+    replace: (resource, object, body) => kube.replace(resource, object, body, at),
+    delete: (resource, object) => kube.delete(resource, object, at),
+    events: (about) =>
+      kube
+        .list(Builtins.events, { ...at, fieldSelector: `involvedObject.name=${about}` })
+        .pipe(Effect.map((l) => l.items.map((e) => `${String(e.type)}/${String(e.reason)}`)))
+  }
+}
+
+/** A fresh namespace for one test and a client bound to it. */
+export const freshClient: Effect.Effect<InNamespace, never, Kube | Scope.Scope> = Effect.gen(
+  function* () {
+    const kube = yield* Kube
+    return inNamespace(kube, yield* freshNamespace)
   }
 )
+
+/**
+ * Starts an operator for `registry` in the test's scope (on the `Kube` of the context: the
+ * shared control plane unless the test provides another client) and waits until it is ready.
+ */
+export const withOperator = <R>(registry: Registry.Registry<R>, settings: Settings.Input = {}) =>
+  Effect.gen(function* () {
+    const op = yield* Operator.start(registry, settings)
+    yield* op.ready
+    return op
+  })
 
 /** A config map body. */
 export const configMap = (
@@ -249,6 +337,20 @@ export const tcpProxy = (target: URL) =>
         proxy.server.close()
       })
   )
+
+/** A client of the shared control plane through a {@link tcpProxy}, whose connections the
+ * test can cut. */
+export const proxiedClient = Effect.gen(function* () {
+  const cp = yield* ControlPlane.ControlPlane
+  const proxy = yield* tcpProxy(new URL(cp.server))
+  const kc = yield* Kube.loadFile(cp.kubeconfig)
+  const proxied = new KubeConfig()
+  proxied.loadFromClusterAndUser(
+    { ...kc.getCurrentCluster()!, server: proxy.url },
+    kc.getCurrentUser()!
+  )
+  return { proxy, kube: yield* Kube.make(proxied) }
+})
 
 /** Log lines (`LEVEL message`) of the effects it is provided to, kept for assertions. */
 export const captureLogs = () => {

@@ -19,6 +19,7 @@ import {
 } from "@kubefx/runtime"
 import { Effect, Fiber, Layer, Queue, Schedule, Stream } from "effect"
 import { Normalize, SimCluster } from "../src/index.ts"
+import { crdManifest, inNamespace, storageClass } from "./fixtures.ts"
 
 type Err = KubeError.KubeError
 
@@ -37,94 +38,59 @@ const cms = Builtins.configMaps
 const pvcs = Builtins.persistentVolumeClaims
 
 const crds: ReadonlyArray<KubeObject.KubeObject> = [
-  {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: `widgets.${group}` },
-    spec: {
-      group,
-      scope: "Namespaced",
-      names: { plural: "widgets", singular: "widget", kind: "Widget" },
-      versions: [
-        {
-          name: "v1",
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          schema: {
-            openAPIV3Schema: {
-              type: "object",
-              properties: {
-                spec: {
-                  type: "object",
-                  properties: {
-                    size: { type: "integer", minimum: 0 },
-                    color: { type: "string", pattern: "^[a-z]+$" },
-                    tags: { type: "array", items: { type: "string" } }
-                  }
-                },
-                status: {
-                  type: "object",
-                  properties: { phase: { type: "string" }, count: { type: "integer" } }
-                }
-              }
-            }
+  crdManifest({
+    group,
+    plural: "widgets",
+    kind: "Widget",
+    status: true,
+    schema: {
+      type: "object",
+      properties: {
+        spec: {
+          type: "object",
+          properties: {
+            size: { type: "integer", minimum: 0 },
+            color: { type: "string", pattern: "^[a-z]+$" },
+            tags: { type: "array", items: { type: "string" } }
           }
+        },
+        status: {
+          type: "object",
+          properties: { phase: { type: "string" }, count: { type: "integer" } }
         }
-      ]
+      }
     }
-  },
-  {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: `gadgets.${group}` },
-    spec: {
-      group,
-      scope: "Namespaced",
-      names: { plural: "gadgets", singular: "gadget", kind: "Gadget" },
-      versions: [
-        {
-          name: "v1",
-          served: true,
-          storage: true,
-          schema: {
-            openAPIV3Schema: {
-              type: "object",
-              properties: {
-                spec: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
-                status: { type: "object", "x-kubernetes-preserve-unknown-fields": true }
-              }
-            }
-          }
-        }
-      ]
+  }),
+  crdManifest({
+    group,
+    plural: "gadgets",
+    kind: "Gadget",
+    status: false,
+    schema: {
+      type: "object",
+      properties: {
+        spec: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+        status: { type: "object", "x-kubernetes-preserve-unknown-fields": true }
+      }
     }
-  }
+  })
 ]
 
-const storageClasses: ReadonlyArray<KubeObject.KubeObject> = [
-  {
-    apiVersion: "storage.k8s.io/v1",
-    kind: "StorageClass",
-    metadata: { name: "diff-expandable" },
-    provisioner: "kubefx.dev/none",
-    allowVolumeExpansion: true
-  },
-  {
-    apiVersion: "storage.k8s.io/v1",
-    kind: "StorageClass",
-    metadata: { name: "diff-fixed" },
-    provisioner: "kubefx.dev/none",
-    allowVolumeExpansion: false
-  }
-]
+const storageClasses = [storageClass("diff-expandable", true), storageClass("diff-fixed", false)]
 
-/** What a scenario gets: the client, its namespace, and recorders. */
+/** What a scenario gets: the client (bound to its namespace), the namespace, and recorders. */
 interface T {
   readonly kube: KubeService
   readonly ns: string
   /** Runs a call; records its normalised answer, or its error's tag (and 422 fields). */
   readonly step: <A>(label: string, effect: Effect.Effect<A, Err>) => Effect.Effect<A | undefined>
+  /** Runs a merge patch as a step. */
+  readonly merge: (
+    label: string,
+    resource: Resource.ApiResource,
+    name: string,
+    body: unknown
+  ) => Effect.Effect<KubeObject.KubeObject | undefined>
   /** Records a value. */
   readonly note: (label: string, value: unknown) => Effect.Effect<void>
   /** Waits (20 s at most) until the objects of `resource` satisfy `ok`, then records them. */
@@ -181,8 +147,7 @@ const bind = (t: T, name: string, capacity = "1Gi") =>
       name,
       ApiPatch.merge({
         status: { phase: "Bound", accessModes: ["ReadWriteOnce"], capacity: { storage: capacity } }
-      }),
-      { namespace: t.ns }
+      })
     )
   )
 const owner = (o: KubeObject.KubeObject | undefined) => ({
@@ -197,20 +162,17 @@ const scenarios: ReadonlyArray<Scenario> = [
     name: "create, get, AlreadyExists, NotFound",
     run: (t) =>
       Effect.gen(function* () {
-        yield* t.step("create", t.kube.create(cms, cm("a", { x: "1" }), { namespace: t.ns }))
-        yield* t.step("create again", t.kube.create(cms, cm("a"), { namespace: t.ns }))
-        yield* t.step("get", t.kube.get(cms, "a", { namespace: t.ns }))
-        yield* t.step("get missing", t.kube.get(cms, "zz", { namespace: t.ns }))
-        yield* t.step(
-          "patch missing",
-          t.kube.patch(cms, "zz", ApiPatch.merge({ data: { a: "1" } }), { namespace: t.ns })
-        )
-        yield* t.step("delete missing", t.kube.delete(cms, "zz", { namespace: t.ns }))
+        yield* t.step("create", t.kube.create(cms, cm("a", { x: "1" })))
+        yield* t.step("create again", t.kube.create(cms, cm("a")))
+        yield* t.step("get", t.kube.get(cms, "a"))
+        yield* t.step("get missing", t.kube.get(cms, "zz"))
+        yield* t.merge("patch missing", cms, "zz", { data: { a: "1" } })
+        yield* t.step("delete missing", t.kube.delete(cms, "zz"))
         yield* t.step(
           "create in a missing namespace",
           t.kube.create(cms, cm("b"), { namespace: `${t.ns}-missing` })
         )
-        yield* t.step("invalid name", t.kube.create(cms, cm("Not_Valid"), { namespace: t.ns }))
+        yield* t.step("invalid name", t.kube.create(cms, cm("Not_Valid")))
       })
   },
   {
@@ -218,7 +180,7 @@ const scenarios: ReadonlyArray<Scenario> = [
     run: (t) =>
       Effect.gen(function* () {
         const body = { apiVersion: "v1", kind: "ConfigMap", metadata: { generateName: "gen-" } }
-        const a = yield* t.step("create", t.kube.create(cms, body, { namespace: t.ns }))
+        const a = yield* t.step("create", t.kube.create(cms, body))
         yield* t.note("prefixed", a?.metadata?.name?.startsWith("gen-"))
         yield* t.note("length", a?.metadata?.name?.length)
       })
@@ -227,24 +189,13 @@ const scenarios: ReadonlyArray<Scenario> = [
     name: "merge patches: add, null removes, no-op keeps the version",
     run: (t) =>
       Effect.gen(function* () {
-        const a = yield* t.step(
-          "create",
-          t.kube.create(cms, cm("a", { x: "1", y: "2" }), { namespace: t.ns })
-        )
-        const b = yield* t.step(
-          "patch",
-          t.kube.patch(
-            cms,
-            "a",
-            ApiPatch.merge({ data: { x: null, z: "3" }, metadata: { labels: { l: "1" } } }),
-            { namespace: t.ns }
-          )
-        )
+        const a = yield* t.step("create", t.kube.create(cms, cm("a", { x: "1", y: "2" })))
+        const b = yield* t.merge("patch", cms, "a", {
+          data: { x: null, z: "3" },
+          metadata: { labels: { l: "1" } }
+        })
         yield* t.note("version changed", rv(a) !== rv(b))
-        const c = yield* t.step(
-          "no-op patch",
-          t.kube.patch(cms, "a", ApiPatch.merge({ data: { z: "3" } }), { namespace: t.ns })
-        )
+        const c = yield* t.merge("no-op patch", cms, "a", { data: { z: "3" } })
         yield* t.note("no-op kept the version", rv(b) === rv(c))
       })
   },
@@ -252,7 +203,7 @@ const scenarios: ReadonlyArray<Scenario> = [
     name: "JSON patches and failed tests",
     run: (t) =>
       Effect.gen(function* () {
-        yield* t.step("create", t.kube.create(cms, cm("a", { x: "1" }), { namespace: t.ns }))
+        yield* t.step("create", t.kube.create(cms, cm("a", { x: "1" })))
         yield* t.step(
           "json patch",
           t.kube.patch(
@@ -263,84 +214,49 @@ const scenarios: ReadonlyArray<Scenario> = [
               { op: "replace", path: "/data/x", value: "2" },
               { op: "add", path: "/data/y", value: "3" },
               { op: "add", path: "/metadata/labels", value: { k: "v" } }
-            ]),
-            { namespace: t.ns }
+            ])
           )
         )
         yield* t.step(
           "failed test",
-          t.kube.patch(cms, "a", ApiPatch.json([{ op: "test", path: "/data/x", value: "1" }]), {
-            namespace: t.ns
-          })
+          t.kube.patch(cms, "a", ApiPatch.json([{ op: "test", path: "/data/x", value: "1" }]))
         )
         yield* t.step(
           "remove a missing path",
-          t.kube.patch(cms, "a", ApiPatch.json([{ op: "remove", path: "/data/nope" }]), {
-            namespace: t.ns
-          })
+          t.kube.patch(cms, "a", ApiPatch.json([{ op: "remove", path: "/data/nope" }]))
         )
-        yield* t.step("get", t.kube.get(cms, "a", { namespace: t.ns }))
+        yield* t.step("get", t.kube.get(cms, "a"))
       })
   },
   {
     name: "replace: stale version 409, current ok, without a version ok for built-ins",
     run: (t) =>
       Effect.gen(function* () {
-        const a = yield* t.step(
-          "create",
-          t.kube.create(cms, cm("a", { x: "1" }), { namespace: t.ns })
-        )
-        yield* t.step(
-          "touch",
-          t.kube.patch(cms, "a", ApiPatch.merge({ data: { x: "2" } }), { namespace: t.ns })
-        )
-        yield* t.step(
-          "stale replace",
-          t.kube.replace(cms, "a", { ...a, data: { x: "3" } }, { namespace: t.ns })
-        )
-        const fresh = yield* t.kube.get(cms, "a", { namespace: t.ns })
-        yield* t.step(
-          "current replace",
-          t.kube.replace(cms, "a", { ...fresh, data: { x: "4" } }, { namespace: t.ns })
-        )
-        yield* t.step(
-          "unconditional replace",
-          t.kube.replace(cms, "a", cm("a", { x: "5" }), { namespace: t.ns })
-        )
+        const a = yield* t.step("create", t.kube.create(cms, cm("a", { x: "1" })))
+        yield* t.merge("touch", cms, "a", { data: { x: "2" } })
+        yield* t.step("stale replace", t.kube.replace(cms, "a", { ...a, data: { x: "3" } }))
+        const fresh = yield* t.kube.get(cms, "a")
+        yield* t.step("current replace", t.kube.replace(cms, "a", { ...fresh, data: { x: "4" } }))
+        yield* t.step("unconditional replace", t.kube.replace(cms, "a", cm("a", { x: "5" })))
       })
   },
   {
     name: "guarded merge patch: stale 409, current ok",
     run: (t) =>
       Effect.gen(function* () {
-        const a = yield* t.step("create", t.kube.create(cms, cm("a"), { namespace: t.ns }))
-        const b = yield* t.step(
-          "guarded",
-          t.kube.patch(
-            cms,
-            "a",
-            ApiPatch.merge({ metadata: { resourceVersion: rv(a) }, data: { g: "1" } }),
-            { namespace: t.ns }
-          )
-        )
-        yield* t.step(
-          "stale guard",
-          t.kube.patch(
-            cms,
-            "a",
-            ApiPatch.merge({ metadata: { resourceVersion: rv(a) }, data: { g: "2" } }),
-            { namespace: t.ns }
-          )
-        )
-        yield* t.step(
-          "fresh guard",
-          t.kube.patch(
-            cms,
-            "a",
-            ApiPatch.merge({ metadata: { resourceVersion: rv(b) }, data: { g: "3" } }),
-            { namespace: t.ns }
-          )
-        )
+        const a = yield* t.step("create", t.kube.create(cms, cm("a")))
+        const b = yield* t.merge("guarded", cms, "a", {
+          metadata: { resourceVersion: rv(a) },
+          data: { g: "1" }
+        })
+        yield* t.merge("stale guard", cms, "a", {
+          metadata: { resourceVersion: rv(a) },
+          data: { g: "2" }
+        })
+        yield* t.merge("fresh guard", cms, "a", {
+          metadata: { resourceVersion: rv(b) },
+          data: { g: "3" }
+        })
       })
   },
   {
@@ -349,28 +265,11 @@ const scenarios: ReadonlyArray<Scenario> = [
       Effect.gen(function* () {
         yield* t.step(
           "create with status",
-          t.kube.create(
-            widgets,
-            { ...widget("w", { size: 1 }), status: { phase: "X" } },
-            { namespace: t.ns }
-          )
+          t.kube.create(widgets, { ...widget("w", { size: 1 }), status: { phase: "X" } })
         )
-        yield* t.step(
-          "spec change",
-          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { size: 2 } }), { namespace: t.ns })
-        )
-        yield* t.step(
-          "metadata change",
-          t.kube.patch(widgets, "w", ApiPatch.merge({ metadata: { labels: { a: "b" } } }), {
-            namespace: t.ns
-          })
-        )
-        yield* t.step(
-          "status on the main endpoint",
-          t.kube.patch(widgets, "w", ApiPatch.merge({ status: { phase: "Main" } }), {
-            namespace: t.ns
-          })
-        )
+        yield* t.merge("spec change", widgets, "w", { spec: { size: 2 } })
+        yield* t.merge("metadata change", widgets, "w", { metadata: { labels: { a: "b" } } })
+        yield* t.merge("status on the main endpoint", widgets, "w", { status: { phase: "Main" } })
         yield* t.step(
           "status subresource",
           t.kube.patchStatus(
@@ -380,11 +279,10 @@ const scenarios: ReadonlyArray<Scenario> = [
               status: { phase: "Ready", count: 3 },
               spec: { size: 9 },
               metadata: { labels: { c: "d" } }
-            }),
-            { namespace: t.ns }
+            })
           )
         )
-        yield* t.step("get status", t.kube.getStatus(widgets, "w", { namespace: t.ns }))
+        yield* t.step("get status", t.kube.getStatus(widgets, "w"))
       })
   },
   {
@@ -393,23 +291,16 @@ const scenarios: ReadonlyArray<Scenario> = [
       Effect.gen(function* () {
         yield* t.step(
           "create",
-          t.kube.create(gadgets, gadget("g", { spec: { a: 1 }, status: { s: 1 } }), {
-            namespace: t.ns
-          })
+          t.kube.create(gadgets, gadget("g", { spec: { a: 1 }, status: { s: 1 } }))
         )
-        yield* t.step(
-          "status patch",
-          t.kube.patch(gadgets, "g", ApiPatch.merge({ status: { s: 2 } }), { namespace: t.ns })
-        )
+        yield* t.merge("status patch", gadgets, "g", { status: { s: 2 } })
         yield* t.step(
           "/status",
-          t.kube.patchStatus(gadgets, "g", ApiPatch.merge({ status: { s: 3 } }), {
-            namespace: t.ns
-          })
+          t.kube.patchStatus(gadgets, "g", ApiPatch.merge({ status: { s: 3 } }))
         )
         yield* t.step(
           "strategic patch",
-          t.kube.patch(gadgets, "g", ApiPatch.strategic({ spec: { a: 2 } }), { namespace: t.ns })
+          t.kube.patch(gadgets, "g", ApiPatch.strategic({ spec: { a: 2 } }))
         )
       })
   },
@@ -419,36 +310,16 @@ const scenarios: ReadonlyArray<Scenario> = [
       Effect.gen(function* () {
         yield* t.step(
           "create with unknown fields",
-          t.kube.create(
-            widgets,
-            { ...widget("w", { size: 1, extra: true }), top: 1 },
-            { namespace: t.ns }
-          )
+          t.kube.create(widgets, { ...widget("w", { size: 1, extra: true }), top: 1 })
         )
         yield* t.step(
           "replace without a version",
-          t.kube.replace(widgets, "w", widget("w", { size: 2 }), { namespace: t.ns })
+          t.kube.replace(widgets, "w", widget("w", { size: 2 }))
         )
-        yield* t.step(
-          "negative size",
-          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { size: -1 } }), { namespace: t.ns })
-        )
-        yield* t.step(
-          "wrong type",
-          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { size: "big" } }), { namespace: t.ns })
-        )
-        yield* t.step(
-          "bad pattern",
-          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { color: "Red" } }), {
-            namespace: t.ns
-          })
-        )
-        yield* t.step(
-          "good",
-          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { color: "red", tags: ["a"] } }), {
-            namespace: t.ns
-          })
-        )
+        yield* t.merge("negative size", widgets, "w", { spec: { size: -1 } })
+        yield* t.merge("wrong type", widgets, "w", { spec: { size: "big" } })
+        yield* t.merge("bad pattern", widgets, "w", { spec: { color: "Red" } })
+        yield* t.merge("good", widgets, "w", { spec: { color: "red", tags: ["a"] } })
       })
   },
   {
@@ -459,91 +330,62 @@ const scenarios: ReadonlyArray<Scenario> = [
           "create",
           t.kube.create(
             widgets,
-            widget("w", { size: 1 }, { finalizers: ["kubefx.dev/a", "kubefx.dev/b"] }),
-            { namespace: t.ns }
+            widget("w", { size: 1 }, { finalizers: ["kubefx.dev/a", "kubefx.dev/b"] })
           )
         )
-        yield* t.step("delete", t.kube.delete(widgets, "w", { namespace: t.ns }))
-        yield* t.step("delete again", t.kube.delete(widgets, "w", { namespace: t.ns }))
-        yield* t.step(
-          "add a finalizer",
-          t.kube.patch(
-            widgets,
-            "w",
-            ApiPatch.merge({
-              metadata: { finalizers: ["kubefx.dev/a", "kubefx.dev/b", "kubefx.dev/c"] }
-            }),
-            { namespace: t.ns }
-          )
-        )
-        yield* t.step(
-          "spec change while deleting",
-          t.kube.patch(widgets, "w", ApiPatch.merge({ spec: { size: 5 } }), { namespace: t.ns })
-        )
-        yield* t.step(
-          "remove one",
-          t.kube.patch(
-            widgets,
-            "w",
-            ApiPatch.merge({ metadata: { finalizers: ["kubefx.dev/b"] } }),
-            {
-              namespace: t.ns
-            }
-          )
-        )
+        yield* t.step("delete", t.kube.delete(widgets, "w"))
+        yield* t.step("delete again", t.kube.delete(widgets, "w"))
+        yield* t.merge("add a finalizer", widgets, "w", {
+          metadata: { finalizers: ["kubefx.dev/a", "kubefx.dev/b", "kubefx.dev/c"] }
+        })
+        yield* t.merge("spec change while deleting", widgets, "w", { spec: { size: 5 } })
+        yield* t.merge("remove one", widgets, "w", { metadata: { finalizers: ["kubefx.dev/b"] } })
         yield* t.step(
           "remove the last",
           t.kube.patch(
             widgets,
             "w",
-            ApiPatch.json([{ op: "remove", path: "/metadata/finalizers" }]),
-            {
-              namespace: t.ns
-            }
+            ApiPatch.json([{ op: "remove", path: "/metadata/finalizers" }])
           )
         )
-        yield* t.step("get", t.kube.get(widgets, "w", { namespace: t.ns }))
+        yield* t.step("get", t.kube.get(widgets, "w"))
       })
   },
   {
     name: "delete preconditions",
     run: (t) =>
       Effect.gen(function* () {
-        const a = yield* t.step("create", t.kube.create(cms, cm("a"), { namespace: t.ns }))
+        const a = yield* t.step("create", t.kube.create(cms, cm("a")))
         yield* t.step(
           "wrong uid",
           t.kube.delete(cms, "a", {
-            namespace: t.ns,
             preconditions: { uid: "00000000-0000-0000-0000-000000000000" }
           })
         )
         yield* t.step(
           "wrong version",
-          t.kube.delete(cms, "a", { namespace: t.ns, preconditions: { resourceVersion: "1" } })
+          t.kube.delete(cms, "a", { preconditions: { resourceVersion: "1" } })
         )
         yield* t.step(
           "right ones",
           t.kube
-            .delete(cms, "a", { namespace: t.ns, preconditions: { uid: a?.metadata?.uid ?? "" } })
+            .delete(cms, "a", { preconditions: { uid: a?.metadata?.uid ?? "" } })
             .pipe(Effect.as("deleted"))
         )
-        yield* t.step("get", t.kube.get(cms, "a", { namespace: t.ns }))
+        yield* t.step("get", t.kube.get(cms, "a"))
       })
   },
   {
     name: "garbage collection: background deletion of dependents",
     run: (t) =>
       Effect.gen(function* () {
-        const o = yield* t.step("owner", t.kube.create(cms, cm("owner"), { namespace: t.ns }))
+        const o = yield* t.step("owner", t.kube.create(cms, cm("owner")))
         yield* t.step(
           "dependent",
-          t.kube.create(cms, cm("dep", {}, { ownerReferences: [owner(o)] }), { namespace: t.ns })
+          t.kube.create(cms, cm("dep", {}, { ownerReferences: [owner(o)] }))
         )
-        yield* t.step("other", t.kube.create(cms, cm("other"), { namespace: t.ns }))
-        yield* t.step(
-          "delete owner",
-          t.kube.delete(cms, "owner", { namespace: t.ns }).pipe(Effect.as("deleted"))
-        )
+        yield* t.step("other", t.kube.create(cms, cm("other")))
+        yield* t.step("delete owner", t.kube.delete(cms, "owner").pipe(Effect.as("deleted")))
         yield* t.until("dependents gone", cms, (os) => !os.some((x) => x.metadata?.name === "dep"))
       })
   },
@@ -551,21 +393,15 @@ const scenarios: ReadonlyArray<Scenario> = [
     name: "garbage collection: a dependent of a missing owner goes; of a live one stays",
     run: (t) =>
       Effect.gen(function* () {
-        const o = yield* t.step("owner", t.kube.create(cms, cm("owner"), { namespace: t.ns }))
+        const o = yield* t.step("owner", t.kube.create(cms, cm("owner")))
         const ghost = {
           apiVersion: "v1",
           kind: "ConfigMap",
           name: "ghost",
           uid: "11111111-2222-3333-4444-555555555555"
         }
-        yield* t.step(
-          "orphan",
-          t.kube.create(cms, cm("orphan", {}, { ownerReferences: [ghost] }), { namespace: t.ns })
-        )
-        yield* t.step(
-          "kept",
-          t.kube.create(cms, cm("kept", {}, { ownerReferences: [owner(o)] }), { namespace: t.ns })
-        )
+        yield* t.step("orphan", t.kube.create(cms, cm("orphan", {}, { ownerReferences: [ghost] })))
+        yield* t.step("kept", t.kube.create(cms, cm("kept", {}, { ownerReferences: [owner(o)] })))
         yield* t.until("orphan gone", cms, (os) => !os.some((x) => x.metadata?.name === "orphan"))
       })
   },
@@ -573,16 +409,14 @@ const scenarios: ReadonlyArray<Scenario> = [
     name: "garbage collection: orphan propagation",
     run: (t) =>
       Effect.gen(function* () {
-        const o = yield* t.step("owner", t.kube.create(cms, cm("owner"), { namespace: t.ns }))
+        const o = yield* t.step("owner", t.kube.create(cms, cm("owner")))
         yield* t.step(
           "dependent",
-          t.kube.create(cms, cm("dep", {}, { ownerReferences: [owner(o)] }), { namespace: t.ns })
+          t.kube.create(cms, cm("dep", {}, { ownerReferences: [owner(o)] }))
         )
         yield* t.step(
           "delete orphaning",
-          t.kube
-            .delete(cms, "owner", { namespace: t.ns, propagationPolicy: "Orphan" })
-            .pipe(Effect.as("deleted"))
+          t.kube.delete(cms, "owner", { propagationPolicy: "Orphan" }).pipe(Effect.as("deleted"))
         )
         yield* t.until(
           "owner gone, dependent kept without its reference",
@@ -597,19 +431,18 @@ const scenarios: ReadonlyArray<Scenario> = [
     name: "garbage collection: foreground deletion",
     run: (t) =>
       Effect.gen(function* () {
-        const o = yield* t.step("owner", t.kube.create(cms, cm("owner"), { namespace: t.ns }))
+        const o = yield* t.step("owner", t.kube.create(cms, cm("owner")))
         yield* t.step(
           "dependent",
           t.kube.create(
             cms,
-            cm("dep", {}, { ownerReferences: [{ ...owner(o), blockOwnerDeletion: true }] }),
-            { namespace: t.ns }
+            cm("dep", {}, { ownerReferences: [{ ...owner(o), blockOwnerDeletion: true }] })
           )
         )
         yield* t.step(
           "delete in the foreground",
           t.kube
-            .delete(cms, "owner", { namespace: t.ns, propagationPolicy: "Foreground" })
+            .delete(cms, "owner", { propagationPolicy: "Foreground" })
             .pipe(Effect.as("deleted"))
         )
         yield* t.until("owner and dependent gone", cms, (os) => os.length === 0)
@@ -619,110 +452,51 @@ const scenarios: ReadonlyArray<Scenario> = [
     name: "PVC defaults; resizing an unbound claim is refused (422)",
     run: (t) =>
       Effect.gen(function* () {
-        yield* t.step(
-          "create",
-          t.kube.create(pvcs, pvc("c", "diff-expandable"), { namespace: t.ns })
-        )
-        yield* t.step(
-          "grow unbound",
-          t.kube.patch(
-            pvcs,
-            "c",
-            ApiPatch.merge({ spec: { resources: { requests: { storage: "2Gi" } } } }),
-            { namespace: t.ns }
-          )
-        )
-        yield* t.step(
-          "change the class",
-          t.kube.patch(pvcs, "c", ApiPatch.merge({ spec: { storageClassName: "diff-fixed" } }), {
-            namespace: t.ns
-          })
-        )
-        yield* t.step(
-          "labels are fine",
-          t.kube.patch(pvcs, "c", ApiPatch.merge({ metadata: { labels: { a: "b" } } }), {
-            namespace: t.ns
-          })
-        )
+        yield* t.step("create", t.kube.create(pvcs, pvc("c", "diff-expandable")))
+        yield* t.merge("grow unbound", pvcs, "c", {
+          spec: { resources: { requests: { storage: "2Gi" } } }
+        })
+        yield* t.merge("change the class", pvcs, "c", { spec: { storageClassName: "diff-fixed" } })
+        yield* t.merge("labels are fine", pvcs, "c", { metadata: { labels: { a: "b" } } })
       })
   },
   {
     name: "PVC: a bound claim of an expandable class grows, does not shrink",
     run: (t) =>
       Effect.gen(function* () {
-        yield* t.step(
-          "create",
-          t.kube.create(pvcs, pvc("c", "diff-expandable", "2Gi"), { namespace: t.ns })
-        )
+        yield* t.step("create", t.kube.create(pvcs, pvc("c", "diff-expandable", "2Gi")))
         yield* bind(t, "c", "2Gi")
-        yield* t.step(
-          "grow",
-          t.kube.patch(
-            pvcs,
-            "c",
-            ApiPatch.merge({ spec: { resources: { requests: { storage: "3Gi" } } } }),
-            { namespace: t.ns }
-          )
-        )
-        yield* t.step(
-          "shrink below capacity",
-          t.kube.patch(
-            pvcs,
-            "c",
-            ApiPatch.merge({ spec: { resources: { requests: { storage: "1Gi" } } } }),
-            { namespace: t.ns }
-          )
-        )
-        yield* t.step(
-          "change access modes",
-          t.kube.patch(pvcs, "c", ApiPatch.merge({ spec: { accessModes: ["ReadWriteMany"] } }), {
-            namespace: t.ns
-          })
-        )
+        yield* t.merge("grow", pvcs, "c", { spec: { resources: { requests: { storage: "3Gi" } } } })
+        yield* t.merge("shrink below capacity", pvcs, "c", {
+          spec: { resources: { requests: { storage: "1Gi" } } }
+        })
+        yield* t.merge("change access modes", pvcs, "c", {
+          spec: { accessModes: ["ReadWriteMany"] }
+        })
       })
   },
   {
     name: "PVC: a bound claim of a class without expansion is refused (403)",
     run: (t) =>
       Effect.gen(function* () {
-        yield* t.step("create", t.kube.create(pvcs, pvc("c", "diff-fixed"), { namespace: t.ns }))
+        yield* t.step("create", t.kube.create(pvcs, pvc("c", "diff-fixed")))
         yield* bind(t, "c")
-        yield* t.step(
-          "grow",
-          t.kube.patch(
-            pvcs,
-            "c",
-            ApiPatch.merge({ spec: { resources: { requests: { storage: "2Gi" } } } }),
-            { namespace: t.ns }
-          )
-        )
-        yield* t.step(
-          "create in a missing class",
-          t.kube.create(pvcs, pvc("d", "diff-none"), { namespace: t.ns })
-        )
+        yield* t.merge("grow", pvcs, "c", { spec: { resources: { requests: { storage: "2Gi" } } } })
+        yield* t.step("create in a missing class", t.kube.create(pvcs, pvc("d", "diff-none")))
         yield* bind(t, "d")
-        yield* t.step(
-          "grow in a missing class",
-          t.kube.patch(
-            pvcs,
-            "d",
-            ApiPatch.merge({ spec: { resources: { requests: { storage: "2Gi" } } } }),
-            { namespace: t.ns }
-          )
-        )
+        yield* t.merge("grow in a missing class", pvcs, "d", {
+          spec: { resources: { requests: { storage: "2Gi" } } }
+        })
       })
   },
   {
     name: "PVC: deletion waits for the pvc-protection finalizer",
     run: (t) =>
       Effect.gen(function* () {
-        yield* t.step(
-          "create",
-          t.kube.create(pvcs, pvc("c", "diff-expandable"), { namespace: t.ns })
-        )
+        yield* t.step("create", t.kube.create(pvcs, pvc("c", "diff-expandable")))
         // (What happens next is not deterministic on the test control plane: in some runs the
         // claim stayed terminating, in others it was gone at once. Only the answer is compared.)
-        yield* t.step("delete", t.kube.delete(pvcs, "c", { namespace: t.ns }))
+        yield* t.step("delete", t.kube.delete(pvcs, "c"))
       })
   },
   {
@@ -735,64 +509,41 @@ const scenarios: ReadonlyArray<Scenario> = [
           ["c", "web"],
           ["d", "cache"]
         ] as const)
-          yield* t.kube.create(cms, cm(name, {}, { labels: { tier } }), { namespace: t.ns })
+          yield* t.kube.create(cms, cm(name, {}, { labels: { tier } }))
         const names = (l: ObjectList | undefined) => l?.items.map((o) => o.metadata?.name)
-        yield* t.note(
-          "web",
-          names(yield* t.kube.list(cms, { namespace: t.ns, labelSelector: "tier=web" }))
-        )
-        yield* t.note(
-          "not web",
-          names(yield* t.kube.list(cms, { namespace: t.ns, labelSelector: "tier!=web" }))
-        )
-        yield* t.note(
-          "in",
-          names(yield* t.kube.list(cms, { namespace: t.ns, labelSelector: "tier in (db,cache)" }))
-        )
-        yield* t.note(
-          "field",
-          names(yield* t.kube.list(cms, { namespace: t.ns, fieldSelector: "metadata.name=b" }))
-        )
-        const page = yield* t.kube.list(cms, { namespace: t.ns, limit: 3 })
+        yield* t.note("web", names(yield* t.kube.list(cms, { labelSelector: "tier=web" })))
+        yield* t.note("not web", names(yield* t.kube.list(cms, { labelSelector: "tier!=web" })))
+        yield* t.note("in", names(yield* t.kube.list(cms, { labelSelector: "tier in (db,cache)" })))
+        yield* t.note("field", names(yield* t.kube.list(cms, { fieldSelector: "metadata.name=b" })))
+        const page = yield* t.kube.list(cms, { limit: 3 })
         yield* t.note("first page", names(page))
         yield* t.note("has more", page.continue !== undefined)
-        const rest = yield* t.kube.list(cms, { namespace: t.ns, limit: 3, continue: page.continue })
+        const rest = yield* t.kube.list(cms, { limit: 3, continue: page.continue })
         yield* t.note("second page", names(rest))
         yield* t.note("last page", rest.continue === undefined)
         yield* t.note("items have no kind", page.items[0]?.kind === undefined)
-        yield* t.step(
-          "bad selector",
-          t.kube.list(cms, { namespace: t.ns, labelSelector: "a in (" })
-        )
+        yield* t.step("bad selector", t.kube.list(cms, { labelSelector: "a in (" }))
       })
   },
   {
     name: "watch: events from a version, no event for a no-op, selector transitions",
     run: (t) =>
       Effect.gen(function* () {
-        const start = yield* t.kube.list(cms, { namespace: t.ns })
+        const start = yield* t.kube.list(cms)
         const queue = yield* Queue.unbounded<RawWatchEvent>()
         const fiber = yield* t.kube
-          .watch(cms, {
-            namespace: t.ns,
-            resourceVersion: start.resourceVersion,
-            labelSelector: "w=1"
-          })
+          .watch(cms, { resourceVersion: start.resourceVersion, labelSelector: "w=1" })
           .pipe(
             Stream.runForEach((e) => Queue.offer(queue, e)),
             Effect.forkChild
           )
-        yield* t.kube.create(cms, cm("a", { x: "1" }, { labels: { w: "1" } }), { namespace: t.ns })
-        yield* t.kube.patch(cms, "a", ApiPatch.merge({ data: { x: "2" } }), { namespace: t.ns })
-        yield* t.kube.patch(cms, "a", ApiPatch.merge({ data: { x: "2" } }), { namespace: t.ns })
-        yield* t.kube.create(cms, cm("b", {}, { labels: { w: "0" } }), { namespace: t.ns })
-        yield* t.kube.patch(cms, "b", ApiPatch.merge({ metadata: { labels: { w: "1" } } }), {
-          namespace: t.ns
-        })
-        yield* t.kube.patch(cms, "a", ApiPatch.merge({ metadata: { labels: { w: "0" } } }), {
-          namespace: t.ns
-        })
-        yield* t.kube.delete(cms, "b", { namespace: t.ns })
+        yield* t.kube.create(cms, cm("a", { x: "1" }, { labels: { w: "1" } }))
+        yield* t.kube.patch(cms, "a", ApiPatch.merge({ data: { x: "2" } }))
+        yield* t.kube.patch(cms, "a", ApiPatch.merge({ data: { x: "2" } }))
+        yield* t.kube.create(cms, cm("b", {}, { labels: { w: "0" } }))
+        yield* t.kube.patch(cms, "b", ApiPatch.merge({ metadata: { labels: { w: "1" } } }))
+        yield* t.kube.patch(cms, "a", ApiPatch.merge({ metadata: { labels: { w: "0" } } }))
+        yield* t.kube.delete(cms, "b")
         const seen: Array<unknown> = []
         while (seen.length < 5) {
           const e = yield* Queue.take(queue).pipe(Effect.timeoutOption("10 seconds"))
@@ -809,7 +560,7 @@ const scenarios: ReadonlyArray<Scenario> = [
     run: (t) =>
       Effect.gen(function* () {
         const events = yield* t.kube
-          .watch(cms, { namespace: t.ns, resourceVersion: "1" })
+          .watch(cms, { resourceVersion: "1" })
           .pipe(Stream.take(1), Stream.runCollect, Effect.timeoutOption("3 seconds"))
         yield* t.note(
           "first event",
@@ -823,14 +574,8 @@ const scenarios: ReadonlyArray<Scenario> = [
     name: "strategic merge on a built-in, events",
     run: (t) =>
       Effect.gen(function* () {
-        const a = yield* t.step(
-          "create",
-          t.kube.create(cms, cm("a", { x: "1" }), { namespace: t.ns })
-        )
-        yield* t.step(
-          "strategic",
-          t.kube.patch(cms, "a", ApiPatch.strategic({ data: { y: "2" } }), { namespace: t.ns })
-        )
+        const a = yield* t.step("create", t.kube.create(cms, cm("a", { x: "1" })))
+        yield* t.step("strategic", t.kube.patch(cms, "a", ApiPatch.strategic({ data: { y: "2" } })))
         if (a !== undefined)
           yield* t.step(
             "event",
@@ -852,31 +597,35 @@ const recorder = (kube: KubeService, ns: string) => {
   const learn = (v: unknown) => {
     if (typeof v === "object" && v !== null && "metadata" in v) n.learn(v as KubeObject.KubeObject)
   }
-  const t: T = {
-    kube,
-    ns,
-    step: (label, effect) =>
-      effect.pipe(
-        Effect.tap((a) =>
-          Effect.sync(() => {
-            learn(a)
-            log.push([label, n.normalize(a)])
-          })
-        ),
-        Effect.catch((e) =>
-          Effect.sync(() => {
-            log.push([
-              label,
-              {
-                error: e._tag,
-                ...(e._tag === "Invalid" ? { fields: e.causes.map((c) => c.field) } : {}),
-                ...(process.env.DIFF_MESSAGES ? { message: e.message } : {})
-              }
-            ])
-            return undefined
-          })
-        )
+  const step: T["step"] = (label, effect) =>
+    effect.pipe(
+      Effect.tap((a) =>
+        Effect.sync(() => {
+          learn(a)
+          log.push([label, n.normalize(a)])
+        })
       ),
+      Effect.catch((e) =>
+        Effect.sync(() => {
+          log.push([
+            label,
+            {
+              error: e._tag,
+              ...(e._tag === "Invalid" ? { fields: e.causes.map((c) => c.field) } : {}),
+              ...(process.env.DIFF_MESSAGES ? { message: e.message } : {})
+            }
+          ])
+          return undefined
+        })
+      )
+    )
+  const bound = inNamespace(kube, ns)
+  const t: T = {
+    kube: bound,
+    ns,
+    step,
+    merge: (label, resource, name, body) =>
+      step(label, bound.patch(resource, name, ApiPatch.merge(body))),
     note: (label, value) => Effect.sync(() => void log.push([label, n.normalize(value)])),
     until: (label, resource, ok) =>
       kube.list(resource, { namespace: ns }).pipe(
