@@ -1,7 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
-import type { KubeObject } from "@kubefx/core"
-import { KubeConfig } from "@kubernetes/client-node"
+import { Builtins, type KubeObject } from "@kubefx/core"
 import { Effect, Exit, Fiber, Schedule, Stream } from "effect"
 import {
   ApiPatch,
@@ -15,15 +14,13 @@ import {
   awaitLine,
   ClusterLayer,
   captureLogs,
-  clusterRoles,
   collect,
   configMap,
   configMaps,
   ensureWidgets,
   eventually,
   freshNamespace,
-  roleBindings,
-  tcpProxy,
+  proxiedClient,
   widgets
 } from "./support.ts"
 
@@ -172,16 +169,8 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Watche
   it.effect("a dropped connection reconnects from the last version, without a relist", () =>
     Effect.gen(function* () {
       const kube = yield* Kube
-      const cp = yield* ControlPlane.ControlPlane
       const ns = yield* freshNamespace
-      const proxy = yield* tcpProxy(new URL(cp.server))
-      const kc = yield* Kube.loadFile(cp.kubeconfig)
-      const proxied = new KubeConfig()
-      proxied.loadFromClusterAndUser(
-        { ...kc.getCurrentCluster()!, server: proxy.url },
-        kc.getCurrentUser()!
-      )
-      const viaProxy = yield* Kube.make(proxied)
+      const { proxy, kube: viaProxy } = yield* proxiedClient
       const events = yield* collect(
         Watcher.watchScope(viaProxy, configMaps, ns, {
           backoff: Schedule.spaced("100 millis")
@@ -217,9 +206,9 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Watche
         metadata: { name: `${user}-read-configmaps` },
         rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch"] }]
       }
-      yield* kube.create(clusterRoles, role)
+      yield* kube.create(Builtins.clusterRoles, role)
       for (const ns of [ns1, ns2]) {
-        yield* kube.create(roleBindings, {
+        yield* kube.create(Builtins.roleBindings, {
           apiVersion: "rbac.authorization.k8s.io/v1",
           kind: "RoleBinding",
           metadata: { name: "read-configmaps", namespace: ns },
@@ -286,7 +275,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Watche
       assert.match(refused, /needs "list" and "watch" on configmaps/, "the fix")
       yield* Effect.sleep("1500 millis")
       assert.isUndefined(events.fiber.pollUnsafe(), "still watching, not failed")
-      yield* kube.create(roleBindings, {
+      yield* kube.create(Builtins.roleBindings, {
         apiVersion: "rbac.authorization.k8s.io/v1",
         kind: "RoleBinding",
         metadata: { name: "read-configmaps", namespace: ns },

@@ -31,19 +31,6 @@ export const ClusterLayer = Layer.effect(
 
 export const namespaces = Builtins.namespaces
 export const configMaps = Builtins.configMaps
-export const clusterRoles = Resource.make({
-  group: "rbac.authorization.k8s.io",
-  version: "v1",
-  plural: "clusterroles",
-  kind: "ClusterRole",
-  namespaced: false
-})
-export const roleBindings = Resource.make({
-  group: "rbac.authorization.k8s.io",
-  version: "v1",
-  plural: "rolebindings",
-  kind: "RoleBinding"
-})
 
 let counter = 0
 
