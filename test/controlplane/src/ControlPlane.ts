@@ -175,6 +175,247 @@ const runHelper = (helper: string, args: ReadonlyArray<string>) =>
       })
   })
 
+/** What the components of one control plane share while they start. */
+interface Plane {
+  readonly binaries: Build.Binaries
+  readonly dataDir: string
+  readonly options: Options
+  readonly file: (name: string) => string
+  readonly ports: {
+    readonly etcd: number
+    readonly etcdPeer: number
+    readonly api: number
+    readonly kcm: number
+  }
+  readonly server: string
+  readonly tls: Tls
+  readonly auditLog: string | undefined
+  readonly components: Map<Component, Started>
+}
+
+interface Started {
+  readonly process: Process.Running
+  readonly ready: Effect.Effect<void, ControlPlaneError>
+}
+
+/** Starts a component and waits until `ready`; remembered for stop and start. */
+const launch = (
+  plane: Plane,
+  name: Component,
+  program: string,
+  args: ReadonlyArray<string>,
+  ready: (process: Process.Running) => Effect.Effect<void, ControlPlaneError>
+) =>
+  Effect.gen(function* () {
+    const process = yield* Process.start({
+      name,
+      helper: plane.binaries.helper,
+      program,
+      logFile: join(plane.dataDir, `${name}.log`),
+      args
+    })
+    const started = { process, ready: ready(process) }
+    plane.components.set(name, started)
+    yield* started.ready
+    return process
+  })
+
+const dataFolder = (options: Options) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      removeAbandonedDataDirs()
+      const dir = mkdtempSync(join(tmpdir(), dataDirPrefix))
+      writeFileSync(join(dir, "owner.pid"), String(process.pid))
+      return dir
+    }),
+    (dir) =>
+      Effect.sync(() => {
+        if (!options.keepData) rmSync(dir, { recursive: true, force: true })
+      })
+  )
+
+/** The folder, the certificates and the ports of a new control plane. */
+const prepare = (options: Options) =>
+  Effect.gen(function* () {
+    const binaries = yield* Build.ensureBinaries.pipe(
+      Effect.mapError((error) => new ControlPlaneError({ message: error.message }))
+    )
+    const dataDir = yield* dataFolder(options)
+    const pki = join(dataDir, "pki")
+    yield* runHelper(binaries.helper, ["pki", pki])
+    const file = (name: string) => join(pki, name)
+    const ports = {
+      etcd: yield* freePort,
+      etcdPeer: yield* freePort,
+      api: yield* freePort,
+      kcm: yield* freePort
+    }
+    const plane: Plane = {
+      binaries,
+      dataDir,
+      options,
+      file,
+      ports,
+      server: `https://127.0.0.1:${ports.api}`,
+      tls: {
+        ca: readFileSync(file("ca.crt")),
+        cert: readFileSync(file("users/admin.crt")),
+        key: readFileSync(file("users/admin.key"))
+      },
+      auditLog:
+        options.auditLog || options.auditRequestBodies !== undefined
+          ? join(dataDir, "audit.log")
+          : undefined,
+      components: new Map()
+    }
+    return plane
+  })
+
+const startEtcd = (plane: Plane) => {
+  const { etcd, etcdPeer } = plane.ports
+  return launch(
+    plane,
+    "etcd",
+    plane.binaries.etcd,
+    [
+      "--name=kubefx",
+      `--data-dir=${join(plane.dataDir, "etcd")}`,
+      `--listen-client-urls=http://127.0.0.1:${etcd}`,
+      `--advertise-client-urls=http://127.0.0.1:${etcd}`,
+      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+      `--initial-cluster=kubefx=http://127.0.0.1:${etcdPeer}`,
+      "--unsafe-no-fsync",
+      "--log-level=warn"
+    ],
+    (process) =>
+      waitUntil(
+        "etcd health",
+        process,
+        30,
+        Effect.tryPromise({
+          try: () => fetch(`http://127.0.0.1:${etcd}/health`).then((r) => r.ok),
+          catch: (error) => new ControlPlaneError({ message: String(error) })
+        })
+      )
+  )
+}
+
+const auditFlags = (plane: Plane): ReadonlyArray<string> =>
+  plane.auditLog === undefined
+    ? []
+    : [
+        `--audit-log-path=${plane.auditLog}`,
+        `--audit-policy-file=${writeAuditPolicy(plane.dataDir, plane.options.auditRequestBodies ?? [])}`,
+        "--audit-log-format=json",
+        "--audit-log-mode=blocking"
+      ]
+
+const startApiServer = (plane: Plane) => {
+  const { file } = plane
+  return launch(
+    plane,
+    "kube-apiserver",
+    plane.binaries.kubeApiserver,
+    [
+      `--etcd-servers=http://127.0.0.1:${plane.ports.etcd}`,
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
+      `--secure-port=${plane.ports.api}`,
+      `--cert-dir=${join(plane.dataDir, "apiserver")}`,
+      `--tls-cert-file=${file("serving.crt")}`,
+      `--tls-private-key-file=${file("serving.key")}`,
+      `--client-ca-file=${file("ca.crt")}`,
+      "--authorization-mode=RBAC",
+      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+      `--service-account-key-file=${file("sa.pub")}`,
+      `--service-account-signing-key-file=${file("sa.key")}`,
+      "--service-cluster-ip-range=10.0.0.0/24",
+      "--allow-privileged=true",
+      "--profiling=false",
+      ...auditFlags(plane)
+    ],
+    (process) =>
+      waitUntil(
+        "kube-apiserver /readyz",
+        process,
+        90,
+        get(`${plane.server}/readyz`, plane.tls).pipe(Effect.map((r) => r.status === 200))
+      )
+  )
+}
+
+/** A kubeconfig for one of the certificates `kubefx-cp pki` or `user` wrote. */
+const kubeconfigFor = (plane: Plane, file: string, cert: string, user: string) =>
+  Kubeconfig.write({
+    path: join(plane.dataDir, `${file}.kubeconfig`),
+    server: plane.server,
+    caFile: plane.file("ca.crt"),
+    certFile: plane.file(`users/${cert}.crt`),
+    keyFile: plane.file(`users/${cert}.key`),
+    user
+  })
+
+const startControllerManager = (plane: Plane) => {
+  const kubeconfig = kubeconfigFor(
+    plane,
+    "controller-manager",
+    "controller-manager",
+    "system:kube-controller-manager"
+  )
+  return launch(
+    plane,
+    "kube-controller-manager",
+    plane.binaries.kubeControllerManager,
+    [
+      `--kubeconfig=${kubeconfig}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
+      "--bind-address=127.0.0.1",
+      `--secure-port=${plane.ports.kcm}`,
+      `--cert-dir=${join(plane.dataDir, "controller-manager")}`,
+      "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller",
+      `--service-account-private-key-file=${plane.file("sa.key")}`,
+      `--root-ca-file=${plane.file("ca.crt")}`,
+      "--use-service-account-credentials=false",
+      "--leader-elect=false"
+    ],
+    (process) =>
+      waitUntil(
+        "kube-controller-manager /healthz",
+        process,
+        60,
+        get(`https://127.0.0.1:${plane.ports.kcm}/healthz`, "self-signed").pipe(
+          Effect.map((r) => r.status === 200)
+        )
+      )
+  )
+}
+
+/** Stopping and starting again the components of a running control plane. */
+const lifecycle = (plane: Plane): Pick<Info, "stop" | "start" | "restart"> => {
+  const component = (name: Component) => {
+    const found = plane.components.get(name)
+    return found === undefined
+      ? Effect.fail(new ControlPlaneError({ message: `${name} is not part of this control plane` }))
+      : Effect.succeed(found)
+  }
+  const stop: Info["stop"] = (name, { signal }) =>
+    Effect.flatMap(component(name), ({ process }) => process.stop(signal))
+  const start: Info["start"] = (name) =>
+    Effect.flatMap(component(name), ({ process, ready }) =>
+      process.start.pipe(
+        Effect.mapError((error) => new ControlPlaneError({ message: error.message })),
+        Effect.andThen(ready)
+      )
+    )
+  return {
+    stop,
+    start,
+    restart: (name, options) => Effect.andThen(stop(name, options), start(name))
+  }
+}
+
 /**
  * Starts a control plane in the current scope and returns its {@link Info}.
  *
@@ -194,224 +435,36 @@ const runHelper = (helper: string, args: ReadonlyArray<string>) =>
  */
 export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneError, Scope.Scope> =>
   Effect.gen(function* () {
-    const binaries = yield* Build.ensureBinaries.pipe(
-      Effect.mapError((error) => new ControlPlaneError({ message: error.message }))
-    )
-    const dataDir = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        removeAbandonedDataDirs()
-        const dir = mkdtempSync(join(tmpdir(), dataDirPrefix))
-        writeFileSync(join(dir, "owner.pid"), String(process.pid))
-        return dir
-      }),
-      (dir) =>
-        Effect.sync(() => {
-          if (!options.keepData) rmSync(dir, { recursive: true, force: true })
-        })
-    )
-    const pki = join(dataDir, "pki")
-    yield* runHelper(binaries.helper, ["pki", pki])
-    const file = (name: string) => join(pki, name)
-    const [etcdPort, etcdPeerPort, apiPort, kcmPort] = [
-      yield* freePort,
-      yield* freePort,
-      yield* freePort,
-      yield* freePort
+    const plane = yield* prepare(options)
+    const processes: Array<Process.Running> = [
+      yield* startEtcd(plane),
+      yield* startApiServer(plane)
     ]
-    const server = `https://127.0.0.1:${apiPort}`
-    const auditLog =
-      options.auditLog || options.auditRequestBodies !== undefined
-        ? join(dataDir, "audit.log")
-        : undefined
-    const tls: Tls = {
-      ca: readFileSync(file("ca.crt")),
-      cert: readFileSync(file("users/admin.crt")),
-      key: readFileSync(file("users/admin.key"))
-    }
-
-    const etcd = yield* Process.start({
-      name: "etcd",
-      helper: binaries.helper,
-      program: binaries.etcd,
-      logFile: join(dataDir, "etcd.log"),
-      args: [
-        "--name=kubefx",
-        `--data-dir=${join(dataDir, "etcd")}`,
-        `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
-        `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-        `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-        `--initial-cluster=kubefx=http://127.0.0.1:${etcdPeerPort}`,
-        "--unsafe-no-fsync",
-        "--log-level=warn"
-      ]
-    })
-    const components = new Map<
-      Component,
-      { process: Process.Running; ready: Effect.Effect<void, ControlPlaneError> }
-    >()
-    const etcdReady = waitUntil(
-      "etcd health",
-      etcd,
-      30,
-      Effect.tryPromise({
-        try: () => fetch(`http://127.0.0.1:${etcdPort}/health`).then((r) => r.ok),
-        catch: (error) => new ControlPlaneError({ message: String(error) })
-      })
-    )
-    components.set("etcd", { process: etcd, ready: etcdReady })
-    yield* etcdReady
-
-    const apiserver = yield* Process.start({
-      name: "kube-apiserver",
-      helper: binaries.helper,
-      program: binaries.kubeApiserver,
-      logFile: join(dataDir, "kube-apiserver.log"),
-      args: [
-        `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
-        `--secure-port=${apiPort}`,
-        `--cert-dir=${join(dataDir, "apiserver")}`,
-        `--tls-cert-file=${file("serving.crt")}`,
-        `--tls-private-key-file=${file("serving.key")}`,
-        `--client-ca-file=${file("ca.crt")}`,
-        "--authorization-mode=RBAC",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        `--service-account-key-file=${file("sa.pub")}`,
-        `--service-account-signing-key-file=${file("sa.key")}`,
-        "--service-cluster-ip-range=10.0.0.0/24",
-        "--allow-privileged=true",
-        "--profiling=false",
-        ...(auditLog !== undefined
-          ? [
-              `--audit-log-path=${auditLog}`,
-              `--audit-policy-file=${writeAuditPolicy(dataDir, options.auditRequestBodies ?? [])}`,
-              "--audit-log-format=json",
-              "--audit-log-mode=blocking"
-            ]
-          : [])
-      ]
-    })
-    const apiserverReady = waitUntil(
-      "kube-apiserver /readyz",
-      apiserver,
-      90,
-      get(`${server}/readyz`, tls).pipe(Effect.map((r) => r.status === 200))
-    )
-    components.set("kube-apiserver", { process: apiserver, ready: apiserverReady })
-    yield* apiserverReady
-
-    const kubeconfig = Kubeconfig.write({
-      path: join(dataDir, "admin.kubeconfig"),
-      server,
-      caFile: file("ca.crt"),
-      certFile: file("users/admin.crt"),
-      keyFile: file("users/admin.key"),
-      user: "kubefx-admin"
-    })
-    const restrictedKubeconfig = Kubeconfig.write({
-      path: join(dataDir, "restricted.kubeconfig"),
-      server,
-      caFile: file("ca.crt"),
-      certFile: file("users/restricted.crt"),
-      keyFile: file("users/restricted.key"),
-      user: "kubefx-restricted"
-    })
-
-    const processes: Array<Process.Running> = [etcd, apiserver]
-    if (options.controllerManager !== false) {
-      const kcmKubeconfig = Kubeconfig.write({
-        path: join(dataDir, "controller-manager.kubeconfig"),
-        server,
-        caFile: file("ca.crt"),
-        certFile: file("users/controller-manager.crt"),
-        keyFile: file("users/controller-manager.key"),
-        user: "system:kube-controller-manager"
-      })
-      const kcm = yield* Process.start({
-        name: "kube-controller-manager",
-        helper: binaries.helper,
-        program: binaries.kubeControllerManager,
-        logFile: join(dataDir, "kube-controller-manager.log"),
-        args: [
-          `--kubeconfig=${kcmKubeconfig}`,
-          `--authentication-kubeconfig=${kcmKubeconfig}`,
-          `--authorization-kubeconfig=${kcmKubeconfig}`,
-          "--bind-address=127.0.0.1",
-          `--secure-port=${kcmPort}`,
-          `--cert-dir=${join(dataDir, "controller-manager")}`,
-          "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller",
-          `--service-account-private-key-file=${file("sa.key")}`,
-          `--root-ca-file=${file("ca.crt")}`,
-          "--use-service-account-credentials=false",
-          "--leader-elect=false"
-        ]
-      })
-      processes.push(kcm)
-      const kcmReady = waitUntil(
-        "kube-controller-manager /healthz",
-        kcm,
-        60,
-        get(`https://127.0.0.1:${kcmPort}/healthz`, "self-signed").pipe(
-          Effect.map((r) => r.status === 200)
-        )
-      )
-      components.set("kube-controller-manager", { process: kcm, ready: kcmReady })
-      yield* kcmReady
-    }
-
+    if (options.controllerManager !== false) processes.push(yield* startControllerManager(plane))
     yield* waitUntil(
       "the default namespace",
-      apiserver,
+      processes[1]!,
       60,
-      get(`${server}/api/v1/namespaces/default`, tls).pipe(Effect.map((r) => r.status === 200))
-    )
-
-    const userKubeconfig = (name: string, groups: ReadonlyArray<string> = []) =>
-      Effect.gen(function* () {
-        yield* runHelper(binaries.helper, ["user", pki, name, ...groups])
-        return Kubeconfig.write({
-          path: join(dataDir, `${name.replace(/[^a-zA-Z0-9_.-]/g, "_")}.kubeconfig`),
-          server,
-          caFile: file("ca.crt"),
-          certFile: file(`users/${name}.crt`),
-          keyFile: file(`users/${name}.key`),
-          user: name
-        })
-      })
-
-    const component = (name: Component) => {
-      const found = components.get(name)
-      return found === undefined
-        ? Effect.fail(
-            new ControlPlaneError({ message: `${name} is not part of this control plane` })
-          )
-        : Effect.succeed(found)
-    }
-    const stop: Info["stop"] = (name, { signal }) =>
-      Effect.flatMap(component(name), ({ process }) => process.stop(signal))
-    const startAgain: Info["start"] = (name) =>
-      Effect.flatMap(component(name), ({ process, ready }) =>
-        process.start.pipe(
-          Effect.mapError((error) => new ControlPlaneError({ message: error.message })),
-          Effect.andThen(ready)
-        )
+      get(`${plane.server}/api/v1/namespaces/default`, plane.tls).pipe(
+        Effect.map((r) => r.status === 200)
       )
-
+    )
+    const userKubeconfig = (name: string, groups: ReadonlyArray<string> = []) =>
+      Effect.map(
+        runHelper(plane.binaries.helper, ["user", join(plane.dataDir, "pki"), name, ...groups]),
+        () => kubeconfigFor(plane, name.replace(/[^a-zA-Z0-9_.-]/g, "_"), name, name)
+      )
     return {
-      server,
-      kubeconfig,
-      restrictedKubeconfig,
+      server: plane.server,
+      kubeconfig: kubeconfigFor(plane, "admin", "admin", "kubefx-admin"),
+      restrictedKubeconfig: kubeconfigFor(plane, "restricted", "restricted", "kubefx-restricted"),
       restrictedUser: "kubefx-restricted",
-      caFile: file("ca.crt"),
-      dataDir,
+      caFile: plane.file("ca.crt"),
+      dataDir: plane.dataDir,
       processes,
-      auditLog,
+      auditLog: plane.auditLog,
       userKubeconfig,
-      stop,
-      start: startAgain,
-      restart: (name, options) => Effect.andThen(stop(name, options), startAgain(name))
+      ...lifecycle(plane)
     } satisfies Info
   }).pipe(
     Effect.catchTag("ProcessError", (error) =>
