@@ -11,12 +11,12 @@ import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
 import { Effect, Schedule } from "effect"
-import { Build, ControlPlane } from "../src/index.ts"
+import { Binaries, ControlPlane } from "../src/index.ts"
 
-/** A temporary folder laid out as envtest's `KUBEBUILDER_ASSETS`, linking the cached build. */
+/** A temporary folder laid out as envtest's `KUBEBUILDER_ASSETS`, linking the binaries in use. */
 const envtestFolder = Effect.acquireRelease(
   Effect.gen(function* () {
-    const built = yield* Build.ensureBinaries
+    const built = yield* Binaries.resolve()
     const dir = mkdtempSync(join(tmpdir(), "kubefx-envtest-"))
     symlinkSync(built.etcd, join(dir, "etcd"))
     symlinkSync(built.kubeApiserver, join(dir, "kube-apiserver"))
