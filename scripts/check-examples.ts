@@ -66,7 +66,8 @@ const readmes = [
   "packages/runtime/README.md",
   "packages/testing/README.md",
   "examples/evc/README.md",
-  "examples/evc/test/faults/README.md"
+  "examples/evc/test/faults/README.md",
+  "test/controlplane/README.md"
 ]
 
 const walk = (dir: string): Array<string> =>

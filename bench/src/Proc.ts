@@ -49,7 +49,7 @@ export const sample = (pid: number): Sample | undefined => {
   }
 }
 
-/** The children of `pid` (the control plane's supervisors have the servers as children). */
+/** The children of `pid` (from `/proc`). */
 export const children = (pid: number): ReadonlyArray<number> => {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")

@@ -1,6 +1,7 @@
 /**
- * Builds kube-apiserver, kube-controller-manager, etcd and the `kubefx-cp` helper from the Go
- * modules pinned in `../go`, once per pinned set, into the cache (see {@link Paths}).
+ * Builds kube-apiserver, kube-controller-manager and etcd from the Go modules pinned in `../go`,
+ * once per pinned set, into the cache (see {@link Paths}). A folder of existing binaries
+ * (envtest's included) needs no build: see `Binaries`.
  *
  * A cold build takes minutes on two cores, so it says what it is doing and how long it has
  * been at it; a warm one returns at once. Builds go to a temporary folder that is renamed into
@@ -15,12 +16,11 @@ import { join } from "node:path"
 import { Data, Effect, Fiber } from "effect"
 import * as Paths from "./Paths.ts"
 
-/** The four programs a control plane needs, as absolute paths. @since 0.1.0 */
-export interface Binaries {
+/** The three programs of a built control plane, as absolute paths. @since 0.1.0 */
+export interface Built {
   readonly etcd: string
   readonly kubeApiserver: string
   readonly kubeControllerManager: string
-  readonly helper: string
 }
 
 /** The build failed: `go` is missing, the module proxy is unreachable, or a compile error. @since 0.1.0 */
@@ -34,8 +34,7 @@ const programs = {
   kubeControllerManager: {
     name: "kube-controller-manager",
     pkg: "k8s.io/kubernetes/cmd/kube-controller-manager"
-  },
-  helper: { name: "kubefx-cp", pkg: "./cmd/kubefx-cp" }
+  }
 } as const
 
 /** `go build` flags for `program`; the Kubernetes servers learn their own version from them. */
@@ -57,7 +56,8 @@ const buildFlags = (program: string): Array<string> => {
 }
 
 /** Changes whenever the way binaries are built changes, so the cache key changes with it. */
-export const recipe = "2: trimpath, stripped, component-base version"
+export const recipe =
+  "3: trimpath, stripped, component-base version; etcd, kube-apiserver, kube-controller-manager"
 
 const run = (command: string, args: ReadonlyArray<string>, cwd: string) =>
   Effect.callback<string, BuildError>((resume, signal) => {
@@ -110,14 +110,13 @@ const withHeartbeat = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
     return result
   })
 
-const binariesIn = (bin: string): Binaries => ({
+const binariesIn = (bin: string): Built => ({
   etcd: join(bin, programs.etcd.name),
   kubeApiserver: join(bin, programs.kubeApiserver.name),
-  kubeControllerManager: join(bin, programs.kubeControllerManager.name),
-  helper: join(bin, programs.helper.name)
+  kubeControllerManager: join(bin, programs.kubeControllerManager.name)
 })
 
-const complete = (binaries: Binaries) => Object.values(binaries).every((path) => existsSync(path))
+const complete = (binaries: Built) => Object.values(binaries).every((path) => existsSync(path))
 
 /** Holds `lockPath` (created exclusively) while `effect` runs; waits while another process holds it. */
 const withLock = <A, E, R>(lockPath: string, effect: Effect.Effect<A, E, R>) =>
@@ -160,7 +159,7 @@ const withLock = <A, E, R>(lockPath: string, effect: Effect.Effect<A, E, R>) =>
  * ```
  * @since 0.1.0
  */
-export const ensureBinaries: Effect.Effect<Binaries, BuildError> = Effect.gen(function* () {
+export const ensureBinaries: Effect.Effect<Built, BuildError> = Effect.gen(function* () {
   const goVersion = yield* run("go", ["version"], Paths.goModuleDir)
   const dir = join(Paths.cacheRoot(), "controlplane", Paths.buildKey(`${goVersion}\n${recipe}`))
   const binaries = binariesIn(join(dir, "bin"))

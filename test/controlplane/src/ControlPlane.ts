@@ -1,12 +1,13 @@
 /**
  * A real Kubernetes control plane on loopback: etcd, kube-apiserver (RBAC, client-certificate
  * authentication) and kube-controller-manager (garbage collector, namespace and service-account
- * controllers), built from Go modules (`Build`) and started in a temporary folder.
+ * controllers), built from Go modules (`Build`) or taken from a folder of binaries such as
+ * envtest's (`Binaries`), and started in a temporary folder with certificates of its own (`Pki`).
  *
  * `ControlPlane.layer` is a scoped Layer: building it starts everything and waits until the API
  * server is ready and the `default` namespace exists; releasing it stops every process and
- * removes the folder, also when a test fails or the run is interrupted. Processes run under a
- * supervisor that stops them if this process dies without releasing.
+ * removes the folder, also when a test fails or the run is interrupted. A `Watchdog` stops the
+ * servers if this process dies without releasing.
  *
  * For fault tests, a component can be stopped (SIGTERM, or SIGKILL as a crash) and started again
  * with the same flags, port, certificates and etcd data (`Info.restart`), and the audit log can
@@ -14,16 +15,15 @@
  *
  * @since 0.1.0
  */
-import { join } from "node:path"
 import { Context, Effect, Layer, type Scope } from "effect"
 import type * as Audit from "./Audit.ts"
 import {
   ControlPlaneError,
+  controllers,
   get,
   kubeconfigFor,
   lifecycle,
   prepare,
-  runHelper,
   startApiServer,
   startControllerManager,
   startEtcd,
@@ -50,9 +50,15 @@ export interface Info {
   readonly caFile: string
   /** The temporary folder holding data, certificates and logs (removed on release). */
   readonly dataDir: string
-  /** The supervised processes (the supervisor's pid, current after a restart; the server is its
-   * only child). */
+  /** The servers' processes (the pid is current after a restart). */
   readonly processes: ReadonlyArray<{ readonly name: string; readonly pid: number }>
+  /**
+   * The kube-controller-manager controllers that run: none when it does not run (envtest's
+   * binaries, or `controllerManager: false`). Without them, ownerReferences do not cascade (no
+   * garbage collection), a deleted namespace stays Terminating, and namespaces get no `default`
+   * ServiceAccount (pods are admitted without one).
+   */
+  readonly controllers: ReadonlyArray<string>
   /** Path of the audit log (JSON lines; read it with `Audit.read`), when one is written. */
   readonly auditLog: string | undefined
   /** A kubeconfig for a new client-certificate user `name` in `groups`; returns its path. */
@@ -91,8 +97,17 @@ export interface Options {
    * (`""` is the core group); turns the audit log on.
    */
   readonly auditRequestBodies?: ReadonlyArray<Audit.Bodies>
-  /** Start kube-controller-manager (default true). */
+  /**
+   * Start kube-controller-manager (default: when its binary is there; `true` without one is an
+   * error).
+   */
   readonly controllerManager?: boolean
+  /**
+   * A folder of existing binaries to start instead of building them: `etcd` and
+   * `kube-apiserver`, and `kube-controller-manager` if present; envtest's `KUBEBUILDER_ASSETS`
+   * folder works. Default: `$KUBEFX_CONTROLPLANE_BIN`, else the build from Go modules.
+   */
+  readonly binDir?: string
 }
 
 /**
@@ -119,7 +134,9 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
       yield* startEtcd(plane),
       yield* startApiServer(plane)
     ]
-    if (options.controllerManager !== false) processes.push(yield* startControllerManager(plane))
+    const kcm = plane.binaries.kubeControllerManager
+    if (plane.controllerManager && kcm !== undefined)
+      processes.push(yield* startControllerManager(plane, kcm))
     yield* waitUntil(
       "the default namespace",
       processes[1]!,
@@ -128,11 +145,13 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
         Effect.map((r) => r.status === 200)
       )
     )
-    const userKubeconfig = (name: string, groups: ReadonlyArray<string> = []) =>
-      Effect.map(
-        runHelper(plane.binaries.helper, ["user", join(plane.dataDir, "pki"), name, ...groups]),
-        () => kubeconfigFor(plane, name.replace(/[^a-zA-Z0-9_.-]/g, "_"), name, name)
+    const userKubeconfig = (name: string, groups: ReadonlyArray<string> = []) => {
+      const file = name.replace(/[^a-zA-Z0-9_.-]/g, "_")
+      return plane.authority.user(file, name, groups).pipe(
+        Effect.mapError((error) => new ControlPlaneError({ message: error.message })),
+        Effect.map(() => kubeconfigFor(plane, file, file, name))
       )
+    }
     return {
       server: plane.server,
       kubeconfig: kubeconfigFor(plane, "admin", "admin", "kubefx-admin"),
@@ -141,6 +160,7 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
       caFile: plane.file("ca.crt"),
       dataDir: plane.dataDir,
       processes,
+      controllers: plane.controllerManager ? controllers : [],
       auditLog: plane.auditLog,
       userKubeconfig,
       ...lifecycle(plane)

@@ -2,8 +2,8 @@
  * Where the control plane's Go sources, build cache and binaries live.
  *
  * Binaries are kept outside the clone, under `~/.cache/kubefx/controlplane/<key>/bin` (or
- * `$KUBEFX_CACHE`), where `<key>` is a digest of `go.mod`, `go.sum`, the helper's source and
- * the Go version: a second run, or a fresh clone on the same machine, reuses the build, and a
+ * `$KUBEFX_CACHE`), where `<key>` is a digest of `go.mod`, `go.sum`, the Go version and the
+ * build recipe (`Build.recipe`): a second run, or a fresh clone on the same machine, reuses the build, and a
  * change of pinned versions builds anew.
  *
  * @since 0.1.0
@@ -23,10 +23,11 @@ export const cacheRoot = (): string =>
   join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "kubefx")
 
 /** The files whose content decides whether a cached build is still right. @since 0.1.0 */
-export const buildInputs: ReadonlyArray<string> = ["go.mod", "go.sum", "cmd/kubefx-cp/main.go"]
+export const buildInputs: ReadonlyArray<string> = ["go.mod", "go.sum"]
 
 /**
- * The cache key of a build: a digest of the pinned module files and the Go version.
+ * The cache key of a build: a digest of the pinned module files and `toolchain` (the Go version
+ * and the build recipe).
  *
  * @example
  * ```ts
@@ -35,8 +36,8 @@ export const buildInputs: ReadonlyArray<string> = ["go.mod", "go.sum", "cmd/kube
  * ```
  * @since 0.1.0
  */
-export const buildKey = (goVersion: string): string => {
-  const hash = createHash("sha256").update(goVersion)
+export const buildKey = (toolchain: string): string => {
+  const hash = createHash("sha256").update(toolchain)
   for (const file of buildInputs) hash.update(file).update(readFileSync(join(goModuleDir, file)))
   return hash.digest("hex").slice(0, 16)
 }

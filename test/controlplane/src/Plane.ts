@@ -4,18 +4,19 @@
  *
  * @internal
  */
-import { execFileSync } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:https"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Data, Effect } from "effect"
 import * as Audit from "./Audit.ts"
-import * as Build from "./Build.ts"
+import * as Binaries from "./Binaries.ts"
 import type { Component, Info, Options } from "./ControlPlane.ts"
 import * as Kubeconfig from "./Kubeconfig.ts"
+import * as Pki from "./Pki.ts"
 import * as Process from "./Process.ts"
+import * as Watchdog from "./Watchdog.ts"
 
 /** The control plane could not be built or started; the message says which part and why. @since 0.1.0 */
 export class ControlPlaneError extends Data.TaggedError("ControlPlaneError")<{
@@ -97,19 +98,12 @@ export const waitUntil = (
     }
   })
 
-/** @internal */
-export const runHelper = (helper: string, args: ReadonlyArray<string>) =>
-  Effect.try({
-    try: () => execFileSync(helper, args, { stdio: ["ignore", "pipe", "pipe"] }),
-    catch: (error) =>
-      new ControlPlaneError({
-        message: `kubefx-cp ${args[0]}: ${(error as { stderr?: Buffer }).stderr?.toString() ?? String(error)}`
-      })
-  })
-
 /** What the components of one control plane share while they start. */
 interface Plane {
-  readonly binaries: Build.Binaries
+  readonly binaries: Binaries.Binaries
+  /** Whether kube-controller-manager runs (its binary is there and it was not turned off). */
+  readonly controllerManager: boolean
+  readonly authority: Pki.Authority
   readonly dataDir: string
   readonly options: Options
   readonly file: (name: string) => string
@@ -141,9 +135,9 @@ const launch = (
   Effect.gen(function* () {
     const process = yield* Process.start({
       name,
-      helper: plane.binaries.helper,
       program,
       logFile: join(plane.dataDir, `${name}.log`),
+      pidFile: join(plane.dataDir, "pids", name),
       args
     })
     const started = { process, ready: ready(process) }
@@ -166,16 +160,40 @@ const dataFolder = (options: Options) =>
       })
   )
 
-/** The folder, the certificates and the ports of a new control plane. */
+/**
+ * Whether kube-controller-manager runs: by default when its binary is there; asked for
+ * explicitly without one, a one-line error.
+ */
+const runsControllerManager = (binaries: Binaries.Binaries, options: Options) => {
+  if (options.controllerManager === false) return Effect.succeed(false)
+  if (binaries.kubeControllerManager !== undefined) return Effect.succeed(true)
+  if (options.controllerManager === true)
+    return Effect.fail(
+      new ControlPlaneError({
+        message: `kubefx: no kube-controller-manager next to ${binaries.kubeApiserver} (envtest's folder has none); drop controllerManager: true to run without it (no garbage collection, no namespace deletion, no default ServiceAccounts)`
+      })
+    )
+  return Effect.logInfo(
+    "kubefx: no kube-controller-manager among the binaries: running without it (no garbage collection, no namespace deletion, no default ServiceAccounts)"
+  ).pipe(Effect.as(false))
+}
+
+/** The folder, the certificates, the watchdog and the ports of a new control plane. */
 /** @internal */
 export const prepare = (options: Options) =>
   Effect.gen(function* () {
-    const binaries = yield* Build.ensureBinaries.pipe(
+    const binaries = yield* Binaries.resolve(options.binDir).pipe(
       Effect.mapError((error) => new ControlPlaneError({ message: error.message }))
     )
+    const controllerManager = yield* runsControllerManager(binaries, options)
     const dataDir = yield* dataFolder(options)
+    const pidDir = join(dataDir, "pids")
+    mkdirSync(pidDir)
+    yield* Watchdog.start({ pidDir, removeDir: options.keepData ? undefined : dataDir })
     const pki = join(dataDir, "pki")
-    yield* runHelper(binaries.helper, ["pki", pki])
+    const authority = yield* Pki.write(pki).pipe(
+      Effect.mapError((error) => new ControlPlaneError({ message: error.message }))
+    )
     const file = (name: string) => join(pki, name)
     const ports = {
       etcd: yield* freePort,
@@ -185,6 +203,8 @@ export const prepare = (options: Options) =>
     }
     const plane: Plane = {
       binaries,
+      controllerManager,
+      authority,
       dataDir,
       options,
       file,
@@ -268,6 +288,9 @@ export const startApiServer = (plane: Plane) => {
       "--service-cluster-ip-range=10.0.0.0/24",
       "--allow-privileged=true",
       "--profiling=false",
+      // As envtest does: without the controller manager no namespace gets its default
+      // ServiceAccount, which the ServiceAccount admission plugin would require of every pod.
+      ...(plane.controllerManager ? [] : ["--disable-admission-plugins=ServiceAccount"]),
       ...auditFlags(plane)
     ],
     (process) =>
@@ -280,7 +303,7 @@ export const startApiServer = (plane: Plane) => {
   )
 }
 
-/** A kubeconfig for one of the certificates `kubefx-cp pki` or `user` wrote. */
+/** A kubeconfig for one of the client certificates of the plane's PKI (`users/<cert>`). */
 /** @internal */
 export const kubeconfigFor = (plane: Plane, file: string, cert: string, user: string) =>
   Kubeconfig.write({
@@ -292,8 +315,19 @@ export const kubeconfigFor = (plane: Plane, file: string, cert: string, user: st
     user
   })
 
+/** The controllers kube-controller-manager runs. @internal */
+export const controllers: ReadonlyArray<string> = [
+  "garbage-collector-controller",
+  "namespace-controller",
+  "serviceaccount-controller",
+  "serviceaccount-token-controller",
+  "clusterrole-aggregation-controller",
+  "persistentvolumeclaim-protection-controller",
+  "persistentvolume-protection-controller"
+]
+
 /** @internal */
-export const startControllerManager = (plane: Plane) => {
+export const startControllerManager = (plane: Plane, program: string) => {
   const kubeconfig = kubeconfigFor(
     plane,
     "controller-manager",
@@ -303,7 +337,7 @@ export const startControllerManager = (plane: Plane) => {
   return launch(
     plane,
     "kube-controller-manager",
-    plane.binaries.kubeControllerManager,
+    program,
     [
       `--kubeconfig=${kubeconfig}`,
       `--authentication-kubeconfig=${kubeconfig}`,
@@ -311,7 +345,7 @@ export const startControllerManager = (plane: Plane) => {
       "--bind-address=127.0.0.1",
       `--secure-port=${plane.ports.kcm}`,
       `--cert-dir=${join(plane.dataDir, "controller-manager")}`,
-      "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller",
+      `--controllers=${controllers.join(",")}`,
       `--service-account-private-key-file=${plane.file("sa.key")}`,
       `--root-ca-file=${plane.file("ca.crt")}`,
       "--use-service-account-credentials=false",
@@ -367,7 +401,8 @@ const isAlive = (pid: number) => {
 
 /**
  * Removes data folders left by runs that were killed before they could clean up (their owner
- * process is gone; their servers were already stopped by the supervisor).
+ * process is gone; their servers were already stopped by the watchdog, which removes the folder
+ * itself unless it was killed too).
  */
 const removeAbandonedDataDirs = () => {
   for (const name of readdirSync(tmpdir())) {

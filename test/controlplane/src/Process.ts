@@ -1,13 +1,14 @@
 /**
- * A control-plane process as a scoped resource: started under `kubefx-cp supervise` (which stops
- * it if this Node process dies without cleaning up), its output kept in a log file, and stopped
- * with SIGTERM (then SIGKILL) when the scope closes. It can be stopped (SIGTERM, or SIGKILL as a
- * crash) and started again with the same arguments while the scope is open.
+ * A control-plane process as a scoped resource: started with its output kept in a log file and
+ * its pid in a file that the control plane's `Watchdog` reads (so a server outlives no dead test
+ * process), and stopped with SIGTERM (then SIGKILL) when the scope closes. It can be stopped
+ * (SIGTERM, or SIGKILL as a crash) and started again with the same arguments while the scope is
+ * open.
  *
  * @since 0.1.0
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { closeSync, openSync, readFileSync } from "node:fs"
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { Data, Effect, type Scope } from "effect"
 
 /** The signal that stops a process: `SIGTERM` asks it to shut down, `SIGKILL` kills it. @since 0.1.0 */
@@ -21,15 +22,14 @@ export type StopSignal = "SIGTERM" | "SIGKILL"
  */
 export interface Running {
   readonly name: string
-  /** The supervisor's pid (the server is its only child); a new one after {@link Running.start}. */
+  /** The server's pid; a new one after {@link Running.start}. */
   readonly pid: number
   readonly logFile: string
   /** The exit code once the process has exited, `undefined` while it runs. */
   readonly exitCode: () => number | null | undefined
   /**
-   * Stops the server and waits until it and its supervisor are gone: `SIGTERM` goes to the
-   * supervisor, which forwards it (and kills the server after 10 s); `SIGKILL` kills the server
-   * itself, as a crash would. Does nothing when it is not running.
+   * Stops the server and waits until it is gone: `SIGTERM` asks it to shut down (SIGKILL after
+   * 15 s); `SIGKILL` kills it, as a crash would. Does nothing when it is not running.
    */
   readonly stop: (signal: StopSignal) => Effect.Effect<void>
   /** Starts the program again with the same arguments, appending to the same log. */
@@ -60,27 +60,17 @@ const waitForExit = (child: ChildProcess, ms: number) =>
     })
   })
 
-/** The pids whose parent is `pid` (Linux `/proc`). */
-const childrenOf = (pid: number): Array<number> => {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number)
-  } catch {
-    return []
-  }
-}
-
-const spawnSupervised = (options: StartOptions): ChildProcess => {
+const spawnLogged = (options: StartOptions): ChildProcess => {
   const log = openSync(options.logFile, "a")
   try {
-    const child = spawn(options.helper, ["supervise", "--", options.program, ...options.args], {
-      stdio: ["ignore", log, log]
-    })
+    const child = spawn(options.program, [...options.args], { stdio: ["ignore", log, log] })
     child.on("error", () => {})
     if (child.pid === undefined) throw new Error(`could not start ${options.program}`)
+    if (options.pidFile !== undefined) {
+      const { pidFile } = options
+      writeFileSync(pidFile, String(child.pid))
+      child.once("exit", () => rmSync(pidFile, { force: true }))
+    }
     return child
   } finally {
     closeSync(log)
@@ -89,39 +79,26 @@ const spawnSupervised = (options: StartOptions): ChildProcess => {
 
 const hasExited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
 
-/** Stops `child` (a supervisor) with `signal` and waits for it; SIGKILL goes to its server. */
+/** Stops `child` with `signal` and waits for it; SIGKILL if SIGTERM has not stopped it in 15 s. */
 const stopChild = async (child: ChildProcess, signal: StopSignal) => {
   if (hasExited(child)) return
-  if (signal === "SIGKILL") {
-    const servers = childrenOf(child.pid!)
-    for (const pid of servers) {
-      try {
-        process.kill(pid, "SIGKILL")
-      } catch {
-        // Already gone.
-      }
-    }
-    // Without /proc's children list, killing the supervisor kills the server (its death signal).
-    if (servers.length === 0) child.kill("SIGKILL")
-    if (await waitForExit(child, 10_000)) return
-  } else {
-    child.kill("SIGTERM")
-    if (await waitForExit(child, 15_000)) return
-  }
+  child.kill(signal)
+  if (await waitForExit(child, signal === "SIGKILL" ? 10_000 : 15_000)) return
   child.kill("SIGKILL")
   await waitForExit(child, 5_000)
 }
 
 interface StartOptions {
   readonly name: string
-  readonly helper: string
   readonly program: string
   readonly args: ReadonlyArray<string>
   readonly logFile: string
+  /** A file that holds the pid while the process runs (for the `Watchdog`). */
+  readonly pidFile?: string | undefined
 }
 
 /**
- * Starts `program args` under the supervisor `helper`, logging to `logFile`; the scope's release
+ * Starts `program args`, logging to `logFile` (and its pid to `pidFile`); the scope's release
  * stops it (SIGTERM, then SIGKILL after 15 seconds), also after a restart.
  *
  * @example
@@ -130,7 +107,7 @@ interface StartOptions {
  * import { Process } from "@kubefx/controlplane"
  *
  * const etcd = Process.start({
- *   name: "etcd", helper: "/path/kubefx-cp", program: "/path/etcd", args: ["--data-dir", "/tmp/d"],
+ *   name: "etcd", program: "/path/etcd", args: ["--data-dir", "/tmp/d"],
  *   logFile: "/tmp/etcd.log"
  * })
  * Effect.scoped(Effect.flatMap(etcd, (running) => running.stop("SIGKILL")))
@@ -139,7 +116,7 @@ interface StartOptions {
  */
 export const start = (options: StartOptions): Effect.Effect<Running, ProcessError, Scope.Scope> => {
   const spawnNow = Effect.try({
-    try: () => spawnSupervised(options),
+    try: () => spawnLogged(options),
     catch: (error) =>
       new ProcessError({ message: `starting ${options.name}: ${(error as Error).message}` })
   })

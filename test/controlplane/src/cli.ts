@@ -1,7 +1,8 @@
 /**
  * `node test/controlplane/src/cli.ts build|start`
  *
- * - `build`: builds (or finds in the cache) the control-plane binaries and prints their paths.
+ * - `build`: builds (or finds in the cache, or in `$KUBEFX_CONTROLPLANE_BIN`) the control-plane
+ *   binaries and prints their paths.
  * - `start`: starts a control plane, prints how to reach it, and keeps it running until Ctrl-C,
  *   when every process is stopped and the data folder removed.
  *
@@ -9,12 +10,13 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
-import * as Build from "./Build.ts"
+import * as Binaries from "./Binaries.ts"
 import * as ControlPlane from "./ControlPlane.ts"
 
 const build = Effect.gen(function* () {
-  const binaries = yield* Build.ensureBinaries
-  for (const [name, path] of Object.entries(binaries)) yield* Console.log(`${name}: ${path}`)
+  const binaries = yield* Binaries.resolve()
+  for (const [name, path] of Object.entries(binaries))
+    yield* Console.log(`${name}: ${path ?? "(none)"}`)
 })
 
 const start = Effect.scoped(
