@@ -16,7 +16,7 @@ const registry = Registry.make(
 const options = { name: "op", image: "example.com/op:1.0.0", namespace: "operators" }
 
 const container = (deployment: unknown) =>
-  Json.get(deployment as Json.Json, ["spec", "template", "spec", "containers", 0])
+  Json.get(deployment as Json.Json, ["spec", "template", "spec", "containers", "0"])
 
 describe("Deployment.manifests", () => {
   it("runs one replica of the image as the ServiceAccount, recreated, non-root and read-only", () => {
