@@ -72,5 +72,7 @@ export const update_fn = Handler.onUpdate(evc, { id: "update_fn", field: "spec.s
   Effect.map(ensurePvc(ctx), () => ({ pvcName: ctx.name, size: ctx.spec.size ?? "" }))
 )
 
-/** The operator's handlers, as an immutable registry. */
-export const registry = Registry.make(create_fn, update_fn)
+/** The operator's handlers, as an immutable registry, with the PVC calls they make (for RBAC). */
+export const registry = Registry.make(create_fn, update_fn).pipe(
+  Registry.uses(pvcs, ["get", "create", "patch"])
+)

@@ -14,6 +14,7 @@ import { EvcSpec, evc, quantityMessage } from "../src/Evc.ts"
 import { registry } from "../src/handlers.ts"
 import * as Label from "../src/Label.ts"
 import * as Settings from "../src/Settings.ts"
+import { awaitGarbageCollectorKnowsEvcs } from "./gc.ts"
 import * as Sizes from "./sizes.ts"
 
 const pvcs = Builtins.persistentVolumeClaims
@@ -96,40 +97,6 @@ const ClusterLive = Layer.effect(
     }
   }).pipe(Effect.orDie)
 ).pipe(Layer.provide(ControlPlane.layer))
-
-/**
- * kube-controller-manager's garbage collector discovers new resources every 30 seconds, and
- * until it watches EVCs it does not notice an EVC's deletion (a fact of real clusters too). So
- * wait until it collects a probe: an EVC owning a ConfigMap, deleted; a new probe each round.
- */
-const awaitGarbageCollectorKnowsEvcs = (admin: KubeService) =>
-  Effect.gen(function* () {
-    const configMaps = Builtins.configMaps
-    for (let round = 0; round < 12; round++) {
-      const name = `gc-probe-${round}`
-      const owner = yield* admin.create(evc, claim("default", name, {}))
-      yield* admin.create(configMaps, {
-        apiVersion: "v1",
-        kind: "ConfigMap",
-        metadata: {
-          name,
-          namespace: "default",
-          ownerReferences: [
-            { apiVersion: "kopf.dev/v1", kind: evc.kind, name, uid: owner.metadata?.uid ?? "" }
-          ]
-        }
-      })
-      yield* admin.delete(evc, name, { namespace: "default" })
-      const collected = yield* admin.get(configMaps, name, { namespace: "default" }).pipe(
-        Effect.flatMap(() => Effect.fail("still there")),
-        Effect.retry({ schedule: Schedule.spaced("250 millis"), times: 20 }),
-        Effect.catchTag("NotFound", () => Effect.succeed(true)),
-        Effect.orElseSucceed(() => false)
-      )
-      if (collected) return
-    }
-    return yield* Effect.die("the garbage collector never collected an EVC's dependent")
-  })
 
 /**
  * Starts the operator in the test's scope, and waits until it listed: as the user of

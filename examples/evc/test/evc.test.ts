@@ -7,13 +7,13 @@ import { Effect, Exit, Schema } from "effect"
 import * as fc from "fast-check"
 import { parse } from "yaml"
 import { crd, EvcSpec, evc, quantityMessage } from "../src/Evc.ts"
-import { crdPath, crdYaml } from "../src/generate.ts"
+import { crdYaml, files } from "../src/generate.ts"
 import * as Template from "../src/Template.ts"
 import * as Sizes from "./sizes.ts"
 
 describe("the EVC example", () => {
-  it("keeps deploy/crd.yaml in step with the schemas (run the generate script if this fails)", () => {
-    assert.strictEqual(readFileSync(crdPath, "utf8"), crdYaml())
+  it("keeps deploy/'s CRD, RBAC and Deployment in step with the sources (run the generate script if this fails)", () => {
+    for (const file of files()) assert.strictEqual(readFileSync(file.path, "utf8"), file.content)
   })
 
   it("fills the PVC template from Kopf's walkthrough", () => {

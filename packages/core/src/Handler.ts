@@ -250,6 +250,9 @@ export interface Handler<out R> {
   /** Whether `id` was given explicitly. */
   readonly explicitId: boolean
   readonly selector: Selector.Selector
+  /** The resource, when the handler was declared with a `Resource` (not a string or partial
+   * selector): what tools that cannot ask an API server (RBAC generation) know of it. */
+  readonly resource: Resource.ApiResource | undefined
   readonly field: Json.Path | undefined
   readonly filter: Filter.Filter
   readonly retries: number | undefined
@@ -289,17 +292,27 @@ const make = <Spec, E, R>(
   if (options.new !== undefined) filters.push(Filter.newValue(options.new))
   if (options.when !== undefined) filters.push(Filter.when(options.when))
   if (options.filter !== undefined) filters.push(options.filter)
-  const resourceSpec =
+  const declared =
     typeof selector === "object" && "spec" in selector && "namespaced" in selector
-      ? (selector as Resource.Resource<Spec>).spec
+      ? (selector as Resource.Resource<Spec>)
       : undefined
-  const spec = (options.spec ?? resourceSpec) as Schema.Decoder<unknown> | undefined
+  const spec = (options.spec ?? declared?.spec) as Schema.Decoder<unknown> | undefined
   return {
     _tag: "Handler",
     kind,
     id: options.id ?? derivedId,
     explicitId: options.id !== undefined,
     selector: Selector.make(selector as Selector.Input),
+    resource:
+      declared === undefined
+        ? undefined
+        : {
+            group: declared.group,
+            version: declared.version,
+            plural: declared.plural,
+            kind: declared.kind,
+            namespaced: declared.namespaced
+          },
     field: fieldPath,
     filter:
       filters.length === 0

@@ -6,6 +6,10 @@
  * (at the handler's declaration); a well-formed field the spec Schema does not have is not an
  * error but a warning, from {@link fieldWarnings}.
  *
+ * A registry also says which other resources its handlers read or write through the client
+ * ({@link uses}): the served resources the runtime addresses itself, these the handlers do, and
+ * RBAC generation grants both.
+ *
  * @since 0.1.0
  */
 import { dual } from "effect/Function"
@@ -32,12 +36,83 @@ import * as Selector from "./Selector.ts"
 export interface Registry<out R> extends Pipeable.Pipeable {
   readonly _tag: "Registry"
   readonly handlers: ReadonlyArray<Handler.Handler<R>>
+  /** The resources handlers address through the client, besides those they serve. */
+  readonly uses: ReadonlyArray<Use>
 }
 
-const fromHandlers = <R>(handlers: ReadonlyArray<Handler.Handler<R>>): Registry<R> => {
+/**
+ * A Kubernetes API verb, as RBAC rules name them.
+ *
+ * @example
+ * ```ts
+ * import type { Registry } from "@kubefx/core"
+ *
+ * const verb: Registry.Verb = "create"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Verb =
+  | "get"
+  | "list"
+  | "watch"
+  | "create"
+  | "update"
+  | "patch"
+  | "delete"
+  | "deletecollection"
+
+/**
+ * The verbs in the order RBAC rules list them (kubectl's order).
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@kubefx/core"
+ *
+ * Registry.verbs[0] // "get"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const verbs: ReadonlyArray<Verb> = [
+  "get",
+  "list",
+  "watch",
+  "create",
+  "update",
+  "patch",
+  "delete",
+  "deletecollection"
+]
+
+/**
+ * A resource the handlers address through the client, with the verbs they use on it.
+ *
+ * @example
+ * ```ts
+ * import { Builtins, type Registry } from "@kubefx/core"
+ *
+ * const use: Registry.Use = { resource: Builtins.persistentVolumeClaims, verbs: ["get", "create"] }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Use {
+  readonly resource: Resource.ApiResource
+  readonly verbs: ReadonlyArray<Verb>
+}
+
+const fromParts = <R>(
+  handlers: ReadonlyArray<Handler.Handler<R>>,
+  uses: ReadonlyArray<Use>
+): Registry<R> => {
   const self = Object.create(Pipeable.Prototype)
   self._tag = "Registry"
   self.handlers = handlers
+  self.uses = uses
   return self
 }
 
@@ -54,7 +129,7 @@ const fromHandlers = <R>(handlers: ReadonlyArray<Handler.Handler<R>>): Registry<
  * @since 0.1.0
  * @category constructors
  */
-export const empty: Registry<never> = fromHandlers([])
+export const empty: Registry<never> = fromParts([], [])
 
 const unique = <R>(
   existing: ReadonlyArray<Handler.Handler<R>>,
@@ -95,7 +170,39 @@ export const add: {
 } = dual(
   2,
   <R, R2>(self: Registry<R>, handler: Handler.Handler<R2>): Registry<R | R2> =>
-    fromHandlers<R | R2>([...self.handlers, unique<R | R2>(self.handlers, handler)])
+    fromParts<R | R2>([...self.handlers, unique<R | R2>(self.handlers, handler)], self.uses)
+)
+
+/**
+ * Declares that handlers address `resource` through the client with `verbs` (data-first or
+ * data-last): children they create, objects they read. The runtime does not need it to run;
+ * RBAC generation grants it (on top of what the runtime itself uses on the served resources).
+ * Declaring a resource again adds verbs to it.
+ *
+ * @example
+ * ```ts
+ * import { Builtins, Handler, Registry } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const registry = Registry.make(Handler.onCreate("widgets.example.com", () => Effect.void)).pipe(
+ *   Registry.uses(Builtins.configMaps, ["get", "create", "patch"])
+ * )
+ * registry.uses.length // 1
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const uses: {
+  (
+    resource: Resource.ApiResource,
+    verbs: ReadonlyArray<Verb>
+  ): <R>(self: Registry<R>) => Registry<R>
+  <R>(self: Registry<R>, resource: Resource.ApiResource, verbs: ReadonlyArray<Verb>): Registry<R>
+} = dual(
+  3,
+  <R>(self: Registry<R>, resource: Resource.ApiResource, verbs: ReadonlyArray<Verb>): Registry<R> =>
+    fromParts(self.handlers, [...self.uses, { resource, verbs }])
 )
 
 /**

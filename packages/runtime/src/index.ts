@@ -13,6 +13,8 @@
  *   conflicts, stale copies).
  * - {@link Operator}: `run` / `start` an operator for a registry, with graceful shutdown;
  *   {@link Settings} with documented defaults.
+ * - {@link Rbac} and {@link Deployment}: the manifests that let it run in a cluster, computed
+ *   from the registry.
  *
  * @since 0.1.0
  */
@@ -29,6 +31,10 @@ export * as Config from "./Config.ts"
  * @since 0.1.0
  */
 export { KubeConfigError, type KubeOptions } from "./Config.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Deployment from "./Deployment.ts"
 /**
  * @since 0.1.0
  */
@@ -96,6 +102,10 @@ export * as Paths from "./Paths.ts"
  * @since 0.1.0
  */
 export * as Processor from "./Processor.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Rbac from "./Rbac.ts"
 /**
  * @since 0.1.0
  */

@@ -1,0 +1,48 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { Builtins, Handler, Registry, Resource } from "../src/index.ts"
+
+const widgets = Resource.make({
+  group: "example.com",
+  version: "v1",
+  plural: "widgets",
+  kind: "Widget",
+  namespaced: false
+})
+
+describe("Registry.uses", () => {
+  it("keeps the declared resources and verbs, in order, across later additions", () => {
+    const registry = Registry.make(Handler.onCreate(widgets, () => Effect.void)).pipe(
+      Registry.uses(Builtins.configMaps, ["get", "create"]),
+      Registry.add(Handler.onDelete(widgets, () => Effect.void)),
+      Registry.uses(Builtins.secrets, ["get"])
+    )
+    assert.deepStrictEqual(registry.uses, [
+      { resource: Builtins.configMaps, verbs: ["get", "create"] },
+      { resource: Builtins.secrets, verbs: ["get"] }
+    ])
+    assert.strictEqual(registry.handlers.length, 2)
+  })
+
+  it("leaves the registry it was given as it was", () => {
+    const registry = Registry.make(Handler.onCreate(widgets, () => Effect.void))
+    Registry.uses(registry, Builtins.configMaps, ["get"])
+    assert.deepStrictEqual(registry.uses, [])
+  })
+})
+
+describe("Handler.resource", () => {
+  it("is the declared resource's API view when a Resource is selected, else undefined", () => {
+    assert.deepStrictEqual(Handler.onCreate(widgets, () => Effect.void).resource, {
+      group: "example.com",
+      version: "v1",
+      plural: "widgets",
+      kind: "Widget",
+      namespaced: false
+    })
+    assert.strictEqual(
+      Handler.onCreate("widgets.example.com", () => Effect.void).resource,
+      undefined
+    )
+  })
+})
