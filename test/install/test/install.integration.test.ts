@@ -78,6 +78,9 @@ const operatorProject = (tarballs: Pack.Tarballs) =>
     ])
   })
 
+/** What `dist/packages.js` prints: each entry point's export names. */
+type Loaded = Record<"Core" | "Runtime" | "Testing" | "ControlPlane", Array<string>>
+
 /** Runs the compiled operator with `node` against the cluster until it annotates a ConfigMap. */
 const handlesAConfigMap = (project: Pack.Project, node: string, kubeconfig: string) =>
   Effect.scoped(
@@ -93,10 +96,7 @@ const handlesAConfigMap = (project: Pack.Project, node: string, kubeconfig: stri
         }),
         () => kube.delete(Builtins.namespaces, namespace).pipe(Effect.ignore)
       )
-      const loaded = JSON.parse(yield* project.run(node, ["dist/packages.js"])) as Record<
-        string,
-        Array<string>
-      >
+      const loaded = JSON.parse(yield* project.run(node, ["dist/packages.js"])) as Loaded
       assert.include(loaded.Core, "Registry")
       assert.include(loaded.Runtime, "Operator")
       assert.include(loaded.Testing, "SimCluster")
