@@ -23,12 +23,10 @@ const cacheRoot = (): string =>
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
  * import { Toolchain } from "@kubefx/install-test"
  *
- * const version = Effect.flatMap(Toolchain.node(Toolchain.node22), (node) =>
- *   Effect.sync(() => node) // "/home/me/.cache/kubefx/toolchain/node22.23.3/node_modules/.bin/node"
- * )
+ * // Effect<string, CommandError>: "~/.cache/kubefx/toolchain/node22.23.3/node_modules/.bin/node"
+ * const node22 = Toolchain.node(Toolchain.node22)
  * ```
  * @since 0.1.0
  */
