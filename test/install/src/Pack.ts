@@ -107,6 +107,32 @@ export const npmInstall = (dir: string): Effect.Effect<string, Command.CommandEr
   )
 
 /**
+ * Installs an existing project (a folder with a package.json, e.g. what `kubefx init` wrote)
+ * from `tarballs`: its package.json is rewritten with {@link useTarballs}, then {@link npmInstall}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pack } from "@kubefx/install-test"
+ *
+ * const program = Effect.flatMap(Pack.packAll("/tmp/tarballs"), (tarballs) =>
+ *   Pack.installFrom("/tmp/my-operator", tarballs)
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export const installFrom = (
+  dir: string,
+  tarballs: Tarballs
+): Effect.Effect<string, Command.CommandError> =>
+  Effect.suspend(() => {
+    const file = join(dir, "package.json")
+    const manifest = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>
+    writeFileSync(file, `${JSON.stringify(useTarballs(manifest, tarballs), null, 2)}\n`)
+    return npmInstall(dir)
+  })
+
+/**
  * A user's project: its folder, and commands run in it.
  *
  * @since 0.1.0
@@ -166,11 +192,8 @@ export const tempProject = (
     )
     const manifest = { name: "kubefx-user-project", private: true, ...options.packageJson }
     yield* Effect.promise(() => writeFiles(dir, options.files ?? {}))
-    writeFileSync(
-      join(dir, "package.json"),
-      `${JSON.stringify(useTarballs(manifest, options.tarballs), null, 2)}\n`
-    )
-    yield* npmInstall(dir)
+    writeFileSync(join(dir, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`)
+    yield* installFrom(dir, options.tarballs)
     return {
       dir,
       run: (command, args, runOptions = {}) =>
