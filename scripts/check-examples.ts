@@ -44,6 +44,7 @@ const packages: Record<string, string> = {
   "@kubefx/runtime": "packages/runtime",
   "@kubefx/testing": "packages/testing",
   "@kubefx/controlplane": "test/controlplane",
+  "@kubefx/install-test": "test/install",
   "@kubefx/example-evc": "examples/evc"
 }
 
@@ -56,6 +57,7 @@ const sourceDirs = [
   "packages/runtime/src",
   "packages/testing/src",
   "test/controlplane/src",
+  "test/install/src",
   "examples/evc/src"
 ]
 
@@ -65,6 +67,7 @@ const readmes = [
   "packages/core/README.md",
   "packages/runtime/README.md",
   "packages/testing/README.md",
+  "test/controlplane/README.md",
   "examples/evc/README.md",
   "examples/evc/test/faults/README.md",
   "test/controlplane/README.md"
