@@ -49,7 +49,13 @@ const checkTarball = (name: string, tarball: string) =>
       ".": { types: "./dist/index.d.ts", default: "./dist/index.js" }
     })
     assert.strictEqual(manifest.version, "0.1.0")
-    assert.deepStrictEqual(manifest.peerDependencies, { effect: ">=4.1.0 <5" })
+    assert.deepStrictEqual(
+      manifest.peerDependencies,
+      // the testing package's ClusterRunner starts the local control plane when there is one
+      name === "@kubefx/testing"
+        ? { "@kubefx/controlplane": "^0.1.0", effect: ">=4.1.0 <5" }
+        : { effect: ">=4.1.0 <5" }
+    )
     assert.isUndefined(manifest.private)
     for (const file of ["LICENSE", "README.md", "CHANGELOG.md", "dist/index.js", "dist/index.d.ts"])
       assert.include(files, `package/${file}`, `${name} lacks ${file}`)
