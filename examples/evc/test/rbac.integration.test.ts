@@ -194,7 +194,7 @@ const awaitLine = (lines: ReadonlyArray<string>, pattern: RegExp) =>
     })
   )
 
-layer(ClusterLive, { timeout: 300_000 })("the generated RBAC", (it) => {
+layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })("the generated RBAC", (it) => {
   it.effect(
     "is enough cluster-wide: the operator bound to its ClusterRole handles an EVC end to end",
     () =>
