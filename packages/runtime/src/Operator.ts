@@ -16,6 +16,7 @@ import * as Health from "./Health.ts"
 import * as HealthServer from "./HealthServer.ts"
 import { Kube } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
+import * as Logging from "./Logging.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Processor from "./Processor.ts"
 import * as Settings from "./Settings.ts"
@@ -57,6 +58,12 @@ const prepare = (registry: Registry.Registry<unknown>) =>
     for (const warning of Registry.fieldWarnings(registry)) yield* Effect.logWarning(warning)
     return yield* Discovery.resolveAll(yield* Kube, registry)
   })
+
+/** `effect` with the logger of `settings.logFormat`, when set. */
+const withLogging = <A, E, R>(settings: Settings.Settings, effect: Effect.Effect<A, E, R>) =>
+  settings.logFormat === undefined
+    ? effect
+    : Effect.provide(effect, Logging.layer({ format: settings.logFormat }))
 
 /** The probes' record, and the health server when `settings.health` is set. */
 const operations = (settings: Settings.Settings) =>
@@ -181,7 +188,7 @@ export const run = <R>(
       const targets = yield* prepare(registry)
       return yield* serve(registry, targets, complete, health, Effect.void)
     })
-  )
+  ).pipe((effect) => withLogging(Settings.make(settings), effect))
 
 /**
  * Starts an operator in the background of the current scope and answers a handle: wait for
@@ -218,7 +225,10 @@ export const start = <R>(
     const targets = yield* prepare(registry)
     const ready = yield* Deferred.make<void>()
     const fiber = yield* Effect.forkScoped(
-      serve(registry, targets, complete, health, Deferred.succeed(ready, undefined))
+      withLogging(
+        complete,
+        serve(registry, targets, complete, health, Deferred.succeed(ready, undefined))
+      )
     )
     return {
       targets,

@@ -15,7 +15,8 @@
  *   for the first copy this process sees, `MODIFIED` for later ones, `DELETED` on deletion;
  *   once per delivered version (not on requeues nor on retries after a conflict).
  * - What the processor knows of an object lives in one record, dropped when the object is
- *   deleted. Every log line of a step is annotated with `resource` and `object`.
+ *   deleted. Every log line of a step is annotated with `resource`, `object` (`ns/name`),
+ *   `namespace`, `name` and `uid`; a handler run's line with `handler` too.
  *
  * @since 0.1.0
  */
@@ -75,7 +76,7 @@ const logRun = (controller: string, run: Reconcile.Run): Effect.Effect<void> =>
       }),
       1
     ),
-    logLine(run)
+    Effect.annotateLogs(logLine(run), "handler", run.id)
   )
 
 const logLine = (run: Reconcile.Run): Effect.Effect<void> => {
@@ -93,6 +94,22 @@ const logLine = (run: Reconcile.Run): Effect.Effect<void> => {
         : ""
   return Effect.logInfo(`handler ${run.id}: ${outcome._tag}${detail}`)
 }
+
+/** The lines a user greps for, at info level: the finalizer, a change in progress or done. */
+const logLifecycle = (decision: Reconcile.Decision): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const { cause, runs } = decision
+    if (cause.finalizer === "add") yield* Effect.logInfo("finalizer added")
+    if (cause.finalizer === "remove") yield* Effect.logInfo("finalizer removed")
+    if (runs.length === 0 || runs.every((run) => run.kind === "event")) return
+    const count = (tag: string) => runs.filter((run) => run.outcome._tag === tag).length
+    const counts = `${count("Success")} succeeded, ${count("Retry")} to retry, ${count("Failure")} failed`
+    yield* Effect.logInfo(
+      decision.done
+        ? `${cause.reason} processed: ${counts}`
+        : `${cause.reason} in progress: ${counts}`
+    )
+  })
 
 /** What the processor knows of one object. */
 interface Known {
@@ -240,6 +257,10 @@ export const make = <R>(
           storage: used
         })
         const { cause } = decision
+        yield* Effect.annotateCurrentSpan({
+          "kubefx.cause": cause.reason,
+          "kubefx.attempt": conflicts
+        })
         yield* Effect.logDebug(
           `step: ${cause.reason}${cause.finalizer === "none" ? "" : `, finalizer ${cause.finalizer}`}${decision.done ? ", done" : ""}`
         )
@@ -255,6 +276,7 @@ export const make = <R>(
         }
         if (cause.finalizer !== "add") record.seen = true
         record.failures = 0
+        yield* logLifecycle(decision)
         const after = written.success
         if (after !== undefined) {
           const rv = KubeObject.resourceVersion(after)
@@ -302,7 +324,7 @@ export const make = <R>(
           })
           for (const run of decision.runs) yield* logRun(resourceName, run)
         }
-        yield* Effect.logDebug("deleted; forgotten")
+        yield* Effect.logInfo("deleted; forgotten")
         objects.delete(k)
         return Option.none<Duration.Duration>()
       })
@@ -357,9 +379,21 @@ export const make = <R>(
       const { name, namespace } = meta(item.object)
       const effect =
         item._tag === "Deleted" ? processDeleted(k, item.object) : processApplied(k, item.object)
-      return Effect.annotateLogs(measured(k, effect), {
+      const traced = Effect.withSpan(measured(k, effect), "kubefx.reconcile", {
+        attributes: {
+          "kubefx.resource": resourceName,
+          "kubefx.namespace": namespace ?? "",
+          "kubefx.name": name,
+          "kubefx.uid": KubeObject.uid(item.object),
+          "kubefx.item": item._tag
+        }
+      })
+      return Effect.annotateLogs(traced, {
         resource: resourceName,
-        object: namespace === undefined ? name : `${namespace}/${name}`
+        object: namespace === undefined ? name : `${namespace}/${name}`,
+        ...(namespace === undefined ? {} : { namespace }),
+        name,
+        uid: KubeObject.uid(item.object)
       })
     }
 

@@ -91,6 +91,10 @@ export {
 /**
  * @since 0.1.0
  */
+export * as Logging from "./Logging.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Manifests from "./Manifests.ts"
 /**
  * @since 0.1.0

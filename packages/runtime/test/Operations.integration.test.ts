@@ -3,8 +3,8 @@ import { assert, layer } from "@effect/vitest"
 import { ControlPlane, FaultProxy, Promlint } from "@kubefx/controlplane"
 import { Handler, Registry } from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
-import { Effect, Exit, Fiber, Metric } from "effect"
-import { Kube, type KubeOptions, Operator } from "../src/index.ts"
+import { Effect, Exit, Fiber, Logger, Metric } from "effect"
+import { Kube, type KubeOptions, Logging, Operator } from "../src/index.ts"
 import { ClusterLayer, configMap, configMaps, eventually, freshNamespace } from "./support.ts"
 
 /** A client of the shared control plane through a fault proxy. */
@@ -214,6 +214,44 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
       assert.isTrue(Exit.isFailure(second))
       const error = Exit.isFailure(second) ? String(second.cause) : ""
       assert.include(error, `health server: port ${port} on 127.0.0.1 is taken`)
+    })
+  )
+
+  it.effect("JSON log lines parse and carry the object's and the trace's ids", () =>
+    Effect.gen(function* () {
+      const kube = yield* Kube
+      const ns = yield* freshNamespace
+      const lines: Array<string> = []
+      const capture = Logger.layer([Logger.map(Logging.json, (line) => lines.push(line))])
+      const registry = Registry.make(
+        Handler.onCreate("configmaps", { id: "greet" }, () => Effect.logInfo("hello from greet"))
+      )
+      const operator = yield* Operator.start(registry, {
+        namespaces: [ns],
+        watcher: labelled
+      }).pipe(Effect.provide(capture))
+      yield* operator.ready
+      const created = yield* kube.create(configMaps, labelledMap(ns, "j1"))
+      const processed = yield* eventually(
+        Effect.suspend(() => {
+          const found = lines
+            .map((line) => JSON.parse(line) as Record<string, unknown>)
+            .find((o) => typeof o.message === "string" && o.message.startsWith("create processed"))
+          return found === undefined ? Effect.fail("no processed line") : Effect.succeed(found)
+        })
+      )
+      assert.strictEqual(processed.level, "info")
+      assert.strictEqual(processed.namespace, ns)
+      assert.strictEqual(processed.name, "j1")
+      assert.strictEqual(processed.uid, created.metadata?.uid)
+      assert.strictEqual(processed.resource, C)
+      assert.match(String(processed.trace_id), /^[0-9a-f]{32}$/)
+      assert.match(String(processed.span_id), /^[0-9a-f]{16}$/)
+      assert.isString(processed.time)
+      const run = lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find((o) => o.handler === "greet")
+      assert.strictEqual(run?.trace_id, processed.trace_id)
     })
   )
 })
