@@ -66,6 +66,9 @@ export interface WatchOptions {
   readonly allowWatchBookmarks?: boolean | undefined
   /** Server-side timeout: the server ends the watch after that many seconds. */
   readonly timeoutSeconds?: number | undefined
+  /** Called when the server accepts the watch (its response headers arrived): a sign of life
+   * for health checks before any event comes. */
+  readonly onOpen?: (() => void) | undefined
 }
 
 /**

@@ -9,15 +9,28 @@
  * @since 0.1.0
  */
 import { Resource as CoreResource, Registry } from "@kubefx/core"
-import { Deferred, Effect, Fiber, Option, Stream } from "effect"
-import type * as Scope from "effect/Scope"
+import { Deferred, Effect, Exit, Fiber, Metric, Option, Stream } from "effect"
+import * as Scope from "effect/Scope"
 import * as Discovery from "./Discovery.ts"
+import * as Health from "./Health.ts"
+import * as HealthServer from "./HealthServer.ts"
 import { Kube } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
+import * as Logging from "./Logging.ts"
+import * as Metrics from "./Metrics.ts"
 import * as Processor from "./Processor.ts"
 import * as Settings from "./Settings.ts"
 import * as Watcher from "./Watcher.ts"
 import * as WorkQueue from "./WorkQueue.ts"
+
+/**
+ * Why an operator could not start or stopped: the API server's errors, a selector that
+ * matches nothing, or a health server that cannot listen.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StartError = KubeError.KubeError | Discovery.NotServed | HealthServer.HealthServerError
 
 /**
  * A running operator, started by {@link start}.
@@ -33,6 +46,8 @@ export interface Operator {
   readonly ready: Effect.Effect<void, KubeError.KubeError | Discovery.NotServed>
   /** Stops gracefully (as on SIGTERM) and waits until it has stopped. */
   readonly stop: Effect.Effect<void>
+  /** The health server's address (`http://host:port`) when `Settings.health` is set. */
+  readonly healthUrl: string | undefined
   /** The operator's fiber: it ends only by interruption or a watcher's fatal error. */
   readonly fiber: Fiber.Fiber<never, KubeError.KubeError | Discovery.NotServed>
 }
@@ -44,15 +59,38 @@ const prepare = (registry: Registry.Registry<unknown>) =>
     return yield* Discovery.resolveAll(yield* Kube, registry)
   })
 
+/** `effect` with the logger of `settings.logFormat`, when set. */
+const withLogging = <A, E, R>(settings: Settings.Settings, effect: Effect.Effect<A, E, R>) =>
+  settings.logFormat === undefined
+    ? effect
+    : Effect.provide(effect, Logging.layer({ format: settings.logFormat }))
+
+/** The probes' record, and the health server when `settings.health` is set. */
+const operations = (settings: Settings.Settings) =>
+  Effect.gen(function* () {
+    const health = Health.make()
+    const context = yield* Effect.context<never>()
+    const server =
+      settings.health === undefined
+        ? undefined
+        : yield* HealthServer.make(settings.health, health, () => Metrics.textUnsafe(context))
+    if (server !== undefined) yield* Effect.logInfo(`health server listening on ${server.url}`)
+    return { health, url: server?.url }
+  })
+
 interface Entry<R> {
   readonly processor: Processor.Processor<R>
   readonly item: Processor.Item
 }
 
+const objectsOf = (p: Processor.Processor<unknown>) =>
+  Metric.withAttributes(Metrics.objects, { resource: p.controller })
+
 const serve = <R>(
   registry: Registry.Registry<R>,
   targets: ReadonlyArray<Discovery.Target>,
   settings: Settings.Settings,
+  health: Health.Health,
   onReady: Effect.Effect<void>
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
   Effect.scoped(
@@ -64,21 +102,30 @@ const serve = <R>(
         key: (e) => e.processor.key(e.item),
         process: (e) => e.processor.process(e.item),
         concurrency: settings.concurrency,
-        batchWindow: settings.batchWindow
+        batchWindow: settings.batchWindow,
+        metrics: { controller: (e) => e.processor.controller }
       })
       // ready once every watcher has listed its whole scope once (see `Watcher.onReady`)
       let unsynced = targets.length
-      const watcherReady = Effect.suspend(() => (--unsynced === 0 ? onReady : Effect.void))
+      const allReady = Effect.andThen(
+        Effect.sync(() => health.setReady()),
+        onReady
+      )
+      const watcherReady = Effect.suspend(() => (--unsynced === 0 ? allReady : Effect.void))
       const watchers = processors.map((p) =>
         Watcher.watch(p.target.api, {
           ...settings.watcher,
           scope: settings.scope,
-          onReady: watcherReady
+          onReady: watcherReady,
+          health
         }).pipe(
           Stream.runForEach((event) =>
-            Effect.forEach(p.observe(event), (item) => queue.offer({ processor: p, item }), {
-              discard: true
-            })
+            Effect.andThen(
+              Effect.forEach(p.observe(event), (item) => queue.offer({ processor: p, item }), {
+                discard: true
+              }),
+              Metric.update(objectsOf(p), p.objects())
+            )
           )
         )
       )
@@ -88,7 +135,7 @@ const serve = <R>(
       const watching = yield* Effect.forkScoped(
         Effect.all(watchers, { concurrency: "unbounded", discard: true })
       )
-      if (targets.length === 0) yield* onReady
+      if (targets.length === 0) yield* allReady
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
           yield* Fiber.interrupt(watching)
@@ -133,11 +180,15 @@ const serve = <R>(
 export const run = <R>(
   registry: Registry.Registry<R>,
   settings: Settings.Input = {}
-): Effect.Effect<never, KubeError.KubeError | Discovery.NotServed, Kube | R> =>
-  Effect.gen(function* () {
-    const targets = yield* prepare(registry)
-    return yield* serve(registry, targets, Settings.make(settings), Effect.void)
-  })
+): Effect.Effect<never, StartError, Kube | R> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const complete = Settings.make(settings)
+      const { health } = yield* operations(complete)
+      const targets = yield* prepare(registry)
+      return yield* serve(registry, targets, complete, health, Effect.void)
+    })
+  ).pipe((effect) => withLogging(Settings.make(settings), effect))
 
 /**
  * Starts an operator in the background of the current scope and answers a handle: wait for
@@ -165,17 +216,25 @@ export const run = <R>(
 export const start = <R>(
   registry: Registry.Registry<R>,
   settings: Settings.Input = {}
-): Effect.Effect<Operator, KubeError.KubeError | Discovery.NotServed, Kube | R | Scope.Scope> =>
+): Effect.Effect<Operator, StartError, Kube | R | Scope.Scope> =>
   Effect.gen(function* () {
+    const complete = Settings.make(settings)
+    // The health server lives in a scope of its own: `stop` closes it too.
+    const own = yield* Scope.fork(yield* Effect.scope)
+    const { health, url } = yield* Scope.provide(operations(complete), own)
     const targets = yield* prepare(registry)
     const ready = yield* Deferred.make<void>()
     const fiber = yield* Effect.forkScoped(
-      serve(registry, targets, Settings.make(settings), Deferred.succeed(ready, undefined))
+      withLogging(
+        complete,
+        serve(registry, targets, complete, health, Deferred.succeed(ready, undefined))
+      )
     )
     return {
       targets,
       ready: Effect.raceFirst(Deferred.await(ready), Fiber.join(fiber)),
-      stop: Fiber.interrupt(fiber),
+      stop: Effect.andThen(Fiber.interrupt(fiber), Scope.close(own, Exit.void)),
+      healthUrl: url,
       fiber
     } satisfies Operator
   })

@@ -15,17 +15,19 @@
  *   for the first copy this process sees, `MODIFIED` for later ones, `DELETED` on deletion;
  *   once per delivered version (not on requeues nor on retries after a conflict).
  * - What the processor knows of an object lives in one record, dropped when the object is
- *   deleted. Every log line of a step is annotated with `resource` and `object`.
+ *   deleted. Every log line of a step is annotated with `resource`, `object` (`ns/name`),
+ *   `namespace`, `name` and `uid`; a handler run's line with `handler` too.
  *
  * @since 0.1.0
  */
 import { Backoff, KubeObject, Reconcile, Registry, Resource } from "@kubefx/core"
-import { Clock, Duration, Effect, Option } from "effect"
+import { Clock, Duration, Effect, Metric, Option } from "effect"
 import type { Target } from "./Discovery.ts"
 import * as Events from "./Events.ts"
 import * as OwnWrites from "./internal/ownWrites.ts"
 import { Kube } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
+import * as Metrics from "./Metrics.ts"
 import type * as Settings from "./Settings.ts"
 import * as StatusWriter from "./StatusWriter.ts"
 import type * as WatchState from "./WatchState.ts"
@@ -50,16 +52,34 @@ export type Item =
  */
 export interface Processor<R> {
   readonly target: Target
+  /** The resource's name (`widgets.example.com`): the `controller` label of its metrics. */
+  readonly controller: string
   /** Takes each watch event, in order; answers the items to offer to the queue. */
   readonly observe: (event: WatchState.WatchEvent) => ReadonlyArray<Item>
   /** The queue key of an item: resource and `namespace/name/uid`. */
   readonly key: (item: Item) => string
   /** Processes the newest item of an object; answers the requeue. Never fails. */
   readonly process: (item: Item) => Effect.Effect<Option.Option<Duration.Duration>, never, R>
+  /** How many objects of the resource the watch knows now (the `kubefx_objects` gauge). */
+  readonly objects: () => number
 }
 
-/** One line per handler run of a decision; event handlers are never retried, say so. */
-const logRun = (run: Reconcile.Run): Effect.Effect<void> => {
+/** One line per handler run of a decision, and its count in `kubefx_handler_runs_total`;
+ * event handlers are never retried, say so. */
+const logRun = (controller: string, run: Reconcile.Run): Effect.Effect<void> =>
+  Effect.andThen(
+    Metric.update(
+      Metric.withAttributes(Metrics.handlerRuns, {
+        controller,
+        handler: run.id,
+        outcome: run.outcome._tag
+      }),
+      1
+    ),
+    Effect.annotateLogs(logLine(run), "handler", run.id)
+  )
+
+const logLine = (run: Reconcile.Run): Effect.Effect<void> => {
   const outcome = run.outcome
   if (run.kind === "event") {
     if (outcome._tag === "Success") return Effect.logDebug(`event handler ${run.id}: Success`)
@@ -74,6 +94,22 @@ const logRun = (run: Reconcile.Run): Effect.Effect<void> => {
         : ""
   return Effect.logInfo(`handler ${run.id}: ${outcome._tag}${detail}`)
 }
+
+/** The lines a user greps for, at info level: the finalizer, a change in progress or done. */
+const logLifecycle = (decision: Reconcile.Decision): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const { cause, runs } = decision
+    if (cause.finalizer === "add") yield* Effect.logInfo("finalizer added")
+    if (cause.finalizer === "remove") yield* Effect.logInfo("finalizer removed")
+    if (runs.length === 0 || runs.every((run) => run.kind === "event")) return
+    const count = (tag: string) => runs.filter((run) => run.outcome._tag === tag).length
+    const counts = `${count("Success")} succeeded, ${count("Retry")} to retry, ${count("Failure")} failed`
+    yield* Effect.logInfo(
+      decision.done
+        ? `${cause.reason} processed: ${counts}`
+        : `${cause.reason} in progress: ${counts}`
+    )
+  })
 
 /** What the processor knows of one object. */
 interface Known {
@@ -131,6 +167,20 @@ export const make = <R>(
       reportingInstance: settings.reportingInstance
     })
     const objects = new Map<string, Known>()
+    /** The identities of the objects the watch knows now. */
+    const live = new Set<string>()
+    const labels = { controller: resourceName }
+    const series = {
+      total: (result: string) =>
+        Metric.withAttributes(Metrics.reconcileTotal, { controller: resourceName, result }),
+      errors: Metric.withAttributes(Metrics.reconcileErrors, labels),
+      time: Metric.withAttributes(Metrics.reconcileTime, labels),
+      active: Metric.withAttributes(Metrics.activeWorkers, labels)
+    }
+    yield* Metric.update(
+      Metric.withAttributes(Metrics.maxConcurrentReconciles, labels),
+      settings.concurrency
+    )
     const known = (k: string): Known => {
       let record = objects.get(k)
       if (record === undefined) {
@@ -152,11 +202,13 @@ export const make = <R>(
       switch (event._tag) {
         case "Applied": {
           const object = normalize(event.object)
+          live.add(keyOf(object))
           OwnWrites.delivered(known(keyOf(object)).writes, KubeObject.resourceVersion(object))
           return [{ _tag: "Applied", object }]
         }
         case "Deleted": {
           const object = normalize(event.object)
+          live.delete(keyOf(object))
           const record = objects.get(keyOf(object))
           if (record !== undefined) OwnWrites.clear(record.writes)
           return [{ _tag: "Deleted", object }]
@@ -178,6 +230,7 @@ export const make = <R>(
     const backoff = (record: Known, k: string, error: KubeError.KubeError) =>
       Effect.gen(function* () {
         const n = record.failures++
+        yield* Metric.update(series.errors, 1)
         const delay = yield* Backoff.delayMillis(settings.errorBackoff, n, k)
         const ms = Option.getOrElse(delay, () => 60_000)
         yield* Effect.logError(
@@ -204,10 +257,14 @@ export const make = <R>(
           storage: used
         })
         const { cause } = decision
+        yield* Effect.annotateCurrentSpan({
+          "kubefx.cause": cause.reason,
+          "kubefx.attempt": conflicts
+        })
         yield* Effect.logDebug(
           `step: ${cause.reason}${cause.finalizer === "none" ? "" : `, finalizer ${cause.finalizer}`}${decision.done ? ", done" : ""}`
         )
-        for (const run of decision.runs) yield* logRun(run)
+        for (const run of decision.runs) yield* logRun(resourceName, run)
         const written = yield* writer.write(body, decision.patch, used).pipe(Effect.result)
         if (written._tag === "Failure") {
           const error = written.failure
@@ -219,6 +276,7 @@ export const make = <R>(
         }
         if (cause.finalizer !== "add") record.seen = true
         record.failures = 0
+        yield* logLifecycle(decision)
         const after = written.success
         if (after !== undefined) {
           const rv = KubeObject.resourceVersion(after)
@@ -264,9 +322,9 @@ export const make = <R>(
             event: "DELETED",
             storage: yield* writer.storageFor(object)
           })
-          for (const run of decision.runs) yield* logRun(run)
+          for (const run of decision.runs) yield* logRun(resourceName, run)
         }
-        yield* Effect.logDebug("deleted; forgotten")
+        yield* Effect.logInfo("deleted; forgotten")
         objects.delete(k)
         return Option.none<Duration.Duration>()
       })
@@ -296,21 +354,55 @@ export const make = <R>(
         return yield* step(k, object, event, 0)
       })
 
+    /** The step's result label: `error` when its write failed (the record counts it). */
+    const resultOf = (k: string, requeue: Requeue): string =>
+      (objects.get(k)?.failures ?? 0) > 0
+        ? "error"
+        : Option.isSome(requeue)
+          ? "requeue_after"
+          : "success"
+
+    /** Counts the step in the reconcile metrics. */
+    const measured = (k: string, effect: Effect.Effect<Requeue, never, R>) =>
+      Effect.gen(function* () {
+        const start = yield* Clock.currentTimeMillis
+        yield* Metric.modify(series.active, 1)
+        const requeue = yield* Effect.ensuring(effect, Metric.modify(series.active, -1))
+        const end = yield* Clock.currentTimeMillis
+        yield* Metric.update(series.time, (end - start) / 1000)
+        yield* Metric.update(series.total(resultOf(k, requeue)), 1)
+        return requeue
+      })
+
     const process = (item: Item): Effect.Effect<Requeue, never, R> => {
       const k = keyOf(item.object)
       const { name, namespace } = meta(item.object)
       const effect =
         item._tag === "Deleted" ? processDeleted(k, item.object) : processApplied(k, item.object)
-      return Effect.annotateLogs(effect, {
+      const traced = Effect.withSpan(measured(k, effect), "kubefx.reconcile", {
+        attributes: {
+          "kubefx.resource": resourceName,
+          "kubefx.namespace": namespace ?? "",
+          "kubefx.name": name,
+          "kubefx.uid": KubeObject.uid(item.object),
+          "kubefx.item": item._tag
+        }
+      })
+      return Effect.annotateLogs(traced, {
         resource: resourceName,
-        object: namespace === undefined ? name : `${namespace}/${name}`
+        object: namespace === undefined ? name : `${namespace}/${name}`,
+        ...(namespace === undefined ? {} : { namespace }),
+        name,
+        uid: KubeObject.uid(item.object)
       })
     }
 
     return {
       target,
+      controller: resourceName,
       observe,
       key: (item) => `${resourceName}|${keyOf(item.object)}`,
-      process
+      process,
+      objects: () => live.size
     } satisfies Processor<R>
   })

@@ -19,6 +19,8 @@
  * | `errorBackoff`       | 1 s doubling, at most 60 s, jittered      | delay before processing an object again after its patch failed (other than 404/409)               |
  * | `ownWriteTimeout`    | 10 s                                      | after a patch, how long to ignore stale copies while waiting for the watch to deliver the write    |
  * | `watcher`            | the `Watcher`'s defaults                  | selectors, page size, timeouts, backoff; `keepManagedFields` (dropped by default)                 |
+ * | `logFormat`          | the context's logger                      | `"plain"` (`[namespace/name]` lines for a terminal) or `"json"` (one object a line); see `Logging` |
+ * | `health`             | off                                       | `{ port, host? }`: serve `/healthz`, `/readyz`, `/metrics` there (`HealthServer`; port 0: any)    |
  *
  * `namespaces` reads its entries as Kopf's `--namespace` does (`NamespaceSelector`): a namespace
  * is served when no `!` exclusion matches it and some inclusion does (with exclusions only:
@@ -32,6 +34,8 @@
  */
 import { Storage } from "@kubefx/core"
 import { Duration, Schedule } from "effect"
+import type * as HealthServer from "./HealthServer.ts"
+import type * as Logging from "./Logging.ts"
 import * as Watcher from "./Watcher.ts"
 
 /**
@@ -57,6 +61,10 @@ export interface Settings {
   readonly errorBackoff: Schedule.Schedule<unknown, number>
   readonly ownWriteTimeout: Duration.Duration
   readonly watcher: Omit<Watcher.WatcherOptions, "scope">
+  /** The operator's log format; `undefined`: the logger of the context. */
+  readonly logFormat: Logging.Format | undefined
+  /** Where the health server listens; `undefined`: no server. */
+  readonly health: HealthServer.HealthOptions | undefined
 }
 
 /**
@@ -95,6 +103,11 @@ export interface Input {
   readonly errorBackoff?: Schedule.Schedule<unknown, number> | undefined
   readonly ownWriteTimeout?: Duration.Input | undefined
   readonly watcher?: Omit<Watcher.WatcherOptions, "scope"> | undefined
+  /** Log as `"plain"` or `"json"` (`Logging.layer`); default: the logger of the context. */
+  readonly logFormat?: Logging.Format | undefined
+  /** Serve `/healthz`, `/readyz` and `/metrics` on this port (0: any free one; the handle of
+   * `Operator.start` tells the URL) and host (default `0.0.0.0`). Off by default. */
+  readonly health?: HealthServer.HealthOptions | undefined
 }
 
 /**
@@ -148,7 +161,9 @@ export const make = (input: Input = {}): Settings => {
     conflictRetries: Math.max(0, input.conflictRetries ?? 3),
     errorBackoff: input.errorBackoff ?? defaultErrorBackoff,
     ownWriteTimeout: Duration.fromInputUnsafe(input.ownWriteTimeout ?? "10 seconds"),
-    watcher: input.watcher ?? {}
+    watcher: input.watcher ?? {},
+    health: input.health,
+    logFormat: input.logFormat
   }
 }
 

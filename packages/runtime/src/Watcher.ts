@@ -16,6 +16,7 @@
  */
 import { Builtins, type KubeObject, type Resource } from "@kubefx/core"
 import { Duration, Effect, Schedule, Stream } from "effect"
+import type * as Health from "./Health.ts"
 import * as FanOut from "./internal/fanout.ts"
 import * as Scope from "./internal/scope.ts"
 import { Kube, type KubeService } from "./Kube.ts"
@@ -151,6 +152,9 @@ export interface WatcherOptions {
    * as done). Namespaces that appear later do not hold it back.
    */
   readonly onReady?: Effect.Effect<void> | undefined
+  /** Where each scope reports lists, accepted watches, events and failures (the operator's
+   * probes; default: nowhere). */
+  readonly health?: Health.Health | undefined
 }
 
 /**
@@ -246,6 +250,9 @@ export const watchScope = (
   options: WatcherOptions = {}
 ): Stream.Stream<WatchEvent, KubeError.KubeError> =>
   Stream.suspend(() => {
+    const idleTimeout = Duration.fromInputUnsafe(options.idleTimeout ?? defaultIdleTimeout)
+    const name = `${resource.plural}${namespace === undefined ? "" : ` in ${namespace}`}`
+    const probe = options.health?.track(name, idleTimeout)
     const scope: Scope.Scope = {
       kube,
       resource,
@@ -254,15 +261,24 @@ export const watchScope = (
       fieldSelector: options.fieldSelector,
       pageSize: options.pageSize ?? 500,
       timeoutSeconds: options.timeoutSeconds ?? 290,
-      idleTimeout: Duration.fromInputUnsafe(options.idleTimeout ?? defaultIdleTimeout),
-      slim: options.keepManagedFields === true ? identity : dropManagedFields
+      idleTimeout,
+      slim: options.keepManagedFields === true ? identity : dropManagedFields,
+      probe
     }
     return Scope.run(scope).pipe(
       StreamBackoff.withBackoff({
         schedule: options.backoff ?? defaultBackoff,
         heals,
-        onRetry: (e, delay) => failure(`watch ${Scope.where(scope)}`, resource, e, delay)
-      })
+        onRetry: (e, delay) => {
+          const reason = e._tag === "TransportError" ? e.code : e._tag
+          probe?.failed(reason)
+          return Effect.andThen(
+            Scope.restarted(scope, reason),
+            failure(`watch ${Scope.where(scope)}`, resource, e, delay)
+          )
+        }
+      }),
+      Stream.ensuring(Effect.sync(() => probe?.close()))
     )
   })
 
@@ -327,7 +343,8 @@ export const watch = (
           pageSize: options.pageSize,
           timeoutSeconds: options.timeoutSeconds,
           idleTimeout: options.idleTimeout,
-          backoff: options.backoff
+          backoff: options.backoff,
+          health: options.health
         }),
         ready: once(options.onReady ?? Effect.void),
         plural: resource.plural

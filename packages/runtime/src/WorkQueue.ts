@@ -8,8 +8,9 @@
  *
  * @since 0.1.0
  */
-import { Cause, Duration, Effect, FiberMap, Option, Semaphore } from "effect"
+import { Cause, Clock, Duration, Effect, FiberMap, Option, Schedule, Semaphore } from "effect"
 import type * as Scope from "effect/Scope"
+import * as QueueMetrics from "./internal/queueMetrics.ts"
 
 /**
  * Options of a work queue.
@@ -28,6 +29,9 @@ export interface WorkQueueOptions<A, R> {
    * the worker lingers, so a burst costs one more run. The first item of an idle key is taken
    * at once. */
   readonly batchWindow?: Duration.Input | undefined
+  /** Records the `workqueue_*` metrics (see `Metrics`), labelled with the item's controller
+   * (default: no metrics). */
+  readonly metrics?: { readonly controller: (item: A) => string } | undefined
 }
 
 /**
@@ -53,8 +57,9 @@ export interface WorkQueue<A> {
 }
 
 interface Slot<A> {
-  /** The mailbox: the newest item not yet taken, boxed because `A` may be `undefined`. */
-  pending: { readonly item: A } | undefined
+  /** The mailbox: the newest item not yet taken, boxed because `A` may be `undefined`;
+   * `since` is when the mailbox was filled (the queue wait starts then). */
+  pending: { readonly item: A; readonly since: number } | undefined
 }
 
 /**
@@ -93,7 +98,16 @@ export const make = <A, R = never>(
     const requeues = yield* FiberMap.make<string, void, never>()
     const slots = new Map<string, Slot<A>>()
     const window = Duration.fromInputUnsafe(options.batchWindow ?? 0)
+    const metrics = QueueMetrics.make(options.metrics?.controller, context)
     let closed = false
+    if (options.metrics !== undefined)
+      yield* Effect.forkScoped(Effect.repeat(metrics.tick, Schedule.spaced("1 second")))
+
+    /** Empties a mailbox (an item dropped, not taken). */
+    const drop = (slot: Slot<A>) => {
+      if (slot.pending !== undefined) metrics.dropped(slot.pending.item)
+      slot.pending = undefined
+    }
 
     const processOne = (item: A): Effect.Effect<Option.Option<Duration.Duration>> =>
       options.process(item).pipe(
@@ -112,11 +126,17 @@ export const make = <A, R = never>(
         while (true) {
           const done = yield* Semaphore.withPermit(
             semaphore,
-            Effect.suspend(() => {
+            Effect.gen(function* () {
               const box = slot.pending
-              if (box === undefined) return Effect.succeed(undefined)
+              if (box === undefined) return undefined
               slot.pending = undefined
-              return Effect.map(processOne(box.item), (after) => ({ item: box.item, after }))
+              const started = yield* Clock.currentTimeMillis
+              const done = metrics.taken(box.item, box.since, started)
+              const after = yield* Effect.ensuring(
+                processOne(box.item),
+                Effect.flatMap(Clock.currentTimeMillis, done)
+              )
+              return { item: box.item, after }
             })
           )
           if (
@@ -126,6 +146,7 @@ export const make = <A, R = never>(
             slot.pending === undefined
           ) {
             const { item, after } = { item: done.item, after: done.after.value }
+            metrics.retried(item)
             yield* FiberMap.run(
               requeues,
               key,
@@ -153,15 +174,17 @@ export const make = <A, R = never>(
 
     /** Puts the item in its key's mailbox, starting a worker when none runs. */
     const submit = (item: A): Effect.Effect<void> =>
-      Effect.suspend(() => {
+      Effect.clockWith((clock) => {
         if (closed) return Effect.void
         const key = options.key(item)
         const existing = slots.get(key)
+        const now = clock.currentTimeMillisUnsafe()
+        metrics.added(item, existing?.pending === undefined)
         if (existing !== undefined) {
-          existing.pending = { item }
+          existing.pending = { item, since: existing.pending?.since ?? now }
           return Effect.void
         }
-        const slot: Slot<A> = { pending: { item } }
+        const slot: Slot<A> = { pending: { item, since: now } }
         slots.set(key, slot)
         return Effect.asVoid(FiberMap.run(workers, key, worker(key, slot)))
       })
@@ -174,7 +197,7 @@ export const make = <A, R = never>(
         FiberMap.remove(requeues, key),
         Effect.sync(() => {
           const slot = slots.get(key)
-          if (slot !== undefined) slot.pending = undefined
+          if (slot !== undefined) drop(slot)
         })
       )
 
@@ -186,7 +209,7 @@ export const make = <A, R = never>(
       awaitIdle: FiberMap.awaitEmpty(workers),
       shutdown: Effect.suspend(() => {
         closed = true
-        for (const slot of slots.values()) slot.pending = undefined
+        for (const slot of slots.values()) drop(slot)
         return Effect.andThen(FiberMap.clear(requeues), FiberMap.awaitEmpty(workers))
       })
     } satisfies WorkQueue<A>

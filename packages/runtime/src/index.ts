@@ -13,6 +13,8 @@
  *   conflicts, stale copies).
  * - {@link Operator}: `run` / `start` an operator for a registry, with graceful shutdown;
  *   {@link Settings} with documented defaults.
+ * - {@link Health}, {@link HealthServer} and {@link Metrics}: the probes, `/healthz`, `/readyz`
+ *   and `/metrics` (controller-runtime's metric names).
  * - {@link Rbac} and {@link Deployment}: the manifests that let it run in a cluster, computed
  *   from the registry.
  *
@@ -43,6 +45,14 @@ export * as Discovery from "./Discovery.ts"
  * @since 0.1.0
  */
 export * as Events from "./Events.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Health from "./Health.ts"
+/**
+ * @since 0.1.0
+ */
+export * as HealthServer from "./HealthServer.ts"
 /**
  * @since 0.1.0
  */
@@ -81,7 +91,15 @@ export {
 /**
  * @since 0.1.0
  */
+export * as Logging from "./Logging.ts"
+/**
+ * @since 0.1.0
+ */
 export * as Manifests from "./Manifests.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Metrics from "./Metrics.ts"
 /**
  * @since 0.1.0
  */

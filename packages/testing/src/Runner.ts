@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import type { Registry } from "@kubefx/core"
-import { type Discovery, Kube, type KubeError, Operator, type Settings } from "@kubefx/runtime"
+import { Kube, Operator, type Settings } from "@kubefx/runtime"
 import { Data, Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { SimCluster } from "./SimCluster.ts"
@@ -24,7 +24,7 @@ import { SimCluster } from "./SimCluster.ts"
  */
 export interface Runner {
   /** Starts an operator process (when none runs) and waits until it has listed everything. */
-  readonly start: Effect.Effect<void, KubeError.KubeError | Discovery.NotServed>
+  readonly start: Effect.Effect<void, Operator.StartError>
   /** Stops it gracefully (as on SIGTERM): running handlers finish, their results land. */
   readonly stop: Effect.Effect<void>
   /** Kills it: its connection is cut first (no request of it is answered any more), then it
@@ -33,7 +33,7 @@ export interface Runner {
   /** `stop` (or `crash`) then `start`. */
   readonly restart: (options?: {
     readonly crash?: boolean | undefined
-  }) => Effect.Effect<void, KubeError.KubeError | Discovery.NotServed>
+  }) => Effect.Effect<void, Operator.StartError>
   /** The running operator's handle, if one runs. */
   readonly operator: Effect.Effect<Option.Option<Operator.Operator>>
   /** How many operator processes were started. */
@@ -221,7 +221,7 @@ export const make = <R>(
   registry: Registry.Registry<R>,
   settings: Settings.Input = {},
   options: RunnerOptions = {}
-): Effect.Effect<Runner, KubeError.KubeError | Discovery.NotServed, Kube | R | Scope.Scope> =>
+): Effect.Effect<Runner, Operator.StartError, Kube | R | Scope.Scope> =>
   Effect.gen(function* () {
     const context = yield* Effect.context<R | Kube>()
     const sim = yield* Effect.serviceOption(SimCluster)

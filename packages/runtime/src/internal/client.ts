@@ -160,7 +160,7 @@ export const fromConnection = (
           timeoutSeconds: o.timeoutSeconds
         })
     }
-    return Http.lines(conn, req).pipe(
+    return Http.lines(conn, req, o.onOpen).pipe(
       Stream.filter((line) => line.trim() !== ""),
       Stream.mapEffect((line) => parseWatchLine(req, line))
     )

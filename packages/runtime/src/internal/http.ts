@@ -12,9 +12,10 @@
  * @internal
  */
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Effect, Stream } from "effect"
+import { Clock, Effect, Exit, Metric, Stream } from "effect"
 import { Agent, type Dispatcher, ProxyAgent, Socks5ProxyAgent } from "undici"
 import * as KubeError from "../KubeError.ts"
+import * as Metrics from "../Metrics.ts"
 import type { Credentials, Headers, Tls } from "./kubeconfig.ts"
 
 /** @internal */
@@ -280,6 +281,34 @@ const header = (res: HttpResponse, name: string): string | undefined => {
 }
 
 /**
+ * Counts an attempt in `rest_client_requests_total` (by status, `<error>` without an answer)
+ * and `rest_client_request_duration_seconds`; an interrupted attempt is not counted.
+ */
+const measured = <A, E>(
+  conn: Connection,
+  req: HttpRequest,
+  status: (a: A) => number,
+  effect: Effect.Effect<A, E>
+): Effect.Effect<A, E> =>
+  Effect.gen(function* () {
+    const start = yield* Clock.currentTimeMillis
+    const exit = yield* Effect.exit(effect)
+    if (Exit.isFailure(exit) && Exit.hasInterrupts(exit)) return yield* exit
+    const host = conn.server.host
+    const code = Exit.isSuccess(exit) ? String(status(exit.value)) : "<error>"
+    const end = yield* Clock.currentTimeMillis
+    yield* Metric.update(
+      Metric.withAttributes(Metrics.requestsTotal, { code, method: req.method, host }),
+      1
+    )
+    yield* Metric.update(
+      Metric.withAttributes(Metrics.requestDuration, { verb: req.method, host }),
+      (end - start) / 1000
+    )
+    return yield* exit
+  })
+
+/**
  * One request, body read in full; HTTP errors are NOT turned into KubeErrors here.
  *
  * @internal
@@ -288,12 +317,17 @@ export const request = (
   conn: Connection,
   req: HttpRequest
 ): Effect.Effect<HttpResponse, KubeError.TransportError> =>
-  Effect.flatMap(open(conn, req, "requests"), (res) =>
-    Effect.map(readBody(conn, req, res), (body) => ({
-      status: res.statusCode,
-      headers: res.headers,
-      body
-    }))
+  measured(
+    conn,
+    req,
+    (res) => res.status,
+    Effect.flatMap(open(conn, req, "requests"), (res) =>
+      Effect.map(readBody(conn, req, res), (body) => ({
+        status: res.statusCode,
+        headers: res.headers,
+        body
+      }))
+    )
   )
 
 /**
@@ -319,14 +353,16 @@ export const toError = (req: HttpRequest, res: HttpResponse): KubeError.KubeErro
  */
 export const lines = (
   conn: Connection,
-  req: HttpRequest
+  req: HttpRequest,
+  onOpen?: (() => void) | undefined
 ): Stream.Stream<string, KubeError.KubeError> =>
   Stream.unwrap(
     Effect.gen(function* () {
       // Interruptible while it waits for headers (an acquireRelease would not be).
       const res = yield* Effect.uninterruptibleMask((restore) =>
-        Effect.tap(restore(open(conn, req, "watches")), (res) =>
-          Effect.addFinalizer(() => Effect.sync(() => res.body.destroy()))
+        Effect.tap(
+          restore(measured(conn, req, (r) => r.statusCode, open(conn, req, "watches"))),
+          (res) => Effect.addFinalizer(() => Effect.sync(() => res.body.destroy()))
         )
       )
       if (res.statusCode < 200 || res.statusCode >= 300) {
@@ -335,6 +371,7 @@ export const lines = (
           toError(req, { status: res.statusCode, headers: res.headers, body })
         )
       }
+      onOpen?.()
       const chunks = Stream.fromAsyncIterable(res.body as AsyncIterable<Uint8Array>, (cause) =>
         transportError(req, cause, conn.timeouts)
       )

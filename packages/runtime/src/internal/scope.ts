@@ -16,9 +16,11 @@
  * @internal
  */
 import type { KubeObject, Resource } from "@kubefx/core"
-import { Duration, Effect, Schedule, Stream } from "effect"
+import { Duration, Effect, Metric, Schedule, Stream } from "effect"
+import type { ScopeProbe } from "../Health.ts"
 import type { KubeService, RawWatchEvent } from "../Kube.ts"
 import * as KubeError from "../KubeError.ts"
+import * as Metrics from "../Metrics.ts"
 import * as WatchState from "../WatchState.ts"
 
 /** What one scope's steps need. @internal */
@@ -33,6 +35,8 @@ export interface Scope {
   readonly idleTimeout: Duration.Duration
   /** Applied to every object that is kept or emitted (e.g. dropping `managedFields`). */
   readonly slim: (object: KubeObject.KubeObject) => KubeObject.KubeObject
+  /** Told of lists, accepted watches and events (the probes' signs of life). */
+  readonly probe: ScopeProbe | undefined
 }
 
 /** `configmaps in ns`, for messages. @internal */
@@ -51,7 +55,7 @@ const list = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.Kube
     Stream.tap((found) =>
       Effect.logDebug(
         `listed ${where(scope)}: ${found.items.length} objects at ${found.resourceVersion}`
-      )
+      ).pipe(Effect.andThen(Effect.sync(() => scope.probe?.listed())))
     ),
     Stream.flatMap((found) =>
       Stream.fromIterable(
@@ -98,6 +102,16 @@ const stepOf = (
   }
 }
 
+/** Counts a restart of the scope's list or watch in `kubefx_watch_restarts_total`. @internal */
+export const restarted = (scope: Scope, reason: string): Effect.Effect<void> =>
+  Metric.update(
+    Metric.withAttributes(Metrics.watchRestarts, {
+      resource: `${scope.resource.plural}${scope.resource.group === "" ? "" : `.${scope.resource.group}`}`,
+      reason
+    }),
+    1
+  )
+
 const watch = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
   Stream.suspend(() => {
     const from = scope.state.resourceVersion
@@ -109,7 +123,8 @@ const watch = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.Kub
         fieldSelector: scope.fieldSelector,
         resourceVersion: from,
         allowWatchBookmarks: true,
-        timeoutSeconds: scope.timeoutSeconds
+        timeoutSeconds: scope.timeoutSeconds,
+        onOpen: scope.probe?.alive
       })
       .pipe(
         Stream.timeoutOrElse({
@@ -124,13 +139,17 @@ const watch = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.Kub
               })
             )
         }),
-        Stream.mapEffect((raw) => stepOf(scope, raw)),
+        Stream.mapEffect((raw) => {
+          scope.probe?.alive()
+          return stepOf(scope, raw)
+        }),
         Stream.flattenIterable,
         // 410 (an ERROR event, or the answer to the watch request): forget the
         // resourceVersion, so that the next step lists.
         Stream.catchTag("Expired", (e) =>
           Stream.fromEffectDrain(
             Effect.sync(() => WatchState.expire(scope.state)).pipe(
+              Effect.andThen(restarted(scope, "Expired")),
               Effect.andThen(
                 Effect.logDebug(
                   `watch ${where(scope)} from ${from} expired (${e.message}); relisting`
