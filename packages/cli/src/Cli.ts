@@ -6,6 +6,7 @@
 import type { Layer } from "effect"
 import { CliOutput, Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
+import * as Generate from "./Generate.ts"
 import * as Run from "./Run.ts"
 
 /**
@@ -35,7 +36,7 @@ export const command = Command.make("kubefx").pipe(
   Command.withDescription(
     "kubefx: run, generate and start Kubernetes operators written with Effect"
   ),
-  Command.withSubcommands([Run.command])
+  Command.withSubcommands([Run.command, Generate.command])
 )
 
 const base = CliOutput.defaultFormatter()

@@ -12,11 +12,25 @@
 export * as Cli from "./Cli.ts"
 
 /**
+ * The CRDs of an operator module.
+ *
+ * @since 0.1.0
+ */
+export * as Crds from "./Crds.ts"
+
+/**
  * The error a user's mistake ends a command with: one line.
  *
  * @since 0.1.0
  */
 export * as Failure from "./Failure.ts"
+
+/**
+ * `kubefx generate crd|rbac|deploy`.
+ *
+ * @since 0.1.0
+ */
+export * as Generate from "./Generate.ts"
 
 /**
  * The log level and format flags as a Layer.
