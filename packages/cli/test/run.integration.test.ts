@@ -36,7 +36,7 @@ const finished = (args: ReadonlyArray<string>) =>
 layer(ControlPlane.layer, { excludeTestServices: true, timeout: "5 minutes" })(
   "kubefx run on the control plane",
   (it) => {
-    it.live("names the command that installs a CRD the API server does not serve", () =>
+    it.effect("names the command that installs a CRD the API server does not serve", () =>
       Effect.gen(function* () {
         const cp = yield* ControlPlane.ControlPlane
         const fixture = "packages/cli/test/fixtures/widget.ts"
@@ -51,7 +51,7 @@ layer(ControlPlane.layer, { excludeTestServices: true, timeout: "5 minutes" })(
       })
     )
 
-    it.live("runs the EVC example until SIGTERM, handling an EVC", () =>
+    it.effect("runs the EVC example until SIGTERM, handling an EVC", () =>
       Effect.gen(function* () {
         const cp = yield* ControlPlane.ControlPlane
         const admin = yield* Kube.make(yield* Kube.loadFile(cp.kubeconfig))
