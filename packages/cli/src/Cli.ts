@@ -7,6 +7,7 @@ import type { Layer } from "effect"
 import { CliOutput, Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
 import * as Generate from "./Generate.ts"
+import * as Init from "./Init.ts"
 import * as Run from "./Run.ts"
 
 /**
@@ -36,7 +37,7 @@ export const command = Command.make("kubefx").pipe(
   Command.withDescription(
     "kubefx: run, generate and start Kubernetes operators written with Effect"
   ),
-  Command.withSubcommands([Run.command, Generate.command])
+  Command.withSubcommands([Run.command, Generate.command, Init.command])
 )
 
 const base = CliOutput.defaultFormatter()

@@ -33,6 +33,13 @@ export * as Failure from "./Failure.ts"
 export * as Generate from "./Generate.ts"
 
 /**
+ * `kubefx init`.
+ *
+ * @since 0.1.0
+ */
+export * as Init from "./Init.ts"
+
+/**
  * The log level and format flags as a Layer.
  *
  * @since 0.1.0
@@ -52,3 +59,17 @@ export * as Module from "./Module.ts"
  * @since 0.1.0
  */
 export * as Run from "./Run.ts"
+
+/**
+ * The files of a new project.
+ *
+ * @since 0.1.0
+ */
+export * as Template from "./Template.ts"
+
+/**
+ * The versions a new project depends on.
+ *
+ * @since 0.1.0
+ */
+export * as Versions from "./Versions.ts"
