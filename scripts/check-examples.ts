@@ -43,6 +43,7 @@ const packages: Record<string, string> = {
   "@kubefx/core": "packages/core",
   "@kubefx/runtime": "packages/runtime",
   "@kubefx/testing": "packages/testing",
+  kubefx: "packages/cli",
   "@kubefx/controlplane": "test/controlplane",
   "@kubefx/example-evc": "examples/evc"
 }
@@ -55,6 +56,7 @@ const sourceDirs = [
   "packages/core/src",
   "packages/runtime/src",
   "packages/testing/src",
+  "packages/cli/src",
   "test/controlplane/src",
   "examples/evc/src"
 ]
@@ -65,6 +67,7 @@ const readmes = [
   "packages/core/README.md",
   "packages/runtime/README.md",
   "packages/testing/README.md",
+  "packages/cli/README.md",
   "examples/evc/README.md",
   "examples/evc/test/faults/README.md",
   "test/controlplane/README.md"
