@@ -45,6 +45,7 @@ const packages: Record<string, string> = {
   "@kubefx/testing": "packages/testing",
   kubefx: "packages/cli",
   "@kubefx/controlplane": "test/controlplane",
+  "@kubefx/install-test": "test/install",
   "@kubefx/example-evc": "examples/evc"
 }
 
@@ -58,6 +59,7 @@ const sourceDirs = [
   "packages/testing/src",
   "packages/cli/src",
   "test/controlplane/src",
+  "test/install/src",
   "examples/evc/src"
 ]
 
@@ -68,6 +70,7 @@ const readmes = [
   "packages/runtime/README.md",
   "packages/testing/README.md",
   "packages/cli/README.md",
+  "test/controlplane/README.md",
   "examples/evc/README.md",
   "examples/evc/test/faults/README.md",
   "test/controlplane/README.md"

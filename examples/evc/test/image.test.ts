@@ -15,7 +15,15 @@ const example = "examples/evc"
 interface Manifest {
   readonly name: string
   readonly dependencies?: Readonly<Record<string, string>>
-  readonly exports?: Readonly<Record<string, string>>
+  /** Provided by the package that depends on this one (the example provides `effect`). */
+  readonly peerDependencies?: Readonly<Record<string, string>>
+  readonly exports?: Readonly<Record<string, string | { readonly default: string }>>
+}
+
+/** The file a package's `.` export names in the workspace (a path, or conditions with `default`). */
+const entryOf = (dir: string): string => {
+  const entry = manifestOf(dir).exports?.["."]
+  return entry === undefined ? "index.ts" : typeof entry === "string" ? entry : entry.default
 }
 
 const manifestOf = (dir: string): Manifest =>
@@ -94,7 +102,8 @@ const reach = (packages: ReadonlyMap<string, string>) => {
     const source = readFileSync(join(root, file), "utf8")
     for (const asset of assets(source))
       files.add(relative(root, resolve(root, dirname(file), asset)))
-    const dependencies = manifestOf(dir).dependencies ?? {}
+    const manifest = manifestOf(dir)
+    const dependencies = { ...manifest.peerDependencies, ...manifest.dependencies }
     for (const specifier of specifiers(source)) {
       if (specifier.startsWith("node:")) continue
       if (specifier.startsWith(".")) {
@@ -104,11 +113,7 @@ const reach = (packages: ReadonlyMap<string, string>) => {
       const name = packageName(specifier)
       if (dependencies[name] === undefined) refused.push(`${file} imports ${name}`)
       const workspaceDir = packages.get(name)
-      if (workspaceDir !== undefined)
-        visit(
-          join(workspaceDir, manifestOf(workspaceDir).exports?.["."] ?? "index.ts"),
-          workspaceDir
-        )
+      if (workspaceDir !== undefined) visit(join(workspaceDir, entryOf(workspaceDir)), workspaceDir)
     }
   }
   visit(`${example}/src/main.ts`, example)

@@ -158,7 +158,8 @@ const handledEndToEnd = (namespace: string, lines: ReadonlyArray<string>) =>
 
 type Rule = Rbac.Rule & { readonly resources: ReadonlyArray<string> }
 
-/** The manifests with `verb` taken from the rule on `resource`, which must have it. */
+/** The manifests with `verb` taken from the rule on `resource`, which must have it (a rule
+ * left without verbs goes). */
 const without = (
   objects: ReadonlyArray<KubeObject.KubeObject>,
   resource: string,
@@ -170,11 +171,13 @@ const without = (
     if (rules === undefined) return o
     return {
       ...o,
-      rules: rules.map((r) => {
+      rules: rules.flatMap((r) => {
         if (!r.resources.includes(resource) || !r.verbs.includes(verb as Rule["verbs"][number]))
-          return r
+          return [r]
         found = true
-        return { ...r, verbs: r.verbs.filter((v) => v !== verb) }
+        const verbs = r.verbs.filter((v) => v !== verb)
+        // The API server refuses a rule without verbs: the last verb takes the rule with it.
+        return verbs.length === 0 ? [] : [{ ...r, verbs }]
       })
     } as unknown as KubeObject.KubeObject
   })
@@ -194,98 +197,104 @@ const awaitLine = (lines: ReadonlyArray<string>, pattern: RegExp) =>
     })
   )
 
-layer(ClusterLive, { timeout: 300_000 })("the generated RBAC", (it) => {
-  it.effect(
-    "is enough cluster-wide: the operator bound to its ClusterRole handles an EVC end to end",
-    () =>
-      Effect.gen(function* () {
-        const account = unique("evc-cluster")
-        const objects = Rbac.manifests(registry, { name: account, namespace: accountNamespace })
-        assert.deepStrictEqual(
-          objects.map((o) => o.kind),
-          ["ClusterRole", "ClusterRoleBinding"]
-        )
-        const { operator, lines } = yield* operatorAs(yield* bindAccount(account, objects))
-        yield* operator.ready
-        yield* handledEndToEnd(yield* freshNamespace, lines)
-      }).pipe(Effect.scoped),
-    120_000
-  )
-
-  it.effect(
-    "is enough with --namespace: the operator bound to Roles in its namespaces only handles an EVC",
-    () =>
-      Effect.gen(function* () {
-        const [a, b] = [yield* freshNamespace, yield* freshNamespace]
-        const account = unique("evc-ns")
-        const objects = Rbac.manifests(registry, {
-          name: account,
-          namespace: accountNamespace,
-          namespaces: [a, b]
-        })
-        assert.deepStrictEqual(
-          objects.map((o) => `${o.kind} ${o.metadata?.namespace}`),
-          [a, b].sort().flatMap((n) => [`Role ${n}`, `RoleBinding ${n}`])
-        )
-        const { operator, lines } = yield* operatorAs(yield* bindAccount(account, objects), [a, b])
-        yield* operator.ready
-        yield* handledEndToEnd(b, lines)
-      }).pipe(Effect.scoped),
-    120_000
-  )
-
-  // Each case: the rule's resource, the verb taken away, and what makes the operator call it.
-  const cases: ReadonlyArray<{
-    readonly resource: string
-    readonly verb: string
-    readonly namespaced?: boolean
-    readonly setup?: (namespace: string) => Effect.Effect<void, never, Cluster>
-  }> = [
-    { resource: "ephemeralvolumeclaims", verb: "list" },
-    { resource: "ephemeralvolumeclaims", verb: "watch" },
-    { resource: "ephemeralvolumeclaims", verb: "list", namespaced: true },
-    { resource: "ephemeralvolumeclaims/status", verb: "patch" },
-    { resource: "persistentvolumeclaims", verb: "create" },
-    {
-      // A PVC of that name already exists: create answers 409, and the handler reads it.
-      resource: "persistentvolumeclaims",
-      verb: "get",
-      setup: (namespace) =>
-        Effect.gen(function* () {
-          const { admin } = yield* Cluster
-          yield* admin.create(pvcs, {
-            apiVersion: "v1",
-            kind: "PersistentVolumeClaim",
-            metadata: { name: "claim", namespace },
-            spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1G" } } }
-          })
-        }).pipe(Effect.orDie)
-    },
-    { resource: "events", verb: "create" },
-    { resource: "events", verb: "create", namespaced: true }
-  ]
-
-  for (const c of cases) {
+layer(ClusterLive, { excludeTestServices: true, timeout: "5 minutes" })(
+  "the generated RBAC",
+  (it) => {
     it.effect(
-      `without ${c.verb} on ${c.resource}${c.namespaced === true ? " (in a Role)" : ""}, the operator is refused that call`,
+      "is enough cluster-wide: the operator bound to its ClusterRole handles an EVC end to end",
       () =>
         Effect.gen(function* () {
-          const namespace = yield* freshNamespace
-          const account = unique("evc-drop")
-          const namespaces = c.namespaced === true ? [namespace] : undefined
+          const account = unique("evc-cluster")
+          const objects = Rbac.manifests(registry, { name: account, namespace: accountNamespace })
+          assert.deepStrictEqual(
+            objects.map((o) => o.kind),
+            ["ClusterRole", "ClusterRoleBinding"]
+          )
+          const { operator, lines } = yield* operatorAs(yield* bindAccount(account, objects))
+          yield* operator.ready
+          yield* handledEndToEnd(yield* freshNamespace, lines)
+        }).pipe(Effect.scoped),
+      120_000
+    )
+
+    it.effect(
+      "is enough with --namespace: the operator bound to Roles in its namespaces only handles an EVC",
+      () =>
+        Effect.gen(function* () {
+          const [a, b] = [yield* freshNamespace, yield* freshNamespace]
+          const account = unique("evc-ns")
           const objects = Rbac.manifests(registry, {
             name: account,
             namespace: accountNamespace,
-            namespaces
+            namespaces: [a, b]
           })
-          const kubeconfig = yield* bindAccount(account, without(objects, c.resource, c.verb))
-          if (c.setup !== undefined) yield* c.setup(namespace)
-          const { lines } = yield* operatorAs(kubeconfig, namespaces)
-          yield* createEvc(namespace, "claim")
-          const line = yield* awaitLine(lines, refusal(c.verb, c.resource))
-          assert.include(line, account)
+          assert.deepStrictEqual(
+            objects.map((o) => `${o.kind} ${o.metadata?.namespace}`),
+            [a, b].sort().flatMap((n) => [`Role ${n}`, `RoleBinding ${n}`])
+          )
+          const { operator, lines } = yield* operatorAs(yield* bindAccount(account, objects), [
+            a,
+            b
+          ])
+          yield* operator.ready
+          yield* handledEndToEnd(b, lines)
         }).pipe(Effect.scoped),
-      60_000
+      120_000
     )
+
+    // Each case: the rule's resource, the verb taken away, and what makes the operator call it.
+    const cases: ReadonlyArray<{
+      readonly resource: string
+      readonly verb: string
+      readonly namespaced?: boolean
+      readonly setup?: (namespace: string) => Effect.Effect<void, never, Cluster>
+    }> = [
+      { resource: "ephemeralvolumeclaims", verb: "list" },
+      { resource: "ephemeralvolumeclaims", verb: "watch" },
+      { resource: "ephemeralvolumeclaims", verb: "list", namespaced: true },
+      { resource: "ephemeralvolumeclaims/status", verb: "patch" },
+      { resource: "persistentvolumeclaims", verb: "create" },
+      {
+        // A PVC of that name already exists: create answers 409, and the handler reads it.
+        resource: "persistentvolumeclaims",
+        verb: "get",
+        setup: (namespace) =>
+          Effect.gen(function* () {
+            const { admin } = yield* Cluster
+            yield* admin.create(pvcs, {
+              apiVersion: "v1",
+              kind: "PersistentVolumeClaim",
+              metadata: { name: "claim", namespace },
+              spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1G" } } }
+            })
+          }).pipe(Effect.orDie)
+      },
+      { resource: "events", verb: "create" },
+      { resource: "events", verb: "create", namespaced: true }
+    ]
+
+    for (const c of cases) {
+      it.effect(
+        `without ${c.verb} on ${c.resource}${c.namespaced === true ? " (in a Role)" : ""}, the operator is refused that call`,
+        () =>
+          Effect.gen(function* () {
+            const namespace = yield* freshNamespace
+            const account = unique("evc-drop")
+            const namespaces = c.namespaced === true ? [namespace] : undefined
+            const objects = Rbac.manifests(registry, {
+              name: account,
+              namespace: accountNamespace,
+              namespaces
+            })
+            const kubeconfig = yield* bindAccount(account, without(objects, c.resource, c.verb))
+            if (c.setup !== undefined) yield* c.setup(namespace)
+            const { lines } = yield* operatorAs(kubeconfig, namespaces)
+            yield* createEvc(namespace, "claim")
+            const line = yield* awaitLine(lines, refusal(c.verb, c.resource))
+            assert.include(line, account)
+          }).pipe(Effect.scoped),
+        60_000
+      )
+    }
   }
-})
+)
