@@ -5,10 +5,10 @@
  */
 import type { Layer } from "effect"
 import { CliOutput, Command } from "effect/cli"
-import packageJson from "../package.json" with { type: "json" }
 import * as Generate from "./Generate.ts"
 import * as Init from "./Init.ts"
 import * as Run from "./Run.ts"
+import * as Versions from "./Versions.ts"
 
 /**
  * This package's version (`kubefx --version`).
@@ -16,7 +16,7 @@ import * as Run from "./Run.ts"
  * @since 0.1.0
  * @category metadata
  */
-export const version: string = packageJson.version
+export const version: string = Versions.self.version
 
 /**
  * The root command.

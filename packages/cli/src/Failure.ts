@@ -1,6 +1,6 @@
 /**
  * The one error the commands fail with: a user's mistake, told in one line that names the cause
- * and the fix. `effect/cli` prints the line (its `CliError.userMessage`), `bin.ts` exits with 1
+ * and the fix. `effect/cli` prints the line (its `CliError.userMessage`), `main.ts` exits with 1
  * and no stack trace.
  *
  * @since 0.1.0

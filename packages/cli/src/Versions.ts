@@ -9,12 +9,30 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import packageJson from "../package.json" with { type: "json" }
 
 interface Manifest {
   readonly name?: string
   readonly version?: string
+  readonly dependencies?: Readonly<Record<string, string>>
+  readonly devDependencies?: Readonly<Record<string, string>>
 }
+
+/**
+ * This package's own package.json (read beside `src/` or `dist/`, which are siblings).
+ *
+ * @example
+ * ```ts
+ * import { Versions } from "kubefx"
+ *
+ * Versions.self.name // "kubefx"
+ * ```
+ *
+ * @since 0.1.0
+ * @category versions
+ */
+export const self: Manifest & { readonly name: string; readonly version: string } = JSON.parse(
+  fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")
+)
 
 /** The package.json of `name` above the file it resolves to, when it resolves. */
 const installed = (name: string): string | undefined => {
@@ -35,8 +53,8 @@ const installed = (name: string): string | undefined => {
 
 const declared = (name: string): string | undefined => {
   const lists: ReadonlyArray<Readonly<Record<string, string>>> = [
-    packageJson.dependencies,
-    packageJson.devDependencies
+    self.dependencies ?? {},
+    self.devDependencies ?? {}
   ]
   const spec = lists.map((list) => list[name]).find((s) => s !== undefined)
   return spec === undefined || spec.startsWith("workspace:") ? undefined : spec
@@ -56,8 +74,7 @@ const declared = (name: string): string | undefined => {
  * @category versions
  */
 export const of = (name: string): string => {
-  const version =
-    name === packageJson.name ? packageJson.version : (installed(name) ?? declared(name))
+  const version = name === self.name ? self.version : (installed(name) ?? declared(name))
   if (version === undefined)
     throw new Error(`kubefx: no version of ${name} is known to this command`)
   return version

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
 /** The executable's source file. */
-export const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+export const bin = fileURLToPath(new URL("../bin/kubefx.ts", import.meta.url))
 
 /** The workspace's root: module paths in the tests are relative to it. */
 export const root = fileURLToPath(new URL("../../../", import.meta.url))

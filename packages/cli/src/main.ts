@@ -1,6 +1,5 @@
-#!/usr/bin/env node
 /**
- * The `kubefx` executable. A user's mistake (a `Failure`) is printed as its one line by
+ * The `kubefx` executable (`bin/kubefx.ts` runs it in the workspace, `bin/kubefx.js` from `dist`). A user's mistake (a `Failure`) is printed as its one line by
  * `effect/cli` and ends the process with exit code 1, without a stack trace; anything else is
  * reported by the Node runtime as usual.
  *
