@@ -9,7 +9,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import type { Registry } from "@kubefx/core"
 import { Kube, Operator, type Settings } from "@kubefx/runtime"
-import { Effect, Layer, Option } from "effect"
+import { Cause, Effect, Layer, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Failure } from "./Failure.ts"
 import * as Logging from "./Logging.ts"
@@ -170,10 +170,12 @@ export const kube = (input: Input): Effect.Effect<Layer.Layer<Kube, unknown>, Fa
   )
 }
 
+/** An error's message on one line. */
 const messageOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && "message" in error
+  (typeof error === "object" && error !== null && "message" in error
     ? String(error.message)
     : String(error)
+  ).replace(/\s*\n\s*/g, " ")
 
 /**
  * The one line for an error of `kubefx run`: no credentials (KubeConfigError), a resource the
@@ -214,21 +216,19 @@ export const explain = (error: unknown, specifier: string): Failure => {
 }
 
 /** The module's own layer, on top of the client; its failure is told as the module's. */
-const services = (loaded: Module.Loaded, client: Layer.Layer<Kube, unknown>) =>
-  loaded.layer === undefined
-    ? client
-    : Layer.provideMerge(
-        Layer.catchCause(loaded.layer, (cause) =>
-          Layer.effectDiscard(
-            Effect.fail(
-              new Failure({
-                message: `the layer exported by ${loaded.file} failed: ${messageOf(cause.reasons[0] && "error" in cause.reasons[0] ? cause.reasons[0].error : cause)}`
-              })
-            )
-          )
-        ),
-        client
+const services = (loaded: Module.Loaded, client: Layer.Layer<Kube, unknown>) => {
+  if (loaded.layer === undefined) return client
+  const own = Layer.catchCause(loaded.layer, (cause) =>
+    Layer.effectDiscard(
+      Effect.fail(
+        new Failure({
+          message: `the layer exported by ${loaded.file} failed: ${messageOf(Cause.squash(cause))}`
+        })
       )
+    )
+  )
+  return Layer.provideMerge(own, client)
+}
 
 /**
  * Runs the module's registry until interrupted.

@@ -88,3 +88,53 @@ describe("kubefx run", () => {
       assert.include(result.stdout, flag)
   })
 })
+
+describe("kubefx run's logs", () => {
+  const kubeconfig = "packages/cli/test/fixtures/unreachable.kubeconfig"
+  const logging = "packages/cli/test/fixtures/logging.ts"
+
+  /** The log lines of the logging fixture's run, which ends when its layer fails. */
+  const logLines = (flags: ReadonlyArray<string>) => {
+    const result = kubefx(["run", logging, "--kubeconfig", kubeconfig, ...flags])
+    assert.strictEqual(result.status, 1)
+    const lines = result.stderr.split("\n").filter((l) => l !== "")
+    assert.strictEqual(
+      lines.at(-1),
+      `kubefx: the layer exported by ${logging} failed: stopped on purpose`
+    )
+    return lines.slice(0, -1)
+  }
+
+  const messages = (lines: ReadonlyArray<string>) =>
+    lines.map((l) => /message="?([^"]*)"?/.exec(l)?.[1])
+
+  it("show info and warnings by default, debug lines with --verbose, warnings only with --quiet", () => {
+    assert.deepStrictEqual(messages(logLines([])), ["an info line", "a warning"])
+    assert.deepStrictEqual(messages(logLines(["--verbose"])), [
+      "a debug line",
+      "an info line",
+      "a warning"
+    ])
+    assert.deepStrictEqual(messages(logLines(["--quiet"])), ["a warning"])
+  })
+
+  it("are JSON objects with --log-format json", () => {
+    const parsed = logLines(["--log-format", "json"]).map(
+      (l) => JSON.parse(l) as { level: string; message: string }
+    )
+    assert.deepStrictEqual(
+      parsed.map((p) => [p.level, p.message]),
+      [
+        ["INFO", "an info line"],
+        ["WARN", "a warning"]
+      ]
+    )
+  })
+
+  it("says which module's layer failed", () => {
+    failsWith(
+      ["run", "packages/cli/test/fixtures/bad-layer.ts", "--kubeconfig", kubeconfig],
+      'kubefx: the layer exported by packages/cli/test/fixtures/bad-layer.ts failed: SchemaError(Expected string at ["WIDGET_COLOUR_THAT_IS_UNSET"])'
+    )
+  })
+})
