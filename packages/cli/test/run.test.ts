@@ -56,6 +56,14 @@ describe("kubefx run", () => {
     )
   })
 
+  it("names the contexts a kubeconfig has when --context names another", () => {
+    failsWith(
+      ["run", widget, "--context", "elsewhere"],
+      'kubefx: no credentials: cannot load kubeconfig: no context named "elsewhere" (known: nowhere); pass --kubeconfig PATH (and --context NAME), set $KUBECONFIG, or run in a pod with --in-cluster',
+      { KUBECONFIG: "packages/cli/test/fixtures/unreachable.kubeconfig" }
+    )
+  })
+
   it("refuses flags that exclude each other", () => {
     failsWith(
       ["run", widget, "-A", "-n", "team-a"],
