@@ -238,12 +238,12 @@ const services = (loaded: Module.Loaded, client: Layer.Layer<Kube, unknown>) => 
  */
 export const run = (input: Input): Effect.Effect<void, Failure> =>
   Effect.gen(function* () {
-    const loaded = yield* Module.load(input.module)
     if (input.allNamespaces && input.namespace.length > 0)
       return yield* new Failure({
         message: "--all-namespaces excludes --namespace; give one or the other"
       })
     const client = yield* kube(input)
+    const loaded = yield* Module.load(input.module)
     const where =
       input.namespace.length === 0 ? "every namespace" : `namespaces ${input.namespace.join(", ")}`
     // The module's services are not known statically; its `layer` is expected to provide them.
