@@ -43,6 +43,7 @@ const packages: Record<string, string> = {
   "@kubefx/core": "packages/core",
   "@kubefx/runtime": "packages/runtime",
   "@kubefx/testing": "packages/testing",
+  kubefx: "packages/cli",
   "@kubefx/controlplane": "test/controlplane",
   "@kubefx/install-test": "test/install",
   "@kubefx/example-evc": "examples/evc"
@@ -56,6 +57,7 @@ const sourceDirs = [
   "packages/core/src",
   "packages/runtime/src",
   "packages/testing/src",
+  "packages/cli/src",
   "test/controlplane/src",
   "test/install/src",
   "examples/evc/src"
@@ -67,6 +69,7 @@ const readmes = [
   "packages/core/README.md",
   "packages/runtime/README.md",
   "packages/testing/README.md",
+  "packages/cli/README.md",
   "test/controlplane/README.md",
   "examples/evc/README.md",
   "examples/evc/test/faults/README.md",

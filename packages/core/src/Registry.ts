@@ -14,6 +14,7 @@
  */
 import { dual } from "effect/Function"
 import * as Pipeable from "effect/Pipeable"
+import * as Predicate from "effect/Predicate"
 import * as Handler from "./Handler.ts"
 import * as Json from "./Json.ts"
 import type * as Resource from "./Resource.ts"
@@ -130,6 +131,30 @@ const fromParts = <R>(
  * @category constructors
  */
 export const empty: Registry<never> = fromParts([], [])
+
+/**
+ * Whether a value is a registry. The check is structural (a `_tag` of `"Registry"` with arrays
+ * of handlers and uses), so it also recognises a registry built by another copy of this
+ * package, as a module loaded by the `kubefx` command may be.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@kubefx/core"
+ *
+ * Registry.isRegistry(Registry.empty) // true
+ * Registry.isRegistry({ handlers: [] }) // false
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isRegistry = (value: unknown): value is Registry<unknown> =>
+  Predicate.hasProperty(value, "_tag") &&
+  value._tag === "Registry" &&
+  Predicate.hasProperty(value, "handlers") &&
+  Array.isArray(value.handlers) &&
+  Predicate.hasProperty(value, "uses") &&
+  Array.isArray(value.uses)
 
 const unique = <R>(
   existing: ReadonlyArray<Handler.Handler<R>>,

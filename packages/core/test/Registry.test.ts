@@ -46,3 +46,18 @@ describe("Handler.resource", () => {
     )
   })
 })
+
+describe("Registry.isRegistry", () => {
+  it("recognises registries, also a structural copy from another instance of the package", () => {
+    const registry = Registry.make(Handler.onCreate("pods", () => Effect.void))
+    assert.isTrue(Registry.isRegistry(registry))
+    assert.isTrue(Registry.isRegistry({ _tag: "Registry", handlers: [], uses: [] }))
+  })
+
+  it("refuses other values, even ones tagged Registry without handlers", () => {
+    for (const value of [undefined, null, 1, "Registry", {}, { _tag: "Registry" }, [registryLike]])
+      assert.isFalse(Registry.isRegistry(value))
+  })
+})
+
+const registryLike = { _tag: "Registry", handlers: [], uses: [] }

@@ -2,7 +2,9 @@
  * The user's path, proven: every publishable package is packed, a project in a temporary folder
  * outside the workspace installs the tarballs with npm, compiles a small operator with tsc
  * (strict, NodeNext, no skipLibCheck) and runs it with plain node, on Node 22 and on Node 24,
- * against the local control plane; the operator annotates the ConfigMap it is shown.
+ * against the local control plane; the operator annotates the ConfigMap it is shown. Then the
+ * installed `kubefx init` writes a new project in another temporary folder, which installs the
+ * tarballs and passes its own `npm test`.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -15,7 +17,13 @@ import { Effect, Layer, Schedule } from "effect"
 import { Command, Pack, Toolchain } from "../src/index.ts"
 
 /** The packages a user installs; any other package that is not `private` is packed and checked too. */
-const published = ["@kubefx/controlplane", "@kubefx/core", "@kubefx/runtime", "@kubefx/testing"]
+const published = [
+  "@kubefx/controlplane",
+  "@kubefx/core",
+  "@kubefx/runtime",
+  "@kubefx/testing",
+  "kubefx"
+]
 
 const Cluster = Layer.effect(
   Kube,
@@ -141,6 +149,20 @@ const handlesAConfigMap = (project: Pack.Project, node: string, kubeconfig: stri
     })
   )
 
+/** `kubefx init` of the installed command, then the new project's `npm install` and `npm test`. */
+const initProjectPasses = (project: Pack.Project, tarballs: Pack.Tarballs) =>
+  Effect.gen(function* () {
+    const parent = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "kubefx-init-"))),
+      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    )
+    const dir = join(parent, "demo-op")
+    yield* project.run(join(project.dir, "node_modules/.bin/kubefx"), ["init", dir])
+    yield* Pack.installFrom(dir, tarballs)
+    const out = yield* Command.run("npm", ["test"], { cwd: dir })
+    assert.include(out, "1 passed")
+  }).pipe(Effect.scoped)
+
 layer(Cluster, { excludeTestServices: true, timeout: "10 minutes" })("install", (it) => {
   it.effect(
     "a project outside the workspace installs the tarballs, compiles an operator with tsc and runs it on Node 22 and 24",
@@ -170,6 +192,7 @@ layer(Cluster, { excludeTestServices: true, timeout: "10 minutes" })("install", 
           versions.map((v) => v.split(".")[0]),
           ["22", "24"]
         )
+        yield* initProjectPasses(project, tarballs)
       }),
     { timeout: 600_000 }
   )

@@ -210,15 +210,26 @@ export const fromConnection = (
     })
   }
 
+  // The parsed JSON body, or the text when it is not JSON (`/readyz` answers "ok").
   const request = (r: RawRequest) =>
-    json(
-      {
-        method: r.method,
-        path: r.path,
-        body: r.body === undefined || typeof r.body === "string" ? r.body : JSON.stringify(r.body),
-        contentType: r.contentType
-      },
-      r.method !== "POST"
+    Effect.map(
+      send(
+        {
+          method: r.method,
+          path: r.path,
+          body:
+            r.body === undefined || typeof r.body === "string" ? r.body : JSON.stringify(r.body),
+          contentType: r.contentType
+        },
+        r.method !== "POST"
+      ),
+      (text): unknown => {
+        try {
+          return text === "" ? {} : JSON.parse(text)
+        } catch {
+          return text
+        }
+      }
     )
 
   return {

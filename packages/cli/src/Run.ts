@@ -1,0 +1,286 @@
+/**
+ * `kubefx run <module>[#export]`: loads the operator module ({@link Module}) and runs its
+ * registry with `Operator.run` until Ctrl-C or SIGTERM (graceful shutdown), with Kopf's run
+ * flags. What a user gets wrong ends the command with one line: see {@link explain}.
+ *
+ * @since 0.1.0
+ */
+import * as os from "node:os"
+import * as path from "node:path"
+import type { Registry } from "@kubefx/core"
+import { Kube, Operator, type Settings } from "@kubefx/runtime"
+import { Cause, Effect, Layer, Option } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { Failure } from "./Failure.ts"
+import * as Logging from "./Logging.ts"
+import * as Module from "./Module.ts"
+
+/**
+ * The module argument shared by `run` and `generate`.
+ *
+ * @since 0.1.0
+ * @category arguments
+ */
+export const moduleArgument = Argument.String("module").pipe(
+  Argument.withDescription(
+    "The operator's module, <file>[#export]: a .ts or .js file exporting a registry (the named export, else `default`, else the one registry it exports)"
+  )
+)
+
+const optionalString = (name: string, description: string) =>
+  Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
+
+const boolean = (name: string, description: string) =>
+  Flag.Boolean(name).pipe(Flag.withDescription(description), Flag.withDefault(false))
+
+/** The flags of `kubefx run`. */
+const flags = {
+  module: moduleArgument,
+  namespace: Flag.String("namespace").pipe(
+    Flag.withAlias("n"),
+    Flag.withDescription(
+      "Serve this namespace (repeatable): a name, a glob (team-*) or an exclusion (!team-secret)"
+    ),
+    Flag.atLeast(0)
+  ),
+  allNamespaces: boolean("all-namespaces", "Serve every namespace (the default)").pipe(
+    Flag.withAlias("A")
+  ),
+  kubeconfig: optionalString(
+    "kubeconfig",
+    "The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)"
+  ),
+  context: optionalString("context", "The kubeconfig context (default: its current context)"),
+  inCluster: boolean("in-cluster", "Use the pod's service account"),
+  verbose: boolean("verbose", "Log debug lines too"),
+  debug: boolean("debug", "Log every line, traces included"),
+  quiet: boolean("quiet", "Log warnings and errors only"),
+  logFormat: Flag.Literals("log-format", ["plain", "json"]).pipe(
+    Flag.withDescription("The log format"),
+    Flag.withDefault("plain" as const)
+  ),
+  concurrency: Flag.Int("concurrency").pipe(
+    Flag.withDescription("How many objects are processed at the same time (default 64)"),
+    Flag.optional
+  ),
+  postEvents: Flag.Literals("post-events", ["all", "warnings", "none"]).pipe(
+    Flag.withDescription("Which Events to post (default warnings: retries and failures)"),
+    Flag.optional
+  ),
+  fieldManager: optionalString(
+    "field-manager",
+    "The field manager of the operator's patches (default kubefx)"
+  ),
+  reportingComponent: optionalString(
+    "reporting-component",
+    "The component named in posted Events (default kubefx)"
+  )
+}
+
+/**
+ * What `kubefx run` was given.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Input {
+  readonly module: string
+  readonly namespace: ReadonlyArray<string>
+  readonly allNamespaces: boolean
+  readonly kubeconfig: Option.Option<string>
+  readonly context: Option.Option<string>
+  readonly inCluster: boolean
+  readonly verbose: boolean
+  readonly debug: boolean
+  readonly quiet: boolean
+  readonly logFormat: Logging.Format
+  readonly concurrency: Option.Option<number>
+  readonly postEvents: Option.Option<Settings.PostEvents>
+  readonly fieldManager: Option.Option<string>
+  readonly reportingComponent: Option.Option<string>
+}
+
+/**
+ * The operator's settings from the flags.
+ *
+ * @example
+ * ```ts
+ * import { Option } from "effect"
+ * import { Run } from "kubefx"
+ *
+ * declare const input: Run.Input
+ * const settings = Run.settings({ ...input, namespace: ["team-*", "!team-secret"] })
+ * ```
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const settings = (input: Input): Settings.Input => ({
+  ...(input.namespace.length === 0 ? {} : { namespaces: input.namespace }),
+  ...Option.match(input.concurrency, {
+    onNone: () => ({}),
+    onSome: (concurrency) => ({ concurrency })
+  }),
+  ...Option.match(input.postEvents, {
+    onNone: () => ({}),
+    onSome: (postEvents) => ({ postEvents })
+  }),
+  ...Option.match(input.fieldManager, {
+    onNone: () => ({}),
+    onSome: (fieldManager) => ({ fieldManager })
+  }),
+  ...Option.match(input.reportingComponent, {
+    onNone: () => ({}),
+    onSome: (reportingComponent) => ({ reportingComponent })
+  })
+})
+
+/** `$KUBECONFIG`'s first file, else `~/.kube/config`: where `--context` alone looks. */
+const defaultKubeconfig = (): string =>
+  (process.env.KUBECONFIG ?? "").split(path.delimiter).find((f) => f !== "") ??
+  path.join(os.homedir(), ".kube", "config")
+
+/**
+ * The Kube client the flags select, or the line that says why they contradict each other.
+ *
+ * @example
+ * ```ts
+ * import { Run } from "kubefx"
+ *
+ * declare const input: Run.Input
+ * const kube = Run.kube(input)
+ * ```
+ *
+ * @since 0.1.0
+ * @category connection
+ */
+export const kube = (input: Input): Effect.Effect<Layer.Layer<Kube, unknown>, Failure> => {
+  if (input.inCluster && (Option.isSome(input.kubeconfig) || Option.isSome(input.context)))
+    return Effect.fail(
+      new Failure({
+        message: "--in-cluster excludes --kubeconfig and --context; give one or the other"
+      })
+    )
+  if (input.inCluster) return Effect.succeed(Kube.layerInCluster())
+  if (Option.isNone(input.kubeconfig) && Option.isNone(input.context))
+    return Effect.succeed(Kube.layerDefault())
+  const file = Option.getOrElse(input.kubeconfig, defaultKubeconfig)
+  return Effect.succeed(
+    Kube.layerFromFile(file, Option.isSome(input.context) ? { context: input.context.value } : {})
+  )
+}
+
+/** An error's message on one line. */
+const messageOf = (error: unknown): string =>
+  (typeof error === "object" && error !== null && "message" in error
+    ? String(error.message)
+    : String(error)
+  ).replace(/\s*\n\s*/g, " ")
+
+/**
+ * The one line for an error of `kubefx run`: no credentials (KubeConfigError), a resource the
+ * API server does not serve (NotServed: the CRD is not installed), or another API error.
+ *
+ * @example
+ * ```ts
+ * import { Discovery } from "@kubefx/runtime"
+ * import { Run } from "kubefx"
+ *
+ * Run.explain(new Discovery.NotServed({ selector: "widgets", message: "no resource matches widgets" }), "src/operator.ts").message
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const explain = (error: unknown, specifier: string): Failure => {
+  const tag =
+    typeof error === "object" && error !== null && "_tag" in error ? error._tag : undefined
+  switch (tag) {
+    case "Failure":
+      return error as Failure
+    case "KubeConfigError":
+      return new Failure({
+        message: `no credentials: ${messageOf(error)}; pass --kubeconfig PATH (and --context NAME), set $KUBECONFIG, or run in a pod with --in-cluster`
+      })
+    case "NotServed": {
+      const what = messageOf(error).split("; if it is a custom resource")[0]
+      return new Failure({
+        message: `${what}; if its CRD is not installed, install it: kubefx generate crd ${specifier} | kubectl apply -f -`
+      })
+    }
+    default:
+      return new Failure({
+        message: `kubefx run failed: ${String(tag ?? "error")}: ${messageOf(error)}`
+      })
+  }
+}
+
+/** The module's own layer, on top of the client; its failure is told as the module's. */
+const services = (loaded: Module.Loaded, client: Layer.Layer<Kube, unknown>) => {
+  if (loaded.layer === undefined) return client
+  const own = Layer.catchCause(loaded.layer, (cause) =>
+    Layer.effectDiscard(
+      Effect.fail(
+        new Failure({
+          message: `the layer exported by ${loaded.file} failed: ${messageOf(Cause.squash(cause))}`
+        })
+      )
+    )
+  )
+  return Layer.provideMerge(own, client)
+}
+
+/**
+ * Runs the module's registry until interrupted.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (input: Input): Effect.Effect<void, Failure> =>
+  Effect.gen(function* () {
+    if (input.allNamespaces && input.namespace.length > 0)
+      return yield* new Failure({
+        message: "--all-namespaces excludes --namespace; give one or the other"
+      })
+    const client = yield* kube(input)
+    const loaded = yield* Module.load(input.module)
+    const where =
+      input.namespace.length === 0 ? "every namespace" : `namespaces ${input.namespace.join(", ")}`
+    // The module's services are not known statically; its `layer` is expected to provide them.
+    const registry = loaded.registry as Registry.Registry<never>
+    return yield* Effect.logInfo(
+      `kubefx: running ${registry.handlers.length} handlers of ${loaded.file} in ${where}`
+    ).pipe(
+      Effect.andThen(Operator.run(registry, settings(input))),
+      Effect.provide(services(loaded, client) as Layer.Layer<Kube, unknown>)
+    )
+  }).pipe(
+    Effect.catch((error) => Effect.fail(explain(error, input.module))),
+    Effect.provide(
+      Logging.layer({
+        quiet: input.quiet,
+        verbose: input.verbose,
+        debug: input.debug,
+        format: input.logFormat
+      })
+    )
+  )
+
+/**
+ * The `run` command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("run", flags, run).pipe(
+  Command.withDescription(
+    "Run an operator: load the module's registry (and its `layer` export, which provides the services the handlers need) and serve it until Ctrl-C or SIGTERM"
+  ),
+  Command.withExamples([
+    { command: "kubefx run src/operator.ts", description: "Serve every namespace" },
+    {
+      command: "kubefx run src/operator.ts -n 'team-*' -n '!team-secret' --log-format json",
+      description: "Serve matching namespaces, logging JSON"
+    }
+  ])
+)

@@ -1,0 +1,148 @@
+/**
+ * `kubefx run`'s user errors, each one line on stderr and exit code 1, without a stack trace;
+ * none of them needs a cluster.
+ */
+
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { errorLines, kubefx, root } from "./cli.ts"
+
+const widget = "packages/cli/test/fixtures/widget.ts"
+
+const failsWith = (args: ReadonlyArray<string>, line: string, env = {}) => {
+  const result = kubefx(args, env)
+  assert.strictEqual(result.status, 1)
+  assert.deepStrictEqual(errorLines(result), [line])
+}
+
+describe("kubefx run", () => {
+  it("names a module that does not exist", () => {
+    failsWith(
+      ["run", "src/nope.ts"],
+      `kubefx: module not found: src/nope.ts (no file at ${path.join(root, "src/nope.ts")}); name the .ts or .js file that exports your registry`
+    )
+  })
+
+  it("names the exports of a module without a registry", () => {
+    failsWith(
+      ["run", "packages/cli/test/fixtures/no-registry.ts"],
+      "kubefx: no registry exported by packages/cli/test/fixtures/no-registry.ts (exports: colour, size); export one, e.g. export const registry = Registry.make(...), or name it: packages/cli/test/fixtures/no-registry.ts#<export>"
+    )
+  })
+
+  it("says when the named export is not a registry", () => {
+    failsWith(
+      ["run", `${widget}#widget`],
+      `kubefx: ${widget}#widget is not a registry (exports: registry, widget); name an export built with Registry.make`
+    )
+  })
+
+  it("says where it looked for credentials when there are none", () => {
+    failsWith(
+      ["run", widget],
+      "kubefx: no credentials: cannot load kubeconfig: no kubeconfig found: $KUBECONFIG is unset, ~/.kube/config does not exist, and this is not a pod (KUBERNETES_SERVICE_HOST is unset); pass --kubeconfig PATH (and --context NAME), set $KUBECONFIG, or run in a pod with --in-cluster",
+      { KUBECONFIG: undefined, HOME: "/nonexistent", KUBERNETES_SERVICE_HOST: undefined }
+    )
+  })
+
+  it("says that --in-cluster needs a pod", () => {
+    const result = kubefx(["run", widget, "--in-cluster"], { KUBERNETES_SERVICE_HOST: undefined })
+    assert.strictEqual(result.status, 1)
+    const lines = errorLines(result)
+    assert.strictEqual(lines.length, 1)
+    assert.match(
+      lines[0] ?? "",
+      /^kubefx: no credentials: .*KUBERNETES_SERVICE_HOST.*--in-cluster$/
+    )
+  })
+
+  it("names the contexts a kubeconfig has when --context names another", () => {
+    failsWith(
+      ["run", widget, "--context", "elsewhere"],
+      'kubefx: no credentials: cannot load kubeconfig: no context named "elsewhere" (known: nowhere); pass --kubeconfig PATH (and --context NAME), set $KUBECONFIG, or run in a pod with --in-cluster',
+      { KUBECONFIG: "packages/cli/test/fixtures/unreachable.kubeconfig" }
+    )
+  })
+
+  it("refuses flags that exclude each other", () => {
+    failsWith(
+      ["run", widget, "-A", "-n", "team-a"],
+      "kubefx: --all-namespaces excludes --namespace; give one or the other"
+    )
+    failsWith(
+      ["run", widget, "--in-cluster", "--kubeconfig", "/tmp/k"],
+      "kubefx: --in-cluster excludes --kubeconfig and --context; give one or the other"
+    )
+  })
+
+  it("documents its flags", () => {
+    const result = kubefx(["run", "--help"])
+    assert.strictEqual(result.status, 0)
+    for (const flag of [
+      "--namespace, -n",
+      "--all-namespaces, -A",
+      "--kubeconfig",
+      "--context",
+      "--in-cluster",
+      "--verbose",
+      "--debug",
+      "--quiet",
+      "--log-format",
+      "--concurrency",
+      "--post-events",
+      "--field-manager",
+      "--reporting-component"
+    ])
+      assert.include(result.stdout, flag)
+  })
+})
+
+describe("kubefx run's logs", () => {
+  const kubeconfig = "packages/cli/test/fixtures/unreachable.kubeconfig"
+  const logging = "packages/cli/test/fixtures/logging.ts"
+
+  /** The log lines of the logging fixture's run, which ends when its layer fails. */
+  const logLines = (flags: ReadonlyArray<string>) => {
+    const result = kubefx(["run", logging, "--kubeconfig", kubeconfig, ...flags])
+    assert.strictEqual(result.status, 1)
+    const lines = result.stderr.split("\n").filter((l) => l !== "")
+    assert.strictEqual(
+      lines.at(-1),
+      `kubefx: the layer exported by ${logging} failed: stopped on purpose`
+    )
+    return lines.slice(0, -1)
+  }
+
+  const messages = (lines: ReadonlyArray<string>) =>
+    lines.map((l) => /message="?([^"]*)"?/.exec(l)?.[1])
+
+  it("show info and warnings by default, debug lines with --verbose, warnings only with --quiet", () => {
+    assert.deepStrictEqual(messages(logLines([])), ["an info line", "a warning"])
+    assert.deepStrictEqual(messages(logLines(["--verbose"])), [
+      "a debug line",
+      "an info line",
+      "a warning"
+    ])
+    assert.deepStrictEqual(messages(logLines(["--quiet"])), ["a warning"])
+  })
+
+  it("are JSON objects with --log-format json", () => {
+    const parsed = logLines(["--log-format", "json"]).map(
+      (l) => JSON.parse(l) as { level: string; message: string }
+    )
+    assert.deepStrictEqual(
+      parsed.map((p) => [p.level, p.message]),
+      [
+        ["INFO", "an info line"],
+        ["WARN", "a warning"]
+      ]
+    )
+  })
+
+  it("says which module's layer failed", () => {
+    failsWith(
+      ["run", "packages/cli/test/fixtures/bad-layer.ts", "--kubeconfig", kubeconfig],
+      'kubefx: the layer exported by packages/cli/test/fixtures/bad-layer.ts failed: SchemaError(Expected string at ["WIDGET_COLOUR_THAT_IS_UNSET"])'
+    )
+  })
+})
