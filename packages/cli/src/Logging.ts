@@ -1,20 +1,22 @@
 /**
  * The log flags of `kubefx run`: the level (`--quiet`, `--verbose`, `--debug`) and the format
- * (`--log-format plain|json`), as a Layer of Effect's own loggers writing to stderr (stdout
- * stays free for what a command prints).
+ * (`--log-format plain|json`), as a Layer of the runtime's loggers (`Logging` of
+ * `@kubefx/runtime`) writing to stderr (stdout stays free for what a command prints).
  *
  * @since 0.1.0
  */
+import { Logging as RuntimeLogging } from "@kubefx/runtime"
 import { Layer, Logger, type LogLevel, References } from "effect"
 
 /**
- * How log lines are written: `plain` (logfmt: `level=INFO message=...` with the object's
- * annotations) or `json` (one JSON object a line, for log collectors).
+ * How log lines are written: `plain` (for a terminal: time, level, `[namespace/name]`, the
+ * message, the other annotations) or `json` (one JSON object a line with the object's and the
+ * trace's ids, for log collectors).
  *
  * @since 0.1.0
  * @category models
  */
-export type Format = "plain" | "json"
+export type Format = RuntimeLogging.Format
 
 /**
  * The log flags as given.
@@ -65,7 +67,7 @@ export const level = (options: Options): LogLevel.LogLevel | undefined =>
  */
 export const layer = (options: Options): Layer.Layer<never> => {
   const loggers = Logger.layer([
-    Logger.withConsoleError(options.format === "json" ? Logger.formatJson : Logger.formatLogFmt)
+    Logger.withConsoleError(options.format === "json" ? RuntimeLogging.json : RuntimeLogging.plain)
   ])
   const minimum = level(options)
   return minimum === undefined

@@ -74,6 +74,14 @@ const flags = {
   reportingComponent: optionalString(
     "reporting-component",
     "The component named in posted Events (default kubefx)"
+  ),
+  healthPort: Flag.Int("health-port").pipe(
+    Flag.withDescription("Serve /healthz, /readyz and /metrics on this port (default: no server)"),
+    Flag.optional
+  ),
+  healthHost: optionalString(
+    "health-host",
+    "The address the health server listens on (default: every address)"
   )
 }
 
@@ -98,6 +106,8 @@ export interface Input {
   readonly postEvents: Option.Option<Settings.PostEvents>
   readonly fieldManager: Option.Option<string>
   readonly reportingComponent: Option.Option<string>
+  readonly healthPort: Option.Option<number>
+  readonly healthHost: Option.Option<string>
 }
 
 /**
@@ -132,6 +142,15 @@ export const settings = (input: Input): Settings.Input => ({
   ...Option.match(input.reportingComponent, {
     onNone: () => ({}),
     onSome: (reportingComponent) => ({ reportingComponent })
+  }),
+  ...Option.match(input.healthPort, {
+    onNone: () => ({}),
+    onSome: (port) => ({
+      health: Option.match(input.healthHost, {
+        onNone: () => ({ port }),
+        onSome: (host) => ({ port, host })
+      })
+    })
   })
 })
 

@@ -50,6 +50,10 @@ export const start = (args: ReadonlyArray<string>) => {
   return { child, lines, exited }
 }
 
+/** A log line starts with its time (plain format) or is a JSON object. */
+export const isLogLine = (line: string): boolean =>
+  /^\d{4}-\d\d-\d\dT/.test(line) || line.startsWith("{")
+
 /** The lines of a command's stderr that are not log lines. */
 export const errorLines = (finished: Finished): ReadonlyArray<string> =>
-  finished.stderr.split("\n").filter((line) => line !== "" && !line.startsWith("timestamp="))
+  finished.stderr.split("\n").filter((line) => line !== "" && !isLogLine(line))

@@ -2,7 +2,8 @@
  * `kubefx run` against the real control plane: a module whose CRD is not installed ends with
  * the one line that names the command installing it; the EVC example, run by the command with
  * the CRD `kubefx generate crd` printed, handles an EVC (its PVC exists, owned by it, and the
- * handler's result is in its status); SIGTERM stops it.
+ * handler's result is in its status) and serves its probes and metrics with `--health-port`;
+ * SIGTERM stops it.
  */
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
@@ -10,7 +11,7 @@ import { Builtins, Json, type KubeObject, Owner, Resource } from "@kubefx/core"
 import { Kube, Manifests } from "@kubefx/runtime"
 import { Effect, Schedule } from "effect"
 import { parseAllDocuments } from "yaml"
-import { kubefx, start } from "./cli.ts"
+import { isLogLine, kubefx, start } from "./cli.ts"
 
 const evc = Resource.make({
   group: "kopf.dev",
@@ -42,7 +43,7 @@ layer(ControlPlane.layer, { excludeTestServices: true, timeout: "5 minutes" })(
         const fixture = "packages/cli/test/fixtures/widget.ts"
         const { status, lines } = yield* finished(["run", fixture, "--kubeconfig", cp.kubeconfig])
         assert.strictEqual(status, 1)
-        const errors = lines.filter((line) => line !== "" && !line.startsWith("timestamp="))
+        const errors = lines.filter((line) => line !== "" && !isLogLine(line))
         assert.strictEqual(errors.length, 1)
         assert.match(
           errors[0] ?? "",
@@ -68,7 +69,18 @@ layer(ControlPlane.layer, { excludeTestServices: true, timeout: "5 minutes" })(
           kind: "Namespace",
           metadata: { name: namespace }
         })
-        const operator = start(["run", module, "--kubeconfig", cp.kubeconfig, "-n", namespace])
+        const operator = start([
+          "run",
+          module,
+          "--kubeconfig",
+          cp.kubeconfig,
+          "-n",
+          namespace,
+          "--health-port",
+          "0",
+          "--health-host",
+          "127.0.0.1"
+        ])
         yield* admin.create(evc, {
           apiVersion: "kopf.dev/v1",
           kind: "EphemeralVolumeClaim",
@@ -96,6 +108,16 @@ layer(ControlPlane.layer, { excludeTestServices: true, timeout: "5 minutes" })(
         assert.isTrue(
           operator.lines.some((line) => line.includes("PVC child is created: data (1G)"))
         )
+        const url = operator.lines
+          .map((line) => /health server listening on (http:\/\/\S+)/.exec(line)?.[1])
+          .find((u) => u !== undefined)
+        assert.isDefined(url, "no health server line")
+        const probe = (path: string) =>
+          Effect.promise(() => fetch(`${url}${path}`).then(async (r) => [r.status, await r.text()]))
+        assert.strictEqual((yield* probe("/readyz"))[0], 200)
+        const [status, metrics] = yield* probe("/metrics")
+        assert.strictEqual(status, 200)
+        assert.match(String(metrics), /^kubefx_handler_runs_total\{.*outcome="Success".*\} 1$/m)
         operator.child.kill("SIGTERM")
         const code = yield* Effect.promise(() => operator.exited)
         assert.isNotNull(code)

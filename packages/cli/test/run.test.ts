@@ -113,8 +113,9 @@ describe("kubefx run's logs", () => {
     return lines.slice(0, -1)
   }
 
+  /** A plain line is `<time> <LEVEL> [namespace/name] <message> <key=value>...`. */
   const messages = (lines: ReadonlyArray<string>) =>
-    lines.map((l) => /message="?([^"]*)"?/.exec(l)?.[1])
+    lines.map((l) => /^\S+ [A-Z]+ (?:\[\S+\] )?(.*?)(?: \w+=.*)?$/.exec(l)?.[1])
 
   it("show info and warnings by default, debug lines with --verbose, warnings only with --quiet", () => {
     assert.deepStrictEqual(messages(logLines([])), ["an info line", "a warning"])
@@ -126,15 +127,20 @@ describe("kubefx run's logs", () => {
     assert.deepStrictEqual(messages(logLines(["--quiet"])), ["a warning"])
   })
 
+  it("name the object in brackets, as Kopf prints it", () => {
+    assert.match(logLines([])[0] ?? "", / INFO \[team-a\/w1\] an info line$/)
+  })
+
   it("are JSON objects with --log-format json", () => {
     const parsed = logLines(["--log-format", "json"]).map(
-      (l) => JSON.parse(l) as { level: string; message: string }
+      (l) => JSON.parse(l) as { level: string; message: string; namespace?: string; name?: string }
     )
+    assert.deepStrictEqual([parsed[0]?.namespace, parsed[0]?.name], ["team-a", "w1"])
     assert.deepStrictEqual(
       parsed.map((p) => [p.level, p.message]),
       [
-        ["INFO", "an info line"],
-        ["WARN", "a warning"]
+        ["info", "an info line"],
+        ["warn", "a warning"]
       ]
     )
   })
