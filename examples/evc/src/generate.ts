@@ -17,6 +17,9 @@ import { registry } from "./handlers.ts"
 /** The ServiceAccount, roles and Deployment of the example are all named so, in this namespace. */
 export const account = { name: "kubefx-evc", namespace: "kubefx-system" }
 
+/** The port of the probes and metrics in the pod (`main.ts --health-port`). */
+export const healthPort = 8080
+
 /** The image `Dockerfile` builds (see the README). */
 export const image = "kubefx-evc:0.0.0"
 
@@ -46,6 +49,8 @@ export const files = (): ReadonlyArray<{ readonly path: URL; readonly content: s
         Deployment.manifests(registry, {
           ...account,
           image,
+          args: ["--in-cluster", "--log-format", "json", "--health-port", String(healthPort)],
+          healthPort,
           env: { EVC_STORAGE_CLASS: "kubefx-expandable" }
         })
       )

@@ -2,11 +2,15 @@
  * The EVC operator's process:
  *
  *   node examples/evc/src/main.ts [--kubeconfig PATH] [--context NAME] [--in-cluster]
- *                                 [--namespace NS ...]
+ *                                 [--namespace NS ...] [--health-port PORT]
+ *                                 [--log-format plain|json]
  *
  * Without flags it uses `$KUBECONFIG` or `~/.kube/config`; `--namespace` (repeatable) limits it
  * to those namespaces (then it needs only Roles there, no cluster-wide rights). Ctrl-C or
  * SIGTERM stops it gracefully: running handlers finish (up to 10 s) and their results land.
+ * `--health-port` serves `/healthz`, `/readyz` and `/metrics` (the image's Deployment probes
+ * them on 8080). `kubefx run src/operator.ts` runs the same operator with every flag of the
+ * `kubefx` command; this file is what the image runs, with no more than the example needs.
  */
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
@@ -20,10 +24,21 @@ const { values: flags } = parseArgs({
     kubeconfig: { type: "string" },
     context: { type: "string" },
     "in-cluster": { type: "boolean", default: false },
-    namespace: { type: "string", multiple: true }
+    namespace: { type: "string", multiple: true },
+    "health-port": { type: "string" },
+    "log-format": { type: "string", default: "plain" }
   },
   strict: true
 })
+
+const healthPort = flags["health-port"] === undefined ? undefined : Number(flags["health-port"])
+if (
+  healthPort !== undefined &&
+  !(Number.isInteger(healthPort) && healthPort >= 0 && healthPort < 65536)
+) {
+  console.error(`kubefx-evc: --health-port ${flags["health-port"]} is not a port (0 to 65535)`)
+  process.exit(2)
+}
 
 const kube = flags["in-cluster"]
   ? Kube.layerInCluster()
@@ -37,7 +52,9 @@ const kube = flags["in-cluster"]
 const operator = Operator.run(registry, {
   reportingComponent: "kubefx-evc",
   fieldManager: "kubefx-evc",
-  ...(flags.namespace === undefined ? {} : { namespaces: flags.namespace })
+  logFormat: flags["log-format"] === "json" ? "json" : "plain",
+  ...(flags.namespace === undefined ? {} : { namespaces: flags.namespace }),
+  ...(healthPort === undefined ? {} : { health: { port: healthPort } })
 })
 
 NodeRuntime.runMain(

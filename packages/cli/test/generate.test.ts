@@ -46,7 +46,12 @@ describe("kubefx generate", () => {
         "--image",
         "kubefx-evc:0.0.0",
         "--env",
-        "EVC_STORAGE_CLASS=kubefx-expandable"
+        "EVC_STORAGE_CLASS=kubefx-expandable",
+        "--health-port",
+        "8080",
+        ...["--in-cluster", "--log-format", "json", "--health-port", "8080"].flatMap((a) => [
+          `--arg=${a}`
+        ])
       ],
       checkedIn("deployment.yaml")
     )
