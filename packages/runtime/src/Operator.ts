@@ -100,7 +100,7 @@ const serve = <R>(
       )
       const queue = yield* WorkQueue.make<Entry<R>, R>({
         key: (e) => e.processor.key(e.item),
-        process: (e) => e.processor.process(e.item),
+        process: (e, taken) => e.processor.process(e.item, taken.waitMillis),
         concurrency: settings.concurrency,
         batchWindow: settings.batchWindow,
         metrics: { controller: (e) => e.processor.controller }
