@@ -186,7 +186,7 @@ export const optionsFromEnv = (
     Effect.mapError(
       (error) =>
         new TracingConfigError({
-          message: `the OpenTelemetry settings do not parse (${error.message}); fix or unset the OTEL_* variable it names`
+          message: `the OpenTelemetry settings do not parse (${error.message.replace(/\s+/g, " ")}); fix or unset the OTEL_* variable it names`
         })
     )
   )
