@@ -225,15 +225,26 @@ export const objects = Metric.gauge("kubefx_objects", {
 })
 
 /**
- * `kubefx_spans_dropped_total`: spans the OTLP exporter dropped (its buffer was full: the
- * collector is slow or down).
+ * `kubefx_spans_dropped_total`: spans the OTLP exporter dropped: its queue was full, or
+ * their batch could not be sent (the collector is slow, down or refusing).
  *
  * @since 0.1.0
  * @category kubefx
  */
 export const spansDropped = Metric.counter("kubefx_spans_dropped_total", {
-  description: "Spans dropped by the OTLP exporter because its buffer was full",
+  description: "Spans dropped by the OTLP exporter (queue full or export failed)",
   incremental: true
+})
+
+/**
+ * `kubefx_spans_queued`: spans waiting for the OTLP exporter's next batch (at most
+ * `OTEL_BSP_MAX_QUEUE_SIZE`).
+ *
+ * @since 0.1.0
+ * @category kubefx
+ */
+export const spansQueued = Metric.gauge("kubefx_spans_queued", {
+  description: "Spans waiting in the OTLP exporter's queue"
 })
 
 /**

@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { Resource as CoreResource, Registry } from "@kubefx/core"
-import { Deferred, Effect, Exit, Fiber, Metric, Option, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Stream } from "effect"
 import * as Scope from "effect/Scope"
 import * as Discovery from "./Discovery.ts"
 import * as Health from "./Health.ts"
@@ -20,17 +20,22 @@ import * as Logging from "./Logging.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Processor from "./Processor.ts"
 import * as Settings from "./Settings.ts"
+import * as Tracing from "./Tracing.ts"
 import * as Watcher from "./Watcher.ts"
 import * as WorkQueue from "./WorkQueue.ts"
 
 /**
  * Why an operator could not start or stopped: the API server's errors, a selector that
- * matches nothing, or a health server that cannot listen.
+ * matches nothing, a health server that cannot listen, or `OTEL_*` variables that do not parse.
  *
  * @since 0.1.0
  * @category models
  */
-export type StartError = KubeError.KubeError | Discovery.NotServed | HealthServer.HealthServerError
+export type StartError =
+  | KubeError.KubeError
+  | Discovery.NotServed
+  | HealthServer.HealthServerError
+  | Tracing.TracingConfigError
 
 /**
  * A running operator, started by {@link start}.
@@ -65,9 +70,11 @@ const withLogging = <A, E, R>(settings: Settings.Settings, effect: Effect.Effect
     ? effect
     : Effect.provide(effect, Logging.layer({ format: settings.logFormat }))
 
-/** The probes' record, and the health server when `settings.health` is set. */
+/** The probes' record, the health server when `settings.health` is set, and the tracer of
+ * the `OTEL_*` variables (`Tracing.layerFromEnv`), if any. */
 const operations = (settings: Settings.Settings) =>
   Effect.gen(function* () {
+    const tracing = yield* Layer.build(Tracing.layerFromEnv(settings.reportingComponent))
     const health = Health.make()
     const context = yield* Effect.context<never>()
     const server =
@@ -75,7 +82,7 @@ const operations = (settings: Settings.Settings) =>
         ? undefined
         : yield* HealthServer.make(settings.health, health, () => Metrics.textUnsafe(context))
     if (server !== undefined) yield* Effect.logInfo(`health server listening on ${server.url}`)
-    return { health, url: server?.url }
+    return { health, url: server?.url, tracing }
   })
 
 interface Entry<R> {
@@ -100,7 +107,7 @@ const serve = <R>(
       )
       const queue = yield* WorkQueue.make<Entry<R>, R>({
         key: (e) => e.processor.key(e.item),
-        process: (e) => e.processor.process(e.item),
+        process: (e, taken) => e.processor.process(e.item, taken.waitMillis),
         concurrency: settings.concurrency,
         batchWindow: settings.batchWindow,
         metrics: { controller: (e) => e.processor.controller }
@@ -184,9 +191,9 @@ export const run = <R>(
   Effect.scoped(
     Effect.gen(function* () {
       const complete = Settings.make(settings)
-      const { health } = yield* operations(complete)
+      const { health, tracing } = yield* operations(complete)
       const targets = yield* prepare(registry)
-      return yield* serve(registry, targets, complete, health, Effect.void)
+      return yield* Effect.provide(serve(registry, targets, complete, health, Effect.void), tracing)
     })
   ).pipe((effect) => withLogging(Settings.make(settings), effect))
 
@@ -219,15 +226,18 @@ export const start = <R>(
 ): Effect.Effect<Operator, StartError, Kube | R | Scope.Scope> =>
   Effect.gen(function* () {
     const complete = Settings.make(settings)
-    // The health server lives in a scope of its own: `stop` closes it too.
+    // The health server and the exporter live in a scope of their own: `stop` closes it too.
     const own = yield* Scope.fork(yield* Effect.scope)
-    const { health, url } = yield* Scope.provide(operations(complete), own)
+    const { health, url, tracing } = yield* Scope.provide(operations(complete), own)
     const targets = yield* prepare(registry)
     const ready = yield* Deferred.make<void>()
     const fiber = yield* Effect.forkScoped(
       withLogging(
         complete,
-        serve(registry, targets, complete, health, Deferred.succeed(ready, undefined))
+        Effect.provide(
+          serve(registry, targets, complete, health, Deferred.succeed(ready, undefined)),
+          tracing
+        )
       )
     )
     return {

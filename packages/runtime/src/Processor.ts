@@ -58,8 +58,12 @@ export interface Processor<R> {
   readonly observe: (event: WatchState.WatchEvent) => ReadonlyArray<Item>
   /** The queue key of an item: resource and `namespace/name/uid`. */
   readonly key: (item: Item) => string
-  /** Processes the newest item of an object; answers the requeue. Never fails. */
-  readonly process: (item: Item) => Effect.Effect<Option.Option<Duration.Duration>, never, R>
+  /** Processes the newest item of an object, which waited `waitMillis` in the queue (the
+   * `kubefx.queue.wait_ms` attribute of its span); answers the requeue. Never fails. */
+  readonly process: (
+    item: Item,
+    waitMillis?: number
+  ) => Effect.Effect<Option.Option<Duration.Duration>, never, R>
   /** How many objects of the resource the watch knows now (the `kubefx_objects` gauge). */
   readonly objects: () => number
 }
@@ -374,7 +378,7 @@ export const make = <R>(
         return requeue
       })
 
-    const process = (item: Item): Effect.Effect<Requeue, never, R> => {
+    const process = (item: Item, waitMillis = 0): Effect.Effect<Requeue, never, R> => {
       const k = keyOf(item.object)
       const { name, namespace } = meta(item.object)
       const effect =
@@ -385,7 +389,8 @@ export const make = <R>(
           "kubefx.namespace": namespace ?? "",
           "kubefx.name": name,
           "kubefx.uid": KubeObject.uid(item.object),
-          "kubefx.item": item._tag
+          "kubefx.item": item._tag,
+          "kubefx.queue.wait_ms": waitMillis
         }
       })
       return Effect.annotateLogs(traced, {

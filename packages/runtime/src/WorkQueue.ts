@@ -22,7 +22,10 @@ export interface WorkQueueOptions<A, R> {
   /** The identity of an item: items with the same key are processed one after the other. */
   readonly key: (item: A) => string
   /** Processes the newest item of a key; `Some(d)` asks to come back after `d`. */
-  readonly process: (item: A) => Effect.Effect<Option.Option<Duration.Duration>, never, R>
+  readonly process: (
+    item: A,
+    taken: Taken
+  ) => Effect.Effect<Option.Option<Duration.Duration>, never, R>
   /** How many keys may be processed at the same time. */
   readonly concurrency: number
   /** After a run, wait this long for more items of the key before the next run (default 0):
@@ -32,6 +35,17 @@ export interface WorkQueueOptions<A, R> {
   /** Records the `workqueue_*` metrics (see `Metrics`), labelled with the item's controller
    * (default: no metrics). */
   readonly metrics?: { readonly controller: (item: A) => string } | undefined
+}
+
+/**
+ * What the queue tells `process` about the item it hands over.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Taken {
+  /** Milliseconds from the key's first waiting item to a worker taking it. */
+  readonly waitMillis: number
 }
 
 /**
@@ -109,8 +123,8 @@ export const make = <A, R = never>(
       slot.pending = undefined
     }
 
-    const processOne = (item: A): Effect.Effect<Option.Option<Duration.Duration>> =>
-      options.process(item).pipe(
+    const processOne = (item: A, taken: Taken): Effect.Effect<Option.Option<Duration.Duration>> =>
+      options.process(item, taken).pipe(
         Effect.provideContext(context),
         Effect.catchCause((cause) =>
           Cause.hasInterruptsOnly(cause)
@@ -133,7 +147,7 @@ export const make = <A, R = never>(
               const started = yield* Clock.currentTimeMillis
               const done = metrics.taken(box.item, box.since, started)
               const after = yield* Effect.ensuring(
-                processOne(box.item),
+                processOne(box.item, { waitMillis: started - box.since }),
                 Effect.flatMap(Clock.currentTimeMillis, done)
               )
               return { item: box.item, after }

@@ -14,7 +14,8 @@
  * - {@link Operator}: `run` / `start` an operator for a registry, with graceful shutdown;
  *   {@link Settings} with documented defaults.
  * - {@link Health}, {@link HealthServer} and {@link Metrics}: the probes, `/healthz`, `/readyz`
- *   and `/metrics` (controller-runtime's metric names).
+ *   and `/metrics` (controller-runtime's metric names); {@link Tracing}: the spans' export
+ *   over OTLP/HTTP when the `OTEL_*` variables ask for it.
  * - {@link Rbac} and {@link Deployment}: the manifests that let it run in a cluster, computed
  *   from the registry.
  *
@@ -140,6 +141,10 @@ export * as StatusWriter from "./StatusWriter.ts"
  * @since 0.1.0
  */
 export * as StreamBackoff from "./StreamBackoff.ts"
+/**
+ * @since 0.1.0
+ */
+export * as Tracing from "./Tracing.ts"
 /**
  * @since 0.1.0
  */

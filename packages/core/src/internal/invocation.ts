@@ -69,12 +69,25 @@ export interface Attempt {
 }
 
 /**
- * Runs a handler once and classifies the end of the run (see the module's documentation).
- * Never fails: failures, defects and timeouts are outcomes.
+ * Runs a handler once and classifies the end of the run (see the module's documentation), in a
+ * span `kubefx.handler` (attributes `kubefx.handler`, `kubefx.retry`, `kubefx.outcome`) under which the
+ * handler's own spans nest. Never fails: failures, defects and timeouts are outcomes.
  *
  * @internal
  */
 export const invoke = <R>(
+  handler: Handler.Handler<R>,
+  input: Invocation
+): Effect.Effect<Attempt, never, R> =>
+  Effect.withSpan(
+    Effect.tap(runOnce(handler, input), (attempt) =>
+      Effect.annotateCurrentSpan("kubefx.outcome", attempt.outcome._tag)
+    ),
+    "kubefx.handler",
+    { attributes: { "kubefx.handler": handler.id, "kubefx.retry": input.state.retries } }
+  )
+
+const runOnce = <R>(
   handler: Handler.Handler<R>,
   input: Invocation
 ): Effect.Effect<Attempt, never, R> =>

@@ -7,7 +7,8 @@
  * body), and an interrupted request aborts and destroys its socket. Requests share a pool whose
  * idle connections are retired after `keepAlive`; watches go out on a connection of their own,
  * opened for the watch and closed after it, so a re-watch never lands on a pooled socket that
- * died with the network.
+ * died with the network. Every attempt is a client span (a watch's ends with its headers) and
+ * is counted in the `rest_client_*` metrics.
  *
  * @internal
  */
@@ -309,6 +310,49 @@ const measured = <A, E>(
   })
 
 /**
+ * An attempt in a client span named after its method, with OpenTelemetry's HTTP attributes:
+ * `http.request.method`, `url.path` (without the query), `server.address`, `server.port`,
+ * `http.response.status_code`, and `error.type` (the status) for answers of 400 and up.
+ */
+const traced = <A, E>(
+  conn: Connection,
+  req: HttpRequest,
+  status: (a: A) => number,
+  effect: Effect.Effect<A, E>
+): Effect.Effect<A, E> => {
+  const query = req.path.indexOf("?")
+  const { hostname, port, protocol } = conn.server
+  return Effect.withSpan(
+    Effect.tap(effect, (a) => {
+      const code = status(a)
+      return Effect.annotateCurrentSpan(
+        code >= 400
+          ? { "http.response.status_code": code, "error.type": String(code) }
+          : { "http.response.status_code": code }
+      )
+    }),
+    req.method,
+    {
+      kind: "client",
+      attributes: {
+        "http.request.method": req.method,
+        "url.path": query === -1 ? req.path : req.path.slice(0, query),
+        "server.address": hostname,
+        "server.port": port === "" ? (protocol === "http:" ? 80 : 443) : Number(port)
+      }
+    }
+  )
+}
+
+/** An attempt, traced and measured. */
+const observed = <A, E>(
+  conn: Connection,
+  req: HttpRequest,
+  status: (a: A) => number,
+  effect: Effect.Effect<A, E>
+): Effect.Effect<A, E> => traced(conn, req, status, measured(conn, req, status, effect))
+
+/**
  * One request, body read in full; HTTP errors are NOT turned into KubeErrors here.
  *
  * @internal
@@ -317,7 +361,7 @@ export const request = (
   conn: Connection,
   req: HttpRequest
 ): Effect.Effect<HttpResponse, KubeError.TransportError> =>
-  measured(
+  observed(
     conn,
     req,
     (res) => res.status,
@@ -361,7 +405,7 @@ export const lines = (
       // Interruptible while it waits for headers (an acquireRelease would not be).
       const res = yield* Effect.uninterruptibleMask((restore) =>
         Effect.tap(
-          restore(measured(conn, req, (r) => r.statusCode, open(conn, req, "watches"))),
+          restore(observed(conn, req, (r) => r.statusCode, open(conn, req, "watches"))),
           (res) => Effect.addFinalizer(() => Effect.sync(() => res.body.destroy()))
         )
       )
