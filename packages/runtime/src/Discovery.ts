@@ -327,11 +327,15 @@ const waitReason = (e: KubeError.KubeError | NotServed): string => {
   }
 }
 
+/** How long a resource missing from a ready server's discovery is waited for. */
+const notServedGraceMillis = 10_000
+
 /**
  * Resolves every selector of a registry (see {@link resolve}), without duplicates. Waits, with
  * `backoff` and a log line per attempt, while the API server is unreachable, refusing,
  * failing (5xx, 429) or not ready; fails with {@link NotServed} once a ready server serves no
- * match, and at once on a malformed request (400).
+ * match (after 10 s: a CRD created a moment ago may not be in discovery yet), and at once on a
+ * malformed request (400).
  *
  * @example
  * ```ts
@@ -362,15 +366,19 @@ export const resolveAll = (
     }
     return [...out.values()]
   })
-  const worthWaiting = (e: KubeError.KubeError | NotServed) =>
+  // A resource not served is waited for while the server is not ready, and for a short grace
+  // after the first try: a CRD created a moment ago may not be in discovery yet.
+  const worthWaiting = (e: KubeError.KubeError | NotServed, elapsedMillis: number) =>
     e._tag === "NotServed"
-      ? Effect.map(serverReady(kube), (ready) => !ready)
+      ? elapsedMillis < notServedGraceMillis
+        ? Effect.succeed(true)
+        : Effect.map(serverReady(kube), (ready) => !ready)
       : Effect.succeed(e._tag !== "BadRequest" && e._tag !== "NotFound")
   return once.pipe(
     Effect.retry(
       backoff.pipe(
         Schedule.setInputType<KubeError.KubeError | NotServed>(),
-        Schedule.while(({ input }) => worthWaiting(input)),
+        Schedule.while(({ input, elapsed }) => worthWaiting(input, elapsed)),
         Schedule.tap(({ input, duration }) =>
           Effect.logWarning(
             `waiting for the API server at ${kube.server}: ${waitReason(input)}; trying again in ${Duration.format(duration)}`
