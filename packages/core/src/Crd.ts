@@ -13,6 +13,9 @@
  * - `$ref`s to definitions are inlined (recursive schemas cannot be structural and are refused);
  * - `additionalProperties` beside `properties` is dropped (Kubernetes prunes unknown fields,
  *   as Effect's decoder ignores them by default); `const` becomes a one-value `enum`;
+ * - a numeric `exclusiveMinimum` / `exclusiveMaximum` (draft 2020-12, from
+ *   `Schema.isGreaterThan`, `Schema.isLessThan`) becomes `minimum` / `maximum` with the boolean
+ *   `exclusiveMinimum` / `exclusiveMaximum: true` of OpenAPI 3.0;
  * - keys Kubernetes does not know (`examples`, `$id`, `contentEncoding`, ...) are dropped, and
  *   annotations named `x-kubernetes-*` are carried through;
  * - Effect exports a `Schema.isPattern` check to JSON Schema only when its RegExp has the `u`
@@ -163,6 +166,8 @@ const lowerTyped = (schema: JsonSchema, at: At): Lowered => {
   for (const [key, value] of Object.entries(schema))
     if (keptKeys.has(key) || key.startsWith("x-kubernetes-")) out[key] = value
   if ("const" in schema) out.enum = [schema.const]
+  lowerBound(out, "minimum", "exclusiveMinimum", (a, b) => a > b)
+  lowerBound(out, "maximum", "exclusiveMaximum", (a, b) => a < b)
   if (Array.isArray(schema.type)) {
     const types = schema.type.filter((type) => type !== "null")
     if (types.length !== 1)
@@ -185,6 +190,26 @@ const lowerTyped = (schema: JsonSchema, at: At): Lowered => {
     out["x-kubernetes-preserve-unknown-fields"] = true
   }
   return out
+}
+
+/**
+ * A draft 2020-12 exclusive bound (a number) as OpenAPI 3.0 writes it: the bound under `inclusive`
+ * and `exclusive: true`. Where both bounds are given, the stricter one is kept.
+ */
+const lowerBound = (
+  out: Lowered,
+  inclusive: "minimum" | "maximum",
+  exclusive: "exclusiveMinimum" | "exclusiveMaximum",
+  stricter: (a: number, b: number) => boolean
+): void => {
+  const bound = out[exclusive]
+  if (typeof bound !== "number") return
+  const other = out[inclusive]
+  if (typeof other === "number" && stricter(other, bound)) delete out[exclusive]
+  else {
+    out[inclusive] = bound
+    out[exclusive] = true
+  }
 }
 
 /** An object's `properties`, or its `additionalProperties`, or else it keeps unknown fields. */

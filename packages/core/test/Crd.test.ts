@@ -61,6 +61,26 @@ describe("Crd", () => {
     ])
   })
 
+  it("writes exclusive bounds as OpenAPI 3.0 does: the bound and a boolean", () => {
+    const schema = Crd.fromSchema(
+      Schema.Struct({
+        above: Schema.Finite.check(Schema.isGreaterThan(0)),
+        below: Schema.Int.check(Schema.isLessThan(10)),
+        between: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1), Schema.isLessThan(2))
+      })
+    )
+    const properties = schema.properties as Record<string, Record<string, unknown>>
+    assert.deepInclude(properties.above, { minimum: 0, exclusiveMinimum: true })
+    assert.deepInclude(properties.below, { maximum: 10, exclusiveMaximum: true })
+    assert.deepInclude(properties.between, { minimum: 1, maximum: 2, exclusiveMaximum: true })
+    assert.notProperty(properties.between, "exclusiveMinimum")
+    assert.deepStrictEqual(
+      Crd.structural({ type: "number", minimum: 5, exclusiveMinimum: 3 }),
+      { type: "number", minimum: 5 },
+      "the stricter of two lower bounds"
+    )
+  })
+
   it("inlines definitions and refuses recursion, unions of types and tuples with the path", () => {
     const Named = Schema.Struct({ a: Schema.String }).annotate({ identifier: "Named" })
     const withRef = Crd.fromSchema(Schema.Struct({ one: Named, two: Named }))
