@@ -383,7 +383,9 @@ export const make = <R>(
       const { name, namespace } = meta(item.object)
       const effect =
         item._tag === "Deleted" ? processDeleted(k, item.object) : processApplied(k, item.object)
+      // No stack capture: the span's place in kubefx's own code tells an operator's user nothing.
       const traced = Effect.withSpan(measured(k, effect), "kubefx.reconcile", {
+        captureStackTrace: false,
         attributes: {
           "kubefx.resource": resourceName,
           "kubefx.namespace": namespace ?? "",

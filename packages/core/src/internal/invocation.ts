@@ -84,7 +84,10 @@ export const invoke = <R>(
       Effect.annotateCurrentSpan("kubefx.outcome", attempt.outcome._tag)
     ),
     "kubefx.handler",
-    { attributes: { "kubefx.handler": handler.id, "kubefx.retry": input.state.retries } }
+    {
+      captureStackTrace: false,
+      attributes: { "kubefx.handler": handler.id, "kubefx.retry": input.state.retries }
+    }
   )
 
 const runOnce = <R>(

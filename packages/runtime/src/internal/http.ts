@@ -334,6 +334,7 @@ const traced = <A, E>(
     req.method,
     {
       kind: "client",
+      captureStackTrace: false,
       attributes: {
         "http.request.method": req.method,
         "url.path": query === -1 ? req.path : req.path.slice(0, query),
