@@ -104,6 +104,8 @@ export const matches = (selector: Selector, resource: Resource.Resource<unknown>
  * import { Selector } from "@kubefx/core"
  *
  * Selector.format({ plural: "pods" }) // "pods"
+ * Selector.format({ kind: "Widget", plural: "widgets", group: "example.com", version: "v1" })
+ * // "widgets.example.com/v1"
  * ```
  *
  * @since 0.1.0
@@ -111,8 +113,7 @@ export const matches = (selector: Selector, resource: Resource.Resource<unknown>
  */
 export const format = (selector: Selector): string =>
   [
-    selector.kind,
-    selector.plural,
+    selector.plural ?? selector.kind,
     selector.group === undefined ? undefined : `.${selector.group}`,
     selector.version === undefined ? undefined : `/${selector.version}`
   ]
