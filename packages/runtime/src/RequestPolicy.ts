@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option, Schedule } from "effect"
+import { Context, Duration, Effect, Option, Schedule } from "effect"
 import * as KubeError from "./KubeError.ts"
 
 type Err = KubeError.KubeError
@@ -103,7 +103,8 @@ export interface Options {
 
 /**
  * A request policy: `send(request, idempotent, attempt)` runs `attempt` under the time limit and
- * retries it as {@link retryable} says, in a `Kube.request` span.
+ * retries it as {@link retryable} says; each retry runs with {@link Resends} set to the number
+ * of attempts before it.
  *
  * @since 0.1.0
  * @category models
@@ -135,8 +136,13 @@ export const make = (options: Options = {}): RequestPolicy => {
   const schedule = options.retry ?? defaultRetry
   const limit = Duration.fromInputUnsafe(options.attemptTimeout ?? "70 seconds")
   return {
-    send: (request, idempotent, attempt) =>
-      attempt.pipe(
+    send: (request, idempotent, attempt) => {
+      let sent = 0
+      const numbered = Effect.suspend(() => {
+        const resends = sent++
+        return resends === 0 ? attempt : Effect.provideService(attempt, Resends, resends)
+      })
+      return numbered.pipe(
         Effect.timeoutOrElse({
           duration: limit,
           orElse: () =>
@@ -148,13 +154,20 @@ export const make = (options: Options = {}): RequestPolicy => {
               })
             )
         }),
-        Effect.retry({ schedule, while: (e: Err) => retryable(e, idempotent) }),
-        // No stack capture: a stack trace per request costs more than the request's own work.
-        Effect.withSpan(
-          "Kube.request",
-          { attributes: { method: request.method, path: request.path } },
-          { captureStackTrace: false }
-        )
+        Effect.retry({ schedule, while: (e: Err) => retryable(e, idempotent) })
       )
+    }
   }
 }
+
+/**
+ * How many attempts of the same request came before the running one (0 for the first): the
+ * real client records it on a retried attempt's span as `http.request.resend_count`.
+ *
+ * @since 0.1.0
+ * @category references
+ */
+export const Resends: Context.Reference<number> = Context.Reference<number>(
+  "@kubefx/runtime/RequestPolicy/Resends",
+  { defaultValue: () => 0 }
+)

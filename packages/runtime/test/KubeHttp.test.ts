@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Builtins } from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
-import { Duration, Effect, Option, Schedule, Stream } from "effect"
+import { Duration, Effect, Option, Schedule, Stream, Tracer } from "effect"
 import { Kube, type KubeError } from "../src/index.ts"
 
 type Reply = (req: http.IncomingMessage, res: http.ServerResponse) => void
@@ -99,6 +99,34 @@ describe("Kube retries", () => {
       const got = yield* kube.get(cm, "x", { namespace: "n" })
       assert.strictEqual(got.metadata?.name, "x")
       assert.strictEqual(server.hits.length, 4)
+    })
+  )
+
+  it.live("each attempt is a client span; a retry's says how many came before it", () =>
+    Effect.gen(function* () {
+      const server = yield* scripted([status(503, "ServiceUnavailable", "busy"), reset])
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span: (options) => {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const kube = yield* client(server.url)
+      yield* kube.get(cm, "x", { namespace: "n" }).pipe(Effect.withTracer(tracer))
+      assert.deepStrictEqual(
+        spans.map((s) => [s.name, s.kind, s.attributes.get("http.request.resend_count")]),
+        [
+          ["GET", "client", undefined],
+          ["GET", "client", 1],
+          ["GET", "client", 2]
+        ]
+      )
+      assert.deepStrictEqual(
+        spans.map((s) => s.attributes.get("http.response.status_code")),
+        [503, undefined, 200]
+      )
     })
   )
 

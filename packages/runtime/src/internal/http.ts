@@ -17,6 +17,7 @@ import { Clock, Effect, Exit, Metric, Stream } from "effect"
 import { Agent, type Dispatcher, ProxyAgent, Socks5ProxyAgent } from "undici"
 import * as KubeError from "../KubeError.ts"
 import * as Metrics from "../Metrics.ts"
+import { Resends } from "../RequestPolicy.ts"
 import type { Credentials, Headers, Tls } from "./kubeconfig.ts"
 
 /** @internal */
@@ -312,7 +313,8 @@ const measured = <A, E>(
 /**
  * An attempt in a client span named after its method, with OpenTelemetry's HTTP attributes:
  * `http.request.method`, `url.path` (without the query), `server.address`, `server.port`,
- * `http.response.status_code`, and `error.type` (the status) for answers of 400 and up.
+ * `http.response.status_code`, `error.type` (the status) for answers of 400 and up, and
+ * `http.request.resend_count` on a retry.
  */
 const traced = <A, E>(
   conn: Connection,
@@ -322,26 +324,27 @@ const traced = <A, E>(
 ): Effect.Effect<A, E> => {
   const query = req.path.indexOf("?")
   const { hostname, port, protocol } = conn.server
-  return Effect.withSpan(
-    Effect.tap(effect, (a) => {
-      const code = status(a)
-      return Effect.annotateCurrentSpan(
-        code >= 400
-          ? { "http.response.status_code": code, "error.type": String(code) }
-          : { "http.response.status_code": code }
-      )
-    }),
-    req.method,
-    {
+  const attributes = {
+    "http.request.method": req.method,
+    "url.path": query === -1 ? req.path : req.path.slice(0, query),
+    "server.address": hostname,
+    "server.port": port === "" ? (protocol === "http:" ? 80 : 443) : Number(port)
+  }
+  const annotated = Effect.tap(effect, (a) => {
+    const code = status(a)
+    return Effect.annotateCurrentSpan(
+      code >= 400
+        ? { "http.response.status_code": code, "error.type": String(code) }
+        : { "http.response.status_code": code }
+    )
+  })
+  return Effect.flatMap(Effect.service(Resends), (resends) =>
+    Effect.withSpan(annotated, req.method, {
       kind: "client",
       captureStackTrace: false,
-      attributes: {
-        "http.request.method": req.method,
-        "url.path": query === -1 ? req.path : req.path.slice(0, query),
-        "server.address": hostname,
-        "server.port": port === "" ? (protocol === "http:" ? 80 : 443) : Number(port)
-      }
-    }
+      attributes:
+        resends === 0 ? attributes : { ...attributes, "http.request.resend_count": resends }
+    })
   )
 }
 
