@@ -31,7 +31,7 @@
  *
  * @since 0.1.0
  */
-import { type DateTime, Duration, type Effect, type Schema } from "effect"
+import { type DateTime, Duration, type Effect, Option, type Schema } from "effect"
 import * as Backoff from "./Backoff.ts"
 import type * as Diff from "./Diff.ts"
 import * as Filter from "./Filter.ts"
@@ -53,7 +53,15 @@ import * as Selector from "./Selector.ts"
  * @since 0.1.0
  * @category models
  */
-export type Kind = "create" | "update" | "delete" | "resume" | "field" | "event"
+export type Kind =
+  | "create"
+  | "update"
+  | "delete"
+  | "resume"
+  | "field"
+  | "event"
+  | "daemon"
+  | "timer"
 
 /**
  * How unexpected failures and defects are treated.
@@ -155,6 +163,34 @@ export interface Context<Spec> {
 }
 
 /**
+ * What a daemon or a timer receives: the handler's context (of the object as it was when the
+ * run started), a stop signal, and the newest copy of the object the watch delivered since.
+ * `stopped` completes when kubefx asks the program to stop (the object is being deleted or stops
+ * matching the filters, or the operator stops); a daemon that awaits it (or polls `isStopped`)
+ * ends cleanly before its `cancellationTimeout` interrupts it.
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const watch = (ctx: Handler.SpawnedContext<unknown>) =>
+ *   Effect.raceFirst(ctx.stopped, Effect.forever(Effect.sleep("10 seconds")))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SpawnedContext<Spec> extends Context<Spec> {
+  /** Completes when the program is asked to stop. */
+  readonly stopped: Effect.Effect<void>
+  /** Whether the program has been asked to stop. */
+  readonly isStopped: Effect.Effect<boolean>
+  /** The newest copy of the object (`body` is the copy the run started with). */
+  readonly latest: Effect.Effect<Json.JsonObject>
+}
+
+/**
  * What a handler function returns: a JSON result (or nothing) in an Effect.
  *
  * @example
@@ -229,6 +265,91 @@ export interface DeleteOptions<Spec> extends Options<Spec> {
 }
 
 /**
+ * Options of daemons (see {@link daemon}):
+ *
+ * - `initialDelay`: wait this long after the object is first seen (or the operator starts)
+ *   before starting the program (default none).
+ * - `cancellationTimeout`: how long a stop waits for the program to end on its own after
+ *   `ctx.stopped` completes, before interrupting it (default 10 seconds). While the object has
+ *   such a daemon, kubefx keeps its finalizer on it so that the daemon stops before the object
+ *   goes; `0` interrupts at once and needs no finalizer.
+ *
+ * `retries`, `timeout`, `backoff` and `errors` apply as for other handlers: a temporary error
+ * restarts the program after its delay.
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ *
+ * const o: Handler.DaemonOptions<unknown> = { initialDelay: "5 seconds", cancellationTimeout: "30 seconds" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DaemonOptions<Spec> extends Options<Spec> {
+  readonly initialDelay?: Duration.Input | undefined
+  readonly cancellationTimeout?: Duration.Input | undefined
+}
+
+/**
+ * Options of timers (see {@link timer}):
+ *
+ * - `interval`: the time between runs (required, above zero).
+ * - `sharp`: count the interval from the start of the last run (a fixed cadence) rather than
+ *   from its end (default `false`).
+ * - `idle`: run only once the object's essence (spec, labels, annotations: not its status) has
+ *   been unchanged this long; a change pauses the timer until it has been idle again.
+ * - `initialDelay`: the first run waits this long after the object is first seen (or the
+ *   operator starts).
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ *
+ * const o: Handler.TimerOptions<unknown> = { interval: "1 minute", idle: "5 minutes", sharp: true }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TimerOptions<Spec> extends Options<Spec> {
+  readonly interval: Duration.Input
+  readonly initialDelay?: Duration.Input | undefined
+  readonly idle?: Duration.Input | undefined
+  readonly sharp?: boolean | undefined
+}
+
+/**
+ * How a daemon or a timer is run: what its options came to.
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const t = Handler.timer("pods", { interval: "10 seconds" }, () => Effect.void)
+ * t.spawn?._tag // "Timer"
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Spawn =
+  | {
+      readonly _tag: "Daemon"
+      readonly initialDelay: Duration.Duration
+      readonly cancellationTimeout: Duration.Duration
+    }
+  | {
+      readonly _tag: "Timer"
+      readonly interval: Duration.Duration
+      readonly initialDelay: Duration.Duration
+      readonly idle: Duration.Duration | undefined
+      readonly sharp: boolean
+    }
+
+/**
  * A declared handler. `R` is the services its Effect requires.
  *
  * @example
@@ -262,7 +383,10 @@ export interface Handler<out R> {
   readonly optional: boolean
   /** The spec's Schema, from the options or the selector's resource. */
   readonly spec: Schema.Decoder<unknown> | undefined
-  /** Runs the user's function on a context whose `spec` has been decoded. */
+  /** For daemons and timers: how they are run; `undefined` for the other kinds. */
+  readonly spawn: Spawn | undefined
+  /** Runs the user's function on a context whose `spec` has been decoded (a
+   * {@link SpawnedContext} for daemons and timers). */
   readonly run: (ctx: Context<unknown>) => Effect.Effect<unknown, unknown, R>
 }
 
@@ -273,7 +397,8 @@ const make = <Spec, E, R>(
   selector: Selector.Input<Spec>,
   options: DeleteOptions<Spec>,
   fn: AnyFn<Spec, E, R>,
-  field?: Json.PathInput
+  field?: Json.PathInput,
+  spawnOf?: (id: string) => Spawn
 ): Handler<R> => {
   const fieldInput = field ?? options.field
   const fieldPath = fieldInput === undefined ? undefined : Json.path(fieldInput)
@@ -297,10 +422,11 @@ const make = <Spec, E, R>(
       ? (selector as Resource.Resource<Spec>)
       : undefined
   const spec = (options.spec ?? declared?.spec) as Schema.Decoder<unknown> | undefined
+  const id = options.id ?? derivedId
   return {
     _tag: "Handler",
     kind,
-    id: options.id ?? derivedId,
+    id,
     explicitId: options.id !== undefined,
     selector: Selector.make(selector as Selector.Input),
     resource:
@@ -326,8 +452,32 @@ const make = <Spec, E, R>(
     errors: options.errors ?? "temporary",
     optional: options.optional ?? false,
     spec,
+    spawn: spawnOf?.(id),
     run: fn as (ctx: Context<unknown>) => Result<unknown, R>
   }
+}
+
+/** A duration option, or a thrown error naming the handler, the option and what is wrong. */
+const durationOption = (
+  id: string,
+  option: string,
+  input: Duration.Input | undefined,
+  fallback: Duration.Duration,
+  positive = false
+): Duration.Duration => {
+  const value = input === undefined ? Option.some(fallback) : Duration.fromInput(input)
+  const problem = Option.match(value, {
+    onNone: () => `is not a duration (got ${JSON.stringify(String(input))}; e.g. "30 seconds")`,
+    onSome: (d) =>
+      positive && Duration.toMillis(d) <= 0
+        ? "must be above zero"
+        : Duration.isFinite(d)
+          ? undefined
+          : "must be finite"
+  })
+  if (problem !== undefined)
+    throw new Error(`kubefx: handler ${JSON.stringify(id)}: option ${option} ${problem}`)
+  return Option.getOrThrow(value)
 }
 
 type Args<O, Spec, E, R> = [fn: AnyFn<Spec, E, R>] | [options: O, fn: AnyFn<Spec, E, R>]
@@ -499,6 +649,99 @@ export const onField: {
  */
 export const onEvent: Constructor = handlerOf("event")
 
+type SpawnedFn<Spec, E, R> = (ctx: SpawnedContext<Spec>) => Result<E, R>
+
+/**
+ * A daemon: a long-running program per matching object, started when kubefx first sees the
+ * object (also after an operator restart) or when the object starts matching the filters;
+ * asked to stop (`ctx.stopped`) when the object is being deleted, stops matching, or the
+ * operator stops, and interrupted after `cancellationTimeout` (see {@link DaemonOptions}).
+ *
+ * - A program that ends with a success is not started again by this operator process (its
+ *   result, if any, is stored at `status.<id>`).
+ * - A temporary error (or an unexpected one, per `errors`) restarts it after its delay or the
+ *   backoff; a permanent one stops it for good: recorded in `status.kubefx.errors.<id>`, it is
+ *   not started again, also by a later operator process, until the object's spec changes.
+ * - What it writes through `ctx.patch` is applied when the program ends (or fails).
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const monitor = Handler.daemon("ephemeralvolumeclaims", { id: "monitor" }, (ctx) =>
+ *   Effect.raceFirst(ctx.stopped, Effect.forever(Effect.andThen(ctx.logger.info("alive"), Effect.sleep("10 seconds"))))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const daemon: {
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    fn: SpawnedFn<Spec, E, R>
+  ): Handler<R>
+  <Spec = Json.JsonObject, E = never, R = never>(
+    selector: Selector.Input<Spec>,
+    options: DaemonOptions<Spec>,
+    fn: SpawnedFn<Spec, E, R>
+  ): Handler<R>
+} = <Spec, E, R>(
+  selector: Selector.Input<Spec>,
+  ...args: [fn: SpawnedFn<Spec, E, R>] | [options: DaemonOptions<Spec>, fn: SpawnedFn<Spec, E, R>]
+): Handler<R> => {
+  const [options, fn]: [DaemonOptions<Spec>, SpawnedFn<Spec, E, R>] =
+    args.length === 1 ? [{}, args[0]] : args
+  return make("daemon", selector, options, fn as AnyFn<Spec, E, R>, undefined, (id) => ({
+    _tag: "Daemon",
+    initialDelay: durationOption(id, "initialDelay", options.initialDelay, Duration.zero),
+    cancellationTimeout: durationOption(
+      id,
+      "cancellationTimeout",
+      options.cancellationTimeout,
+      Duration.seconds(10)
+    )
+  }))
+}
+
+/**
+ * A timer: runs its program every `interval` while the object exists (see {@link TimerOptions}
+ * for `sharp`, `idle` and `initialDelay`), never two runs at once. Errors follow the handler
+ * rules: a temporary error runs it again after its delay or the backoff (the interval counts
+ * again after a success); a permanent one stops the timer for the object, for this operator
+ * process. Its result is stored at `status.<id>` after each run. kubefx schedules timers in
+ * memory: it never patches the object to wake a timer.
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const ping = Handler.timer("ephemeralvolumeclaims", { interval: "1 minute" }, (ctx) =>
+ *   Effect.succeed({ pinged: ctx.name })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const timer = <Spec = Json.JsonObject, E = never, R = never>(
+  selector: Selector.Input<Spec>,
+  options: TimerOptions<Spec>,
+  fn: SpawnedFn<Spec, E, R>
+): Handler<R> =>
+  make("timer", selector, options, fn as AnyFn<Spec, E, R>, undefined, (id) => ({
+    _tag: "Timer",
+    interval: durationOption(id, "interval", options.interval, Duration.zero, true),
+    initialDelay: durationOption(id, "initialDelay", options.initialDelay, Duration.zero),
+    idle:
+      options.idle === undefined
+        ? undefined
+        : durationOption(id, "idle", options.idle, Duration.zero),
+    sharp: options.sharp ?? false
+  }))
+
 /**
  * Whether a handler takes part in a cause with the given reason.
  *
@@ -518,6 +761,8 @@ export const handles = (handler: Handler<unknown>, reason: string): boolean => {
     case "field":
       return reason === "create" || reason === "update"
     case "event":
+    case "daemon":
+    case "timer":
       return false
     default:
       return handler.kind === reason
@@ -525,7 +770,9 @@ export const handles = (handler: Handler<unknown>, reason: string): boolean => {
 }
 
 /**
- * Whether the handler is a non-optional delete handler (which makes kubefx add its finalizer).
+ * Whether the handler makes kubefx keep its finalizer on the objects it serves: a non-optional
+ * delete handler (on every object), or a daemon stopped gracefully (`cancellationTimeout` above
+ * zero: on the objects it runs for).
  *
  * @example
  * ```ts
@@ -534,10 +781,29 @@ export const handles = (handler: Handler<unknown>, reason: string): boolean => {
  *
  * Handler.needsFinalizer(Handler.onDelete("pods", () => Effect.void)) // true
  * Handler.needsFinalizer(Handler.onDelete("pods", { optional: true }, () => Effect.void)) // false
+ * Handler.needsFinalizer(Handler.daemon("pods", { cancellationTimeout: 0 }, () => Effect.void)) // false
  * ```
  *
  * @since 0.1.0
  * @category predicates
  */
 export const needsFinalizer = (handler: Handler<unknown>): boolean =>
-  handler.kind === "delete" && !handler.optional
+  (handler.kind === "delete" && !handler.optional) ||
+  (handler.spawn?._tag === "Daemon" && Duration.toMillis(handler.spawn.cancellationTimeout) > 0)
+
+/**
+ * Whether the handler is a daemon or a timer (run by kubefx beside the reconciliation steps,
+ * not in them).
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * Handler.isSpawned(Handler.timer("pods", { interval: "1 minute" }, () => Effect.void)) // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isSpawned = (handler: Handler<unknown>): boolean => handler.spawn !== undefined

@@ -33,8 +33,13 @@
  *    by the handlers, so a handler's own changes do not trigger an update), and for a delete
  *    the finalizer is removed, also after a permanent failure (as Kopf: otherwise the object
  *    could never go; a Warning event says so).
+ *    A deleted object's finalizer stays while `daemonsRunning` (its daemons have not stopped
+ *    yet): the progress is kept until a later step, once they have, removes it.
  * 6. Otherwise the progress is written and `requeueAfter` is the smallest remaining delay.
  *    kubefx never patches the object just to wake itself (Kopf's `touch-dummy`).
+ *
+ * Daemons and timers (`Handler.daemon`, `Handler.timer`) do not run in steps (see `Spawn`); a
+ * step only keeps the finalizer their objects need.
  *
  * A patch that changes `metadata.finalizers` carries `metadata.resourceVersion` so that the API
  * server rejects it (409) if the object changed meanwhile: finalizers are a list, which a merge
@@ -55,6 +60,7 @@ import * as Patch from "./Patch.ts"
 import * as Progress from "./Progress.ts"
 import * as Registry from "./Registry.ts"
 import type * as Resource from "./Resource.ts"
+import * as Spawn from "./Spawn.ts"
 import * as Storage from "./Storage.ts"
 
 /**
@@ -69,6 +75,8 @@ import * as Storage from "./Storage.ts"
  * - `event`: the watch event that brought the object, if any (runs `onEvent` handlers;
  *   `"DELETED"` means the object is gone).
  * - `storage`: where state is kept (default `Storage.defaults`).
+ * - `daemonsRunning`: the runtime still runs daemons of the object that hold kubefx's finalizer
+ *   (see `Handler.needsFinalizer`); a deleted object keeps the finalizer until they stopped.
  *
  * @example
  * ```ts
@@ -91,6 +99,7 @@ export interface Input {
   readonly firstSight?: boolean | undefined
   readonly event?: Handler.EventType | undefined
   readonly storage?: Storage.Storage | undefined
+  readonly daemonsRunning?: boolean | undefined
 }
 
 /**
@@ -211,7 +220,9 @@ const prepare = <R>(registry: Registry.Registry<R>, input: Input): Step<R> => {
     cause: Causes.detect({
       body,
       storage,
-      needsFinalizer: handlers.some(Handler.needsFinalizer),
+      needsFinalizer: handlers.some(
+        (h) => Handler.needsFinalizer(h) && (h.kind !== "daemon" || Spawn.matches(h, body, storage))
+      ),
       firstSight: input.firstSight,
       deleted: input.event === "DELETED"
     }),
@@ -296,16 +307,29 @@ const runEventHandlers = <R>(step: Step<R>, pass: Pass<R>): Effect.Effect<void, 
     }
   })
 
+/** Whether the finalizer stays on a deleted object for daemons still running. */
+const heldByDaemons = <R>(step: Step<R>): boolean =>
+  step.input.daemonsRunning === true && Causes.isDeleting(step.body)
+
+/** A handler of a cause (not an event handler, a daemon or a timer): kubefx keeps its state. */
+const isChangeHandler = (h: Handler.Handler<unknown>): boolean =>
+  h.kind !== "event" && !Handler.isSpawned(h)
+
 /**
  * The steps that run no handler of a cause: the object is gone, there are no change handlers
- * (kubefx keeps no state then), the finalizer is to be added (2.), or nothing changed.
+ * (kubefx keeps no state then, only the finalizer its daemons need), the finalizer is to be
+ * added (2.), or nothing changed.
  */
 const settledEarly = <R>(step: Step<R>, pass: Pass<R>): Decision | undefined => {
   const { cause } = step
   if (cause.reason === "gone")
     return decision(step, pass, step.input.event === "DELETED" ? Patch.empty : pass.handlers, true)
-  if (step.handlers.every((h) => h.kind === "event"))
-    return decision(step, pass, pass.handlers, true)
+  if (!step.handlers.some(isChangeHandler)) {
+    const add = cause.finalizer === "add"
+    const remove = cause.finalizer === "remove" && !heldByDaemons(step)
+    const patch = add || remove ? finalizerPatch(step, add) : Patch.empty
+    return decision(step, pass, Patch.combine(pass.handlers, patch), !heldByDaemons(step))
+  }
   if (cause.finalizer === "add")
     return decision(step, pass, Patch.combine(pass.handlers, finalizerPatch(step, true)), false)
   if (cause.reason !== "noop") return undefined
@@ -419,9 +443,14 @@ const isCauseDone = <R>(pass: Pass<R>): boolean =>
     return s !== undefined && Progress.isDone(s)
   })
 
-/** 5. The cause is done: purge progress, record the change as handled, release the finalizer. */
+/**
+ * 5. The cause is done: purge progress, record the change as handled, release the finalizer.
+ * A deletion whose finalizer daemons still hold keeps its progress (so that its delete handlers
+ * do not run again) until they stopped.
+ */
 const finishCause = <R>(step: Step<R>, pass: Pass<R>): Decision => {
   const { cause, storage } = step
+  if (cause.finalizer === "remove" && heldByDaemons(step)) return keepPending(step, pass)
   let framework = Patch.combine(pass.framework, Storage.purgeProgress(storage, step.body))
   if (cause.reason === "create" || cause.reason === "update") {
     // The error summary describes the last handled change: errors of handlers that were not

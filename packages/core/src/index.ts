@@ -132,6 +132,14 @@ export * as SchemaPath from "./SchemaPath.ts"
 export * as Selector from "./Selector.ts"
 
 /**
+ * Daemons and timers as decisions: which ones an object should have running, when a timer is
+ * due, what one run comes to.
+ *
+ * @since 0.1.0
+ */
+export * as Spawn from "./Spawn.ts"
+
+/**
  * Where progress, the last-handled essence and the finalizer live on the object.
  *
  * @since 0.1.0

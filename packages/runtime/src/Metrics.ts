@@ -248,6 +248,38 @@ export const spansQueued = Metric.gauge("kubefx_spans_queued", {
 })
 
 /**
+ * `metric` by attributes, for the hot paths: `Metric.withAttributes` builds a new series (and
+ * computes its key) on every call, this makes each distinct set of attribute values once. Give
+ * the attributes in the same order at every call of one series function.
+ *
+ * @example
+ * ```ts
+ * import { Metric } from "effect"
+ * import { Metrics } from "@kubefx/runtime"
+ *
+ * const runs = Metrics.series(Metrics.handlerRuns)
+ * const counted = Metric.update(runs({ controller: "widgets", handler: "h", outcome: "Success" }), 1)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const series = <Input, State>(
+  metric: Metric.Metric<Input, State>
+): ((attributes: Readonly<Record<string, string>>) => Metric.Metric<Input, State>) => {
+  const made = new Map<string, Metric.Metric<Input, State>>()
+  return (attributes) => {
+    const key = Object.values(attributes).join("\u0000")
+    let found = made.get(key)
+    if (found === undefined) {
+      found = Metric.withAttributes(metric, attributes)
+      made.set(key, found)
+    }
+    return found
+  }
+}
+
+/**
  * Every metric of the current registry (`Metric.MetricRegistry`) in the Prometheus text format.
  *
  * @example

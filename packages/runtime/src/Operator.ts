@@ -90,8 +90,8 @@ interface Entry<R> {
   readonly item: Processor.Item
 }
 
-const objectsOf = (p: Processor.Processor<unknown>) =>
-  Metric.withAttributes(Metrics.objects, { resource: p.controller })
+const objectsSeries = Metrics.series(Metrics.objects)
+const objectsOf = (p: Processor.Processor<unknown>) => objectsSeries({ resource: p.controller })
 
 const serve = <R>(
   registry: Registry.Registry<R>,
@@ -102,8 +102,12 @@ const serve = <R>(
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
   Effect.scoped(
     Effect.gen(function* () {
+      // Daemons hand objects back to the queue, which is made after the processors.
+      let offer = (_: Entry<R>): Effect.Effect<void> => Effect.void
       const processors = yield* Effect.forEach(targets, (t) =>
-        Processor.make(registry, t, settings)
+        Processor.make(registry, t, settings, (processor, item) =>
+          Effect.suspend(() => offer({ processor, item }))
+        )
       )
       const queue = yield* WorkQueue.make<Entry<R>, R>({
         key: (e) => e.processor.key(e.item),
@@ -112,6 +116,7 @@ const serve = <R>(
         batchWindow: settings.batchWindow,
         metrics: { controller: (e) => e.processor.controller }
       })
+      offer = (entry) => queue.offer(entry)
       // ready once every watcher has listed its whole scope once (see `Watcher.onReady`)
       let unsynced = targets.length
       const allReady = Effect.andThen(
@@ -147,7 +152,13 @@ const serve = <R>(
         Effect.gen(function* () {
           yield* Fiber.interrupt(watching)
           yield* Effect.logInfo("stopping: watchers stopped; waiting for running handlers")
-          const finished = yield* Effect.timeoutOption(queue.shutdown, settings.shutdownTimeout)
+          const finished = yield* Effect.timeoutOption(
+            Effect.andThen(
+              Effect.forEach(processors, (p) => p.stop, { concurrency: "unbounded" }),
+              queue.shutdown
+            ),
+            settings.shutdownTimeout
+          )
           if (Option.isNone(finished))
             yield* Effect.logWarning(
               "handlers still running after the shutdown timeout; interrupting them"

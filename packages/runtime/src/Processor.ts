@@ -22,6 +22,7 @@
  */
 import { Backoff, KubeObject, Reconcile, Registry, Resource } from "@kubefx/core"
 import { Clock, Duration, Effect, Metric, Option } from "effect"
+import type * as Scope from "effect/Scope"
 import type { Target } from "./Discovery.ts"
 import * as Events from "./Events.ts"
 import * as OwnWrites from "./internal/ownWrites.ts"
@@ -29,6 +30,7 @@ import { Kube } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as Metrics from "./Metrics.ts"
 import type * as Settings from "./Settings.ts"
+import * as Spawner from "./Spawner.ts"
 import * as StatusWriter from "./StatusWriter.ts"
 import type * as WatchState from "./WatchState.ts"
 
@@ -66,20 +68,17 @@ export interface Processor<R> {
   ) => Effect.Effect<Option.Option<Duration.Duration>, never, R>
   /** How many objects of the resource the watch knows now (the `kubefx_objects` gauge). */
   readonly objects: () => number
+  /** Stops the daemons and timers of the resource's objects (the operator stops). */
+  readonly stop: Effect.Effect<void>
 }
+
+const handlerRuns = Metrics.series(Metrics.handlerRuns)
 
 /** One line per handler run of a decision, and its count in `kubefx_handler_runs_total`;
  * event handlers are never retried, say so. */
 const logRun = (controller: string, run: Reconcile.Run): Effect.Effect<void> =>
   Effect.andThen(
-    Metric.update(
-      Metric.withAttributes(Metrics.handlerRuns, {
-        controller,
-        handler: run.id,
-        outcome: run.outcome._tag
-      }),
-      1
-    ),
+    Metric.update(handlerRuns({ controller, handler: run.id, outcome: run.outcome._tag }), 1),
     Effect.annotateLogs(logLine(run), "handler", run.id)
   )
 
@@ -123,6 +122,8 @@ interface Known {
   eventVersion: string | undefined
   /** Consecutive failed writes: the error backoff's attempt number. */
   failures: number
+  /** The newest copy the watch delivered (what a daemon's `wake` hands back to the queue). */
+  latest: KubeObject.KubeObject | undefined
   readonly writes: OwnWrites.Writes
 }
 
@@ -155,8 +156,9 @@ const meta = (object: KubeObject.KubeObject) => ({
 export const make = <R>(
   registry: Registry.Registry<R>,
   target: Target,
-  settings: Settings.Settings
-): Effect.Effect<Processor<R>, never, Kube> =>
+  settings: Settings.Settings,
+  wake: (processor: Processor<R>, item: Item) => Effect.Effect<void> = () => Effect.void
+): Effect.Effect<Processor<R>, never, Kube | R | Scope.Scope> =>
   Effect.gen(function* () {
     const kube = yield* Kube
     const resourceName = Resource.format(target.resource)
@@ -170,13 +172,21 @@ export const make = <R>(
       reportingComponent: settings.reportingComponent,
       reportingInstance: settings.reportingInstance
     })
+    const spawner = yield* Spawner.make(Registry.forResource(registry, target.resource), {
+      resource: target.resource,
+      controller: resourceName,
+      writer,
+      postEvents,
+      wake: (object) =>
+        wake(self, { _tag: "Applied", object: objects.get(keyOf(object))?.latest ?? object })
+    })
     const objects = new Map<string, Known>()
     /** The identities of the objects the watch knows now. */
     const live = new Set<string>()
     const labels = { controller: resourceName }
+    const reconcileTotal = Metrics.series(Metrics.reconcileTotal)
     const series = {
-      total: (result: string) =>
-        Metric.withAttributes(Metrics.reconcileTotal, { controller: resourceName, result }),
+      total: (result: string) => reconcileTotal({ controller: resourceName, result }),
       errors: Metric.withAttributes(Metrics.reconcileErrors, labels),
       time: Metric.withAttributes(Metrics.reconcileTime, labels),
       active: Metric.withAttributes(Metrics.activeWorkers, labels)
@@ -188,7 +198,13 @@ export const make = <R>(
     const known = (k: string): Known => {
       let record = objects.get(k)
       if (record === undefined) {
-        record = { seen: false, eventVersion: undefined, failures: 0, writes: OwnWrites.empty() }
+        record = {
+          seen: false,
+          eventVersion: undefined,
+          failures: 0,
+          latest: undefined,
+          writes: OwnWrites.empty()
+        }
         objects.set(k, record)
       }
       return record
@@ -207,7 +223,9 @@ export const make = <R>(
         case "Applied": {
           const object = normalize(event.object)
           live.add(keyOf(object))
-          OwnWrites.delivered(known(keyOf(object)).writes, KubeObject.resourceVersion(object))
+          const record = known(keyOf(object))
+          record.latest = object
+          OwnWrites.delivered(record.writes, KubeObject.resourceVersion(object))
           return [{ _tag: "Applied", object }]
         }
         case "Deleted": {
@@ -258,7 +276,8 @@ export const make = <R>(
           now: yield* Clock.currentTimeMillis,
           firstSight: !record.seen,
           event,
-          storage: used
+          storage: used,
+          daemonsRunning: spawner.holding(k)
         })
         const { cause } = decision
         yield* Effect.annotateCurrentSpan({
@@ -328,6 +347,7 @@ export const make = <R>(
           })
           for (const run of decision.runs) yield* logRun(resourceName, run)
         }
+        yield* spawner.forget(k)
         yield* Effect.logInfo("deleted; forgotten")
         objects.delete(k)
         return Option.none<Duration.Duration>()
@@ -355,6 +375,7 @@ export const make = <R>(
               ? "ADDED"
               : "MODIFIED"
         record.eventVersion = rv
+        yield* spawner.sync(k, object, yield* writer.storageFor(object))
         return yield* step(k, object, event, 0)
       })
 
@@ -404,12 +425,14 @@ export const make = <R>(
       })
     }
 
-    return {
+    const self: Processor<R> = {
       target,
       controller: resourceName,
       observe,
       key: (item) => `${resourceName}|${keyOf(item.object)}`,
       process,
-      objects: () => live.size
-    } satisfies Processor<R>
+      objects: () => live.size,
+      stop: spawner.stopAll
+    }
+    return self
   })

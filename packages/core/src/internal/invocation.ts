@@ -58,8 +58,17 @@ export interface Invocation {
   readonly state: Progress.HandlerState
   /** The clock, epoch milliseconds. */
   readonly now: number
+  /** For daemons and timers: the stop signal and the newest copy (see `Handler.SpawnedContext`). */
+  readonly signals?: Signals | undefined
   /** Seeds the backoff's jitter (per object, handler and change). */
   readonly seed: string
+}
+
+/** What a daemon's or timer's context adds to a handler's. @internal */
+export interface Signals {
+  readonly stopped: Effect.Effect<void>
+  readonly isStopped: Effect.Effect<boolean>
+  readonly latest: Effect.Effect<Json.JsonObject>
 }
 
 /** What one run comes to: its outcome and the patch the handler wrote. @internal */
@@ -205,7 +214,8 @@ const makeContext = (
       info: log(Effect.logInfo),
       warn: log(Effect.logWarning),
       error: log(Effect.logError)
-    }
+    },
+    ...input.signals
   }
 }
 

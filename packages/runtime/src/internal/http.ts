@@ -282,6 +282,9 @@ const header = (res: HttpResponse, name: string): string | undefined => {
   return typeof v === "string" ? v : v?.[0]
 }
 
+const requestsTotal = Metrics.series(Metrics.requestsTotal)
+const requestDuration = Metrics.series(Metrics.requestDuration)
+
 /**
  * Counts an attempt in `rest_client_requests_total` (by status, `<error>` without an answer)
  * and `rest_client_request_duration_seconds`; an interrupted attempt is not counted.
@@ -299,14 +302,8 @@ const measured = <A, E>(
     const host = conn.server.host
     const code = Exit.isSuccess(exit) ? String(status(exit.value)) : "<error>"
     const end = yield* Clock.currentTimeMillis
-    yield* Metric.update(
-      Metric.withAttributes(Metrics.requestsTotal, { code, method: req.method, host }),
-      1
-    )
-    yield* Metric.update(
-      Metric.withAttributes(Metrics.requestDuration, { verb: req.method, host }),
-      (end - start) / 1000
-    )
+    yield* Metric.update(requestsTotal({ code, method: req.method, host }), 1)
+    yield* Metric.update(requestDuration({ verb: req.method, host }), (end - start) / 1000)
     return yield* exit
   })
 

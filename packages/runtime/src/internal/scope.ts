@@ -102,10 +102,12 @@ const stepOf = (
   }
 }
 
+const watchRestarts = Metrics.series(Metrics.watchRestarts)
+
 /** Counts a restart of the scope's list or watch in `kubefx_watch_restarts_total`. @internal */
 export const restarted = (scope: Scope, reason: string): Effect.Effect<void> =>
   Metric.update(
-    Metric.withAttributes(Metrics.watchRestarts, {
+    watchRestarts({
       resource: `${scope.resource.plural}${scope.resource.group === "" ? "" : `.${scope.resource.group}`}`,
       reason
     }),

@@ -1,0 +1,378 @@
+/**
+ * The daemons and timers of one resource's objects (`Handler.daemon`, `Handler.timer`): one
+ * fiber per object and handler, started and stopped as the object's copies arrive, with the
+ * core's `Spawn` deciding which ones an object should have, when a timer is due and what a run
+ * came to.
+ *
+ * - {@link Spawner.sync} takes each copy the processor handles: it starts the daemons and timers
+ *   the object should have and does not (an initial delay counts from here), and asks the ones
+ *   it should not have to stop. A daemon or timer that ended on its own (success, or failure
+ *   for good) is not started again for the object by this process.
+ * - Stopping a daemon: `ctx.stopped` completes, the program has `cancellationTimeout` to end,
+ *   then it is interrupted; one that does not end within a second of that is abandoned (logged;
+ *   it no longer holds the finalizer). A timer is interrupted at once.
+ * - A run's patch (its result, its `ctx.patch`, the error summary) is written with the object's
+ *   uid as the only precondition: it merges into whatever the object has become. A write that
+ *   fails is logged; the run is not repeated for it.
+ * - When the last daemon holding a deleted object's finalizer has stopped, `wake` hands the
+ *   object back to the queue, whose next step removes the finalizer.
+ *
+ * @since 0.1.0
+ */
+import {
+  Causes,
+  Essence,
+  type Handler,
+  Json,
+  KubeObject,
+  Progress,
+  type Resource,
+  Spawn,
+  Storage
+} from "@kubefx/core"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Metric, Option } from "effect"
+import * as Scope from "effect/Scope"
+import type * as Events from "./Events.ts"
+import * as Metrics from "./Metrics.ts"
+import * as StatusWriter from "./StatusWriter.ts"
+
+/**
+ * The daemons and timers of one resource.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Spawner {
+  /** Brings the object's daemons and timers in line with this copy (see the module's
+   * documentation); `storage` is where the object's state is kept. */
+  readonly sync: (
+    key: string,
+    body: KubeObject.KubeObject,
+    storage: Storage.Storage
+  ) => Effect.Effect<void>
+  /** The object is gone: stops its daemons and timers. */
+  readonly forget: (key: string) => Effect.Effect<void>
+  /** Whether daemons that hold kubefx's finalizer still run (or stop) for the object. */
+  readonly holding: (key: string) => boolean
+  /** Stops every daemon and timer (the operator stops); `sync` starts nothing afterwards. */
+  readonly stopAll: Effect.Effect<void>
+}
+
+/** What the spawner needs from its processor. */
+export interface Options {
+  readonly resource: Resource.Resource<unknown>
+  /** The `controller` label of its metrics. */
+  readonly controller: string
+  readonly writer: StatusWriter.StatusWriter
+  readonly postEvents: (
+    object: KubeObject.KubeObject,
+    notes: ReadonlyArray<Events.Note>
+  ) => Effect.Effect<void>
+  /** Hands an object back to the queue. */
+  readonly wake: (body: KubeObject.KubeObject) => Effect.Effect<void>
+}
+
+/** One daemon or timer of one object. */
+interface Run {
+  readonly handler: Handler.Handler<unknown>
+  readonly stop: Deferred.Deferred<void>
+  fiber: Fiber.Fiber<unknown> | undefined
+  /** Asked to stop by kubefx (rather than ending on its own). */
+  stopping: boolean
+  /** Did not end after being interrupted: left to itself. */
+  abandoned: boolean
+}
+
+/** What the spawner knows of one object. */
+interface Entry {
+  latest: KubeObject.KubeObject
+  storage: Storage.Storage
+  /** The essence's digest, and when it last changed (a timer's `idle` counts from there). */
+  digest: string
+  changed: number
+  readonly runs: Map<string, Run>
+  /** Ended with a success: not started again by this process. */
+  readonly done: Set<string>
+  /** Failed for good, with the digest it failed on: not started again before a change. */
+  readonly failed: Map<string, string>
+}
+
+const noun = (handler: Handler.Handler<unknown>) => handler.kind
+
+const graceOf = (handler: Handler.Handler<unknown>): Duration.Duration =>
+  handler.spawn?._tag === "Daemon" ? handler.spawn.cancellationTimeout : Duration.zero
+
+const annotations = (object: KubeObject.KubeObject, handler: string) => {
+  const name = object.metadata?.name ?? ""
+  const namespace = object.metadata?.namespace
+  return {
+    object: namespace === undefined ? name : `${namespace}/${name}`,
+    ...(namespace === undefined ? {} : { namespace }),
+    name,
+    uid: KubeObject.uid(object),
+    handler
+  }
+}
+
+/** The copy to write a run's patch against: its uid is the only precondition. */
+const unguarded = (object: KubeObject.KubeObject): KubeObject.KubeObject => {
+  const { resourceVersion: _, ...metadata } = object.metadata ?? {}
+  return { ...object, metadata }
+}
+
+/** Sleeps, or ends early when the run is asked to stop: answers whether it was. */
+const sleepUnlessStopped = (run: Run, millis: number): Effect.Effect<boolean> =>
+  Effect.raceFirst(
+    Effect.as(Effect.sleep(Duration.millis(Math.max(0, millis))), false),
+    Effect.as(Deferred.await(run.stop), true)
+  )
+
+/**
+ * Builds the spawner of one resource's `handlers` (its daemons and timers; others are
+ * ignored); their fibers live in the current scope and run with its services.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <R>(
+  handlers: ReadonlyArray<Handler.Handler<R>>,
+  options: Options
+): Effect.Effect<Spawner, never, R | Scope.Scope> =>
+  Effect.gen(function* () {
+    const spawned = handlers.filter((h) => h.spawn !== undefined)
+    // A scope of its own, made now: closing the operator's scope runs `stopAll` (a finalizer
+    // added later, so run earlier) before it interrupts what is left here.
+    const scope = yield* Scope.fork(yield* Effect.scope)
+    const context = yield* Effect.context<R>()
+    const entries = new Map<string, Entry>()
+    const handlerRuns = Metrics.series(Metrics.handlerRuns)
+    let closing = false
+
+    const report = (handler: Handler.Handler<unknown>, settled: Spawn.Settled) => {
+      const { outcome } = settled
+      const count = Metric.update(
+        handlerRuns({ controller: options.controller, handler: handler.id, outcome: outcome._tag }),
+        1
+      )
+      const line =
+        outcome._tag === "Success"
+          ? Effect.logDebug(`${noun(handler)} ${handler.id}: Success`)
+          : outcome._tag === "Retry"
+            ? Effect.logWarning(
+                `${noun(handler)} ${handler.id}: Retry in ${outcome.delayMillis}ms: ${outcome.message}`
+              )
+            : Effect.logError(
+                `${noun(handler)} ${handler.id} failed permanently, stopped for this object: ${outcome.error.message}`
+              )
+      return Effect.andThen(count, line)
+    }
+
+    const write = (entry: Entry, settled: Spawn.Settled) =>
+      Effect.gen(function* () {
+        if (!StatusWriter.isNoop(settled.patch)) {
+          const written = yield* options.writer
+            .write(unguarded(entry.latest), settled.patch, entry.storage)
+            .pipe(Effect.result)
+          if (written._tag === "Failure" && written.failure._tag !== "NotFound")
+            yield* Effect.logWarning(
+              `could not write the run's result (${written.failure._tag}: ${"message" in written.failure ? written.failure.message : ""})`
+            )
+        }
+        yield* options.postEvents(entry.latest, [settled.event])
+      })
+
+    /** One run, its log line, metric, write and event. */
+    const runOnce = (entry: Entry, run: Run, state: Progress.HandlerState) =>
+      Effect.gen(function* () {
+        const settled = yield* Spawn.run(run.handler, {
+          resource: options.resource,
+          body: entry.latest as Json.JsonObject,
+          storage: entry.storage,
+          state,
+          now: yield* Clock.currentTimeMillis,
+          stopped: Deferred.await(run.stop),
+          isStopped: Deferred.isDone(run.stop),
+          latest: Effect.sync(() => entry.latest as Json.JsonObject)
+        })
+        yield* report(run.handler, settled)
+        yield* write(entry, settled)
+        return settled
+      })
+
+    /** Runs until it ends; a retry runs again after its delay. Answers how it ended, if it did
+     * on its own. */
+    const attempts = (entry: Entry, run: Run, cause: string) =>
+      Effect.gen(function* () {
+        let state = Progress.start(cause, yield* Clock.currentTimeMillis)
+        while (true) {
+          const settled = yield* runOnce(entry, run, state)
+          if (settled.next._tag !== "Retry") return settled.next._tag
+          state = settled.state
+          if (yield* sleepUnlessStopped(run, settled.next.delayMillis)) return undefined
+        }
+      })
+
+    const daemon = (entry: Entry, run: Run, spawn: Handler.Spawn & { _tag: "Daemon" }) =>
+      Effect.gen(function* () {
+        const delay = Duration.toMillis(spawn.initialDelay)
+        if (delay > 0 && (yield* sleepUnlessStopped(run, delay))) return undefined
+        return yield* attempts(entry, run, "daemon:")
+      })
+
+    const timer = (entry: Entry, run: Run, spawn: Spawn.TimerSpawn) =>
+      Effect.gen(function* () {
+        const since = yield* Clock.currentTimeMillis
+        let last: Spawn.TimerClock["last"]
+        while (true) {
+          const now = yield* Clock.currentTimeMillis
+          const due = Spawn.timerDue(spawn, { now, since, changed: entry.changed, last })
+          if (due > now) {
+            // The essence may change meanwhile (idle): the due time is computed again.
+            if (yield* sleepUnlessStopped(run, due - now)) return undefined
+            continue
+          }
+          const ended = yield* attempts(entry, run, "timer:")
+          if (ended !== "Done") return ended
+          last = { started: now, ended: yield* Clock.currentTimeMillis }
+        }
+      })
+
+    const holding = (key: string): boolean => {
+      const entry = entries.get(key)
+      if (entry === undefined) return false
+      for (const run of entry.runs.values())
+        if (!run.abandoned && Duration.toMillis(graceOf(run.handler)) > 0) return true
+      return false
+    }
+
+    /** After a run's fiber ended: forget it, note how, and go on with the object. */
+    const ended = (key: string, entry: Entry, run: Run, how: "Done" | "Failed" | undefined) =>
+      Effect.suspend(() => {
+        const id = run.handler.id
+        if (entry.runs.get(id) === run) entry.runs.delete(id)
+        if (!run.stopping && how === "Done") entry.done.add(id)
+        if (!run.stopping && how === "Failed") entry.failed.set(id, entry.digest)
+        if (closing || entries.get(key) !== entry) return Effect.void
+        const what = `${noun(run.handler)} ${id}`
+        const line = Effect.logInfo(
+          how === "Done" && !run.stopping ? `${what} ended` : `${what} stopped`
+        )
+        if (Causes.isDeleting(entry.latest as Json.JsonObject))
+          return Effect.andThen(line, holding(key) ? Effect.void : options.wake(entry.latest))
+        return Effect.andThen(line, sync(key, entry.latest, entry.storage))
+      })
+
+    const start = (key: string, entry: Entry, handler: Handler.Handler<R>) =>
+      Effect.gen(function* () {
+        const spawn = handler.spawn
+        if (spawn === undefined) return
+        const run: Run = {
+          handler,
+          stop: Deferred.makeUnsafe<void>(),
+          fiber: undefined,
+          stopping: false,
+          abandoned: false
+        }
+        entry.runs.set(handler.id, run)
+        // The run's handler is this `handler`: its program needs `R`, which `context` has.
+        const program = (
+          spawn._tag === "Daemon" ? daemon(entry, run, spawn) : timer(entry, run, spawn)
+        ) as Effect.Effect<"Done" | "Failed" | undefined, never, R>
+        const logged = Effect.annotateLogs(annotations(entry.latest, handler.id))
+        run.fiber = yield* program.pipe(
+          Effect.onExit((exit) =>
+            logged(ended(key, entry, run, Exit.isSuccess(exit) ? exit.value : undefined))
+          ),
+          logged,
+          Effect.provideContext(context),
+          Effect.forkIn(scope)
+        )
+        yield* logged(Effect.logInfo(`${noun(handler)} ${handler.id} started`))
+      })
+
+    /** Asks a run to stop, gives a daemon its grace, interrupts, abandons after a second. */
+    const stop = (run: Run) =>
+      Effect.gen(function* () {
+        if (run.stopping) return
+        run.stopping = true
+        yield* Deferred.succeed(run.stop, undefined)
+        const fiber = run.fiber
+        if (fiber === undefined) return
+        const grace = graceOf(run.handler)
+        if (Duration.toMillis(grace) > 0) {
+          const done = yield* Effect.timeoutOption(Fiber.await(fiber), grace)
+          if (Option.isSome(done)) return
+          yield* Effect.logWarning(
+            `${noun(run.handler)} ${run.handler.id} did not stop within ${Duration.format(grace)} of being asked to (cancellationTimeout); interrupting it`
+          )
+        }
+        yield* Effect.forkIn(Fiber.interrupt(fiber), scope)
+        const gone = yield* Effect.timeoutOption(Fiber.await(fiber), Duration.seconds(1))
+        if (Option.isSome(gone)) return
+        run.abandoned = true
+        yield* Effect.logError(
+          `${noun(run.handler)} ${run.handler.id} did not end when interrupted; abandoned (it no longer holds the object's finalizer)`
+        )
+      })
+
+    const entryFor = (key: string, body: KubeObject.KubeObject, storage: Storage.Storage) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const digest = Json.digest(Essence.make(body, Storage.ignoresAnnotation(storage)))
+        let entry = entries.get(key)
+        if (entry === undefined) {
+          entry = {
+            latest: body,
+            storage,
+            digest,
+            changed: now,
+            runs: new Map(),
+            done: new Set(),
+            failed: new Map()
+          }
+          entries.set(key, entry)
+        }
+        entry.latest = body
+        entry.storage = storage
+        if (entry.digest !== digest) {
+          entry.digest = digest
+          entry.changed = now
+        }
+        return entry
+      })
+
+    const sync: Spawner["sync"] = (key, body, storage) =>
+      Effect.gen(function* () {
+        if (spawned.length === 0 || closing) return
+        const entry = yield* entryFor(key, body, storage)
+        const wanted = new Set(Spawn.wanted(spawned, body as Json.JsonObject, storage))
+        for (const handler of spawned) {
+          const run = entry.runs.get(handler.id)
+          if (!wanted.has(handler)) {
+            if (run !== undefined && !run.stopping) yield* Effect.forkIn(stop(run), scope)
+            continue
+          }
+          const failedOn = entry.failed.get(handler.id)
+          if (run !== undefined || entry.done.has(handler.id) || failedOn === entry.digest) continue
+          entry.failed.delete(handler.id)
+          yield* start(key, entry, handler)
+        }
+      })
+
+    const forget = (key: string) =>
+      Effect.suspend(() => {
+        const entry = entries.get(key)
+        if (entry === undefined) return Effect.void
+        entries.delete(key)
+        return Effect.forEach(entry.runs.values(), (run) => Effect.forkIn(stop(run), scope), {
+          discard: true
+        })
+      })
+
+    const stopAll = Effect.suspend(() => {
+      closing = true
+      const runs = [...entries.values()].flatMap((entry) => [...entry.runs.values()])
+      return Effect.forEach(runs, stop, { concurrency: "unbounded", discard: true })
+    })
+
+    return { sync, forget, holding, stopAll }
+  })
