@@ -659,9 +659,11 @@ type SpawnedFn<Spec, E, R> = (ctx: SpawnedContext<Spec>) => Result<E, R>
  *
  * - A program that ends with a success is not started again by this operator process (its
  *   result, if any, is stored at `status.<id>`).
- * - A temporary error (or an unexpected one, per `errors`) restarts it after its delay or the
- *   backoff; a permanent one stops it for good: recorded in `status.kubefx.errors.<id>`, it is
- *   not started again, also by a later operator process, until the object's spec changes.
+ * - A temporary error (or an unexpected one, or a defect, per `errors`) restarts it after its
+ *   delay or the backoff; a permanent one stops it for good: recorded in
+ *   `status.kubefx.errors.<id>`, it is not started again (also by a later operator process)
+ *   while that entry is there. A handled change of the object's essence clears the entry when
+ *   the operator has change handlers; otherwise remove it by hand to start the daemon again.
  * - What it writes through `ctx.patch` is applied when the program ends (or fails).
  *
  * @example

@@ -6,8 +6,8 @@
  *
  * - An object has a daemon or timer running while it is not being deleted, matches the
  *   handler's filters, and the handler has not failed for good on it (a permanent failure is
- *   recorded in the error summary, `status.kubefx.errors.<id>`, which a handled change of the
- *   object's essence clears).
+ *   recorded in the error summary, `status.kubefx.errors.<id>`, which the next handled change
+ *   of the object's essence clears when the operator has change handlers).
  * - A run's result is stored at `status.<id>`, its `ctx.patch` is applied, and a failure is
  *   summarized as a reconciliation step's handler failures are; a success clears the summary.
  * - What follows a run: a success ends a daemon (not restarted by this process) and schedules a
