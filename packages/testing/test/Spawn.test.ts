@@ -8,6 +8,7 @@ import { Handler, type KubeObject, Outcome, Registry, Resource } from "@kubefx/c
 import { ApiPatch } from "@kubefx/runtime"
 import { Clock, Effect, Layer, Option } from "effect"
 import { Runner, SimCluster } from "../src/index.ts"
+import { crdManifest } from "./fixtures.ts"
 
 const ns = "default"
 const widgets = Resource.make({
@@ -25,33 +26,14 @@ const cm = (name: string, data: Record<string, string> = {}) =>
     spec: data
   }) as KubeObject.KubeObject
 
-const widgetCrd: KubeObject.KubeObject = {
-  apiVersion: "apiextensions.k8s.io/v1",
-  kind: "CustomResourceDefinition",
-  metadata: { name: "widgets.sim.kubefx.dev" },
-  spec: {
-    group: "sim.kubefx.dev",
-    scope: "Namespaced",
-    names: { plural: "widgets", singular: "widget", kind: "Widget" },
-    versions: [
-      {
-        name: "v1",
-        served: true,
-        storage: true,
-        subresources: { status: {} },
-        schema: {
-          openAPIV3Schema: {
-            type: "object",
-            properties: {
-              spec: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
-              status: { type: "object", "x-kubernetes-preserve-unknown-fields": true }
-            }
-          }
-        }
-      }
-    ]
-  }
-}
+const keepAll = { type: "object", "x-kubernetes-preserve-unknown-fields": true }
+const widgetCrd = crdManifest({
+  group: "sim.kubefx.dev",
+  plural: "widgets",
+  kind: "Widget",
+  status: true,
+  schema: { type: "object", properties: { spec: keepAll, status: keepAll } }
+})
 
 /** The simulated cluster with the Widget CRD installed. */
 const cluster = Layer.effectDiscard(
