@@ -13,6 +13,8 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          // The command's tests start Node processes: slow when the machine is busy.
+          testTimeout: 30_000,
           include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
           exclude: ["**/*.integration.test.ts", "**/node_modules/**"]
         }

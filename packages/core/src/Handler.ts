@@ -36,6 +36,7 @@ import * as Backoff from "./Backoff.ts"
 import type * as Diff from "./Diff.ts"
 import * as Filter from "./Filter.ts"
 import * as Json from "./Json.ts"
+import type * as Outcome from "./Outcome.ts"
 import type * as Patch from "./Patch.ts"
 import type * as Resource from "./Resource.ts"
 import * as Selector from "./Selector.ts"
@@ -160,7 +161,60 @@ export interface Context<Spec> {
   /** Records changes to the object itself (merged into the step's patch). */
   readonly patch: Patch.Builder
   readonly logger: Logger
+  /**
+   * Runs sub-handlers, in the record's order: each has its own progress on the object under
+   * `<id>/<name>` (retries, delays, timeout counted from its own start, the handler's options)
+   * and its result stored at `status["<id>/<name>"]`; one that is done is not run again, also
+   * after a restart. Succeeds with the results (by name; none for one that returned nothing)
+   * when all succeeded; fails with
+   * `SubHandlersPending` while some are not done (the handler is run again when the soonest is
+   * due; the code after `execute` runs once all are done) and with a `PermanentError` naming the
+   * sub-handlers that failed. Sub-handlers may nest. Only change handlers (create, update,
+   * field, resume, delete) have sub-handlers; elsewhere it fails with a `PermanentError`.
+   */
+  readonly execute: <const Subs extends SubHandlers<Spec>>(
+    subs: Subs
+  ) => Effect.Effect<
+    Json.JsonObject & { readonly [K in keyof Subs]?: Json.Json },
+    Outcome.SubHandlersPending | Outcome.PermanentError,
+    SubServices<Subs>
+  >
 }
+
+/**
+ * Sub-handlers by name, as `ctx.execute` takes them: each a function of its own context (the
+ * object as the sub-handlers before it left it). Names are unique by construction (the record's
+ * keys); a name may not be empty nor contain `/`.
+ *
+ * @example
+ * ```ts
+ * import type { Handler } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const steps: Handler.SubHandlers<unknown> = {
+ *   volume: () => Effect.succeed({ created: true }),
+ *   claim: (ctx) => ctx.logger.info("claiming")
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SubHandlers<Spec> = Readonly<
+  // biome-ignore lint/suspicious/noExplicitAny: each sub-handler has its own error and services
+  Record<string, (ctx: Context<Spec>) => Result<any, any>>
+>
+
+/**
+ * The services the sub-handlers of a record need.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SubServices<Subs> = {
+  // biome-ignore lint/suspicious/noExplicitAny: only the services are inferred
+  [K in keyof Subs]: Subs[K] extends (ctx: any) => Effect.Effect<any, any, infer R> ? R : never
+}[keyof Subs]
 
 /**
  * What a daemon or a timer receives: the handler's context (of the object as it was when the

@@ -87,6 +87,43 @@ export class HandlerTimeout extends Data.TaggedError("HandlerTimeout")<{
 }> {}
 
 /**
+ * Raised by `ctx.execute` while some of its sub-handlers are not done yet: the parent handler
+ * is run again after `delayMillis` (the soonest due sub-handler), without this counting as one
+ * of its own retries. Let it through: a handler that catches it stops waiting for its
+ * sub-handlers.
+ *
+ * @example
+ * ```ts
+ * import { Outcome } from "@kubefx/core"
+ *
+ * new Outcome.SubHandlersPending({ message: "waiting for sub-handlers: claim", delayMillis: 5000 })._tag // "SubHandlersPending"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SubHandlersPending extends Data.TaggedError("SubHandlersPending")<{
+  readonly message: string
+  readonly delayMillis: number
+}> {}
+
+/**
+ * Whether a value is a {@link SubHandlersPending}.
+ *
+ * @example
+ * ```ts
+ * import { Outcome } from "@kubefx/core"
+ *
+ * Outcome.isSubHandlersPending(new Outcome.PermanentError({ message: "no" })) // false
+ * ```
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isSubHandlersPending = (u: unknown): u is SubHandlersPending =>
+  u instanceof SubHandlersPending
+
+/**
  * The errors a handler is expected to raise.
  *
  * @example

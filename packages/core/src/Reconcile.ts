@@ -54,6 +54,7 @@ import * as Essence from "./Essence.ts"
 import * as Filter from "./Filter.ts"
 import * as Handler from "./Handler.ts"
 import * as Invocation from "./internal/invocation.ts"
+import type * as SubHandlers from "./internal/subHandlers.ts"
 import * as Json from "./Json.ts"
 import type * as Outcome from "./Outcome.ts"
 import * as Patch from "./Patch.ts"
@@ -393,7 +394,7 @@ const runCauseHandler = <R>(
   before: Progress.HandlerState
 ): Effect.Effect<void, never, R> =>
   Effect.gen(function* () {
-    const { outcome, patch } = yield* Invocation.invoke(h, {
+    const { outcome, patch, waiting } = yield* Invocation.invoke(h, {
       resource: step.input.resource,
       body: pass.current,
       reason: step.cause.reason,
@@ -401,13 +402,15 @@ const runCauseHandler = <R>(
       change,
       state: before,
       now: step.now,
-      seed: `${step.uid}/${h.id}/${step.cause.key}`
+      seed: `${step.uid}/${h.id}/${step.cause.key}`,
+      children: childrenOf(step, pass, h)
     })
-    const after = Progress.next(before, outcome, step.now)
+    const next = Progress.next(before, outcome, step.now)
+    const after = waiting === true ? { ...next, retries: before.retries } : next
     pass.states.set(h.id, after)
     pass.changes.set(h.id, after)
     pass.runs.push({ id: h.id, kind: h.kind, outcome })
-    pass.events.push(Invocation.eventFor(h.id, outcome))
+    if (waiting !== true) pass.events.push(Invocation.eventFor(h.id, outcome))
     const own =
       outcome._tag === "Success" && outcome.result !== undefined
         ? Patch.combine(patch, {
@@ -418,6 +421,23 @@ const runCauseHandler = <R>(
     pass.handlers = Patch.combine(pass.handlers, own)
     pass.current = Json.asObject(Patch.apply(pass.current, own))
   })
+
+/** Where a handler's sub-handlers (`ctx.execute`) find their progress and record their runs. */
+const childrenOf = <R>(
+  step: Step<R>,
+  pass: Pass<R>,
+  h: Handler.Handler<R>
+): SubHandlers.Children => ({
+  state: (id) => {
+    const stored = Json.own(step.progress, id)
+    return stored !== undefined && stored.cause === step.cause.key ? stored : undefined
+  },
+  record: ({ id, outcome, state }) => {
+    pass.changes.set(id, state)
+    pass.runs.push({ id, kind: h.kind, outcome })
+    pass.events.push(Invocation.eventFor(id, outcome))
+  }
+})
 
 const errorsPath = (storage: Storage.Storage): Json.Path => ["status", ...storage.errors]
 

@@ -30,6 +30,7 @@ import * as Patch from "../Patch.ts"
 import type * as Progress from "../Progress.ts"
 import type { Event } from "../Reconcile.ts"
 import type * as Resource from "../Resource.ts"
+import * as SubHandlers from "./subHandlers.ts"
 
 /** The longest message kept in progress, status and events. @internal */
 export const maxMessageLength = 1000
@@ -62,6 +63,8 @@ export interface Invocation {
   readonly signals?: Signals | undefined
   /** Seeds the backoff's jitter (per object, handler and change). */
   readonly seed: string
+  /** For change handlers: where their sub-handlers' progress is (see `ctx.execute`). */
+  readonly children?: SubHandlers.Children | undefined
 }
 
 /** What a daemon's or timer's context adds to a handler's. @internal */
@@ -75,6 +78,8 @@ export interface Signals {
 export interface Attempt {
   readonly outcome: Outcome.Outcome
   readonly patch: Patch.MergePatch
+  /** The run waits for its sub-handlers (a `Retry` that is not one of the handler's retries). */
+  readonly waiting?: boolean | undefined
 }
 
 /**
@@ -111,14 +116,38 @@ const runOnce = <R>(
     if (left !== undefined && left <= 0) return yield* refused(timeoutError(handler))
     const spec = yield* decodeSpec(handler, input.body)
     if (spec._tag === "Invalid") return yield* refused(spec.error)
-    const ctx = makeContext(handler, input, spec.value, builder)
+    const execute = SubHandlers.makeExecute(
+      {
+        handler,
+        body: input.body,
+        now: input.now,
+        cause: input.state.cause,
+        children: input.children,
+        patch: { get, builder }
+      },
+      // The sub-handlers' services are among the parent's (`SubServices`), provided to its run.
+      (child, body, state) =>
+        invoke(child, {
+          ...input,
+          body,
+          state,
+          seed: `${input.seed}:${child.id}`
+        }) as Effect.Effect<Attempt>,
+      new Set()
+    ) as Handler.Context<unknown>["execute"]
+    const ctx = makeContext(handler, input, spec.value, builder, execute)
     const annotations = logAnnotations(ctx.id, ctx.name, ctx.namespace)
     const run: Effect.Effect<unknown, unknown, R> = Effect.suspend(() => handler.run(ctx))
     const timed = left === undefined ? run : Effect.timeout(run, Duration.millis(left))
     const exit = yield* Effect.exit(timed.pipe(Effect.annotateLogs(annotations)))
     const outcome = yield* classify(handler, exit, input)
-    return checkJson(handler, { outcome, patch: yield* get })
+    return checkJson(handler, { outcome, patch: yield* get, waiting: isWaiting(exit) })
   })
+
+/** Whether a run ended waiting for its sub-handlers. */
+const isWaiting = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  Exit.isFailure(exit) &&
+  Option.isSome(Option.filter(Cause.findErrorOption(exit.cause), Outcome.isSubHandlersPending))
 
 /** The time left before the handler's timeout, counted from its first start; none without one. */
 const remainingMillis = (
@@ -177,7 +206,8 @@ const makeContext = (
   handler: Handler.Handler<unknown>,
   input: Invocation,
   spec: unknown,
-  patch: Patch.Builder
+  patch: Patch.Builder,
+  execute: Handler.Context<unknown>["execute"]
 ): Handler.Context<unknown> => {
   const { body, state, now } = input
   const meta = Json.asObject(body.metadata)
@@ -215,6 +245,7 @@ const makeContext = (
       warn: log(Effect.logWarning),
       error: log(Effect.logError)
     },
+    execute,
     ...input.signals
   }
 }
@@ -260,6 +291,8 @@ const classifyError = (
   input: Invocation
 ): Effect.Effect<Outcome.Outcome> => {
   if (e instanceof Outcome.PermanentError) return Effect.succeed(permanentError(e.message))
+  if (e instanceof Outcome.SubHandlersPending)
+    return Effect.succeed(Outcome.retry(e.delayMillis, e.message))
   if (e instanceof Outcome.TemporaryError) return retryOrExhaust(handler, input, e.message, e.delay)
   if (Outcome.isPermanent(e)) return Effect.succeed(declaredPermanent(e))
   if (Cause.isTimeoutError(e) && handler.timeout !== undefined)
