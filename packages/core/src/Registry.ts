@@ -17,6 +17,7 @@ import * as Pipeable from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Handler from "./Handler.ts"
 import * as Json from "./Json.ts"
+import * as Index from "./ObjectIndex.ts"
 import type * as Resource from "./Resource.ts"
 import * as SchemaPath from "./SchemaPath.ts"
 import * as Selector from "./Selector.ts"
@@ -39,6 +40,8 @@ export interface Registry<out R> extends Pipeable.Pipeable {
   readonly handlers: ReadonlyArray<Handler.Handler<R>>
   /** The resources handlers address through the client, besides those they serve. */
   readonly uses: ReadonlyArray<Use>
+  /** The indexes the registry keeps (and provides to its handlers). */
+  readonly indexes: ReadonlyArray<Index.Any>
 }
 
 /**
@@ -108,12 +111,14 @@ export interface Use {
 
 const fromParts = <R>(
   handlers: ReadonlyArray<Handler.Handler<R>>,
-  uses: ReadonlyArray<Use>
+  uses: ReadonlyArray<Use>,
+  indexes: ReadonlyArray<Index.Any>
 ): Registry<R> => {
   const self = Object.create(Pipeable.Prototype)
   self._tag = "Registry"
   self.handlers = handlers
   self.uses = uses
+  self.indexes = indexes
   return self
 }
 
@@ -130,7 +135,7 @@ const fromParts = <R>(
  * @since 0.1.0
  * @category constructors
  */
-export const empty: Registry<never> = fromParts([], [])
+export const empty: Registry<never> = fromParts([], [], [])
 
 /**
  * Whether a value is a registry. The check is structural (a `_tag` of `"Registry"` with arrays
@@ -195,7 +200,11 @@ export const add: {
 } = dual(
   2,
   <R, R2>(self: Registry<R>, handler: Handler.Handler<R2>): Registry<R | R2> =>
-    fromParts<R | R2>([...self.handlers, unique<R | R2>(self.handlers, handler)], self.uses)
+    fromParts<R | R2>(
+      [...self.handlers, unique<R | R2>(self.handlers, handler)],
+      self.uses,
+      self.indexes
+    )
 )
 
 /**
@@ -227,11 +236,24 @@ export const uses: {
 } = dual(
   3,
   <R>(self: Registry<R>, resource: Resource.ApiResource, verbs: ReadonlyArray<Verb>): Registry<R> =>
-    fromParts(self.handlers, [...self.uses, { resource, verbs }])
+    fromParts(self.handlers, [...self.uses, { resource, verbs }], self.indexes)
 )
 
 /**
- * Builds a registry from handlers, in order.
+ * The services a registry built from these handlers and indexes requires: its handlers',
+ * without the indexes it holds (which the runtime provides).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Services<Item> = Exclude<
+  Item extends Handler.Handler<infer R> ? R : never,
+  Index.IdentifierOf<Item>
+>
+
+/**
+ * Builds a registry from handlers, in order, and the indexes they read (see `Index`). An index
+ * id given twice throws.
  *
  * @example
  * ```ts
@@ -247,12 +269,22 @@ export const uses: {
  * @since 0.1.0
  * @category constructors
  */
-export const make = <const Hs extends ReadonlyArray<Handler.Handler<unknown>>>(
-  ...handlers: Hs
-): Registry<Hs[number] extends Handler.Handler<infer R> ? R : never> =>
-  handlers.reduce<Registry<unknown>>((acc, h) => add(acc, h), empty) as Registry<
-    Hs[number] extends Handler.Handler<infer R> ? R : never
-  >
+export const make = <const Items extends ReadonlyArray<Handler.Handler<unknown> | Index.Any>>(
+  ...items: Items
+): Registry<Services<Items[number]>> => {
+  let registry: Registry<unknown> = empty
+  for (const item of items) {
+    if (!Index.isIndex(item)) {
+      registry = add(registry, item)
+      continue
+    }
+    const { id } = Index.definition(item)
+    if (registry.indexes.some((i) => Index.definition(i).id === id))
+      throw new Error(`kubefx: duplicate index id ${JSON.stringify(id)}`)
+    registry = fromParts(registry.handlers, registry.uses, [...registry.indexes, item])
+  }
+  return registry as Registry<Services<Items[number]>>
+}
 
 /**
  * The handlers for a resource, in declaration order.

@@ -60,7 +60,6 @@ export * as Filter from "./Filter.ts"
  * @since 0.1.0
  */
 export * as Handler from "./Handler.ts"
-
 /**
  * JSON values, paths, equality, canonical form and digests.
  *
@@ -73,6 +72,12 @@ export * as Json from "./Json.ts"
  * @since 0.1.0
  */
 export * as KubeObject from "./KubeObject.ts"
+/**
+ * In-memory indexes of watched objects, read by handlers as services.
+ *
+ * @since 0.1.0
+ */
+export * as Index from "./ObjectIndex.ts"
 /**
  * Handler outcomes and errors: `TemporaryError`, `PermanentError`, `RetriesExhausted`, `HandlerTimeout`.
  *

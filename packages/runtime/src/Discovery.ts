@@ -357,15 +357,36 @@ export const resolveAll = (
   kube: KubeService,
   registry: Registry.Registry<unknown>,
   backoff: Schedule.Schedule<unknown, unknown> = defaultBackoff
+): Effect.Effect<ReadonlyArray<Target>, KubeError.KubeError | NotServed> =>
+  Effect.map(resolveEach(kube, Registry.selectors(registry), backoff), (targets) => [
+    ...new Map(targets.map((t) => [Resource.format(t.resource), t])).values()
+  ])
+
+/**
+ * Resolves selectors (see {@link resolve}): one target per selector, in their order, waiting
+ * as {@link resolveAll} does.
+ *
+ * @example
+ * ```ts
+ * import { Selector } from "@kubefx/core"
+ * import { Effect } from "effect"
+ * import { Discovery, Kube } from "@kubefx/runtime"
+ *
+ * const program = Effect.gen(function*() {
+ *   const kube = yield* Kube
+ *   return yield* Discovery.resolveEach(kube, [Selector.make("pods")])
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category resolution
+ */
+export const resolveEach = (
+  kube: KubeService,
+  selectors: ReadonlyArray<Selector.Selector>,
+  backoff: Schedule.Schedule<unknown, unknown> = defaultBackoff
 ): Effect.Effect<ReadonlyArray<Target>, KubeError.KubeError | NotServed> => {
-  const once = Effect.gen(function* () {
-    const out = new Map<string, Target>()
-    for (const selector of Registry.selectors(registry)) {
-      const target = yield* resolve(kube, selector)
-      out.set(Resource.format(target.resource), target)
-    }
-    return [...out.values()]
-  })
+  const once = Effect.forEach(selectors, (selector) => resolve(kube, selector))
   // A resource not served is waited for while the server is not ready, and for a short grace
   // after the first try: a CRD created a moment ago may not be in discovery yet.
   const worthWaiting = (e: KubeError.KubeError | NotServed, elapsedMillis: number) =>

@@ -8,12 +8,13 @@
  *
  * @since 0.1.0
  */
-import { Resource as CoreResource, Registry } from "@kubefx/core"
+import { Resource as CoreResource, Index, Registry } from "@kubefx/core"
 import { Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Stream } from "effect"
 import * as Scope from "effect/Scope"
 import * as Discovery from "./Discovery.ts"
 import * as Health from "./Health.ts"
 import * as HealthServer from "./HealthServer.ts"
+import * as Indexer from "./Indexer.ts"
 import { Kube } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as Logging from "./Logging.ts"
@@ -61,7 +62,16 @@ export interface Operator {
 const prepare = (registry: Registry.Registry<unknown>) =>
   Effect.gen(function* () {
     for (const warning of Registry.fieldWarnings(registry)) yield* Effect.logWarning(warning)
-    return yield* Discovery.resolveAll(yield* Kube, registry)
+    const kube = yield* Kube
+    const targets = yield* Discovery.resolveAll(kube, registry)
+    const indexed = yield* Discovery.resolveEach(
+      kube,
+      registry.indexes.map((i) => Index.definition(i).selector)
+    )
+    const indexer = yield* Indexer.make(
+      registry.indexes.map((index, i) => ({ index, target: indexed[i]! }))
+    )
+    return { targets, indexer }
   })
 
 /** `effect` with the logger of `settings.logFormat`, when set. */
@@ -85,6 +95,11 @@ const operations = (settings: Settings.Settings) =>
     return { health, url: server?.url, tracing }
   })
 
+interface Prepared {
+  readonly targets: ReadonlyArray<Discovery.Target>
+  readonly indexer: Indexer.Indexer
+}
+
 interface Entry<R> {
   readonly processor: Processor.Processor<R>
   readonly item: Processor.Item
@@ -93,9 +108,31 @@ interface Entry<R> {
 const objectsSeries = Metrics.series(Metrics.objects)
 const objectsOf = (p: Processor.Processor<unknown>) => objectsSeries({ resource: p.controller })
 
+/** What one watcher feeds: the indexes of its resource, then its processor (if handlers serve
+ * the resource). */
+interface Watched<R> {
+  readonly key: string
+  readonly api: CoreResource.ApiResource
+  readonly processor: Processor.Processor<R> | undefined
+}
+
+const watchedOf = <R>(
+  processors: ReadonlyArray<Processor.Processor<R>>,
+  indexer: Indexer.Indexer
+): ReadonlyArray<Watched<R>> => {
+  const out = new Map<string, Watched<R>>()
+  for (const p of processors) {
+    const key = CoreResource.format(p.target.resource)
+    out.set(key, { key, api: p.target.api, processor: p })
+  }
+  for (const [key, t] of indexer.targets)
+    if (!out.has(key)) out.set(key, { key, api: t.api, processor: undefined })
+  return [...out.values()]
+}
+
 const serve = <R>(
   registry: Registry.Registry<R>,
-  targets: ReadonlyArray<Discovery.Target>,
+  { targets, indexer }: Prepared,
   settings: Settings.Settings,
   health: Health.Health,
   onReady: Effect.Effect<void>
@@ -111,32 +148,40 @@ const serve = <R>(
       )
       const queue = yield* WorkQueue.make<Entry<R>, R>({
         key: (e) => e.processor.key(e.item),
-        process: (e, taken) => e.processor.process(e.item, taken.waitMillis),
+        // No handler runs before the indexes it may read are filled.
+        process: (e, taken) =>
+          Effect.andThen(indexer.ready, e.processor.process(e.item, taken.waitMillis)),
         concurrency: settings.concurrency,
         batchWindow: settings.batchWindow,
         metrics: { controller: (e) => e.processor.controller }
       })
       offer = (entry) => queue.offer(entry)
       // ready once every watcher has listed its whole scope once (see `Watcher.onReady`)
-      let unsynced = targets.length
+      const watched = watchedOf(processors, indexer)
+      let unsynced = watched.length
       const allReady = Effect.andThen(
         Effect.sync(() => health.setReady()),
         onReady
       )
       const watcherReady = Effect.suspend(() => (--unsynced === 0 ? allReady : Effect.void))
-      const watchers = processors.map((p) =>
-        Watcher.watch(p.target.api, {
+      const processed = (p: Processor.Processor<R>, event: Watcher.WatchEvent) =>
+        Effect.andThen(
+          Effect.forEach(p.observe(event), (item) => queue.offer({ processor: p, item }), {
+            discard: true
+          }),
+          Metric.update(objectsOf(p), p.objects())
+        )
+      const watchers = watched.map(({ key, api, processor }) =>
+        Watcher.watch(api, {
           ...settings.watcher,
           scope: settings.scope,
-          onReady: watcherReady,
+          onReady: Effect.andThen(indexer.listed(key), watcherReady),
           health
         }).pipe(
           Stream.runForEach((event) =>
             Effect.andThen(
-              Effect.forEach(p.observe(event), (item) => queue.offer({ processor: p, item }), {
-                discard: true
-              }),
-              Metric.update(objectsOf(p), p.objects())
+              indexer.observe(key, event),
+              processor === undefined ? Effect.void : processed(processor, event)
             )
           )
         )
@@ -147,7 +192,7 @@ const serve = <R>(
       const watching = yield* Effect.forkScoped(
         Effect.all(watchers, { concurrency: "unbounded", discard: true })
       )
-      if (targets.length === 0) yield* allReady
+      if (watched.length === 0) yield* allReady
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
           yield* Fiber.interrupt(watching)
@@ -169,6 +214,19 @@ const serve = <R>(
       yield* Fiber.join(watching)
       return yield* Effect.never
     })
+  )
+
+/** `serve`, with the registry's indexes provided to its handlers. */
+const served = <R>(
+  registry: Registry.Registry<R>,
+  prepared: Prepared,
+  settings: Settings.Settings,
+  health: Health.Health,
+  onReady: Effect.Effect<void>
+): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
+  Effect.provideContext(
+    serve(registry, prepared, settings, health, onReady),
+    prepared.indexer.context
   )
 
 /**
@@ -203,8 +261,11 @@ export const run = <R>(
     Effect.gen(function* () {
       const complete = Settings.make(settings)
       const { health, tracing } = yield* operations(complete)
-      const targets = yield* prepare(registry)
-      return yield* Effect.provide(serve(registry, targets, complete, health, Effect.void), tracing)
+      const prepared = yield* prepare(registry)
+      return yield* Effect.provide(
+        served(registry, prepared, complete, health, Effect.void),
+        tracing
+      )
     })
   ).pipe((effect) => withLogging(Settings.make(settings), effect))
 
@@ -240,19 +301,19 @@ export const start = <R>(
     // The health server and the exporter live in a scope of their own: `stop` closes it too.
     const own = yield* Scope.fork(yield* Effect.scope)
     const { health, url, tracing } = yield* Scope.provide(operations(complete), own)
-    const targets = yield* prepare(registry)
+    const prepared = yield* prepare(registry)
     const ready = yield* Deferred.make<void>()
     const fiber = yield* Effect.forkScoped(
       withLogging(
         complete,
         Effect.provide(
-          serve(registry, targets, complete, health, Deferred.succeed(ready, undefined)),
+          served(registry, prepared, complete, health, Deferred.succeed(ready, undefined)),
           tracing
         )
       )
     )
     return {
-      targets,
+      targets: prepared.targets,
       ready: Effect.raceFirst(Deferred.await(ready), Fiber.join(fiber)),
       stop: Effect.andThen(Fiber.interrupt(fiber), Scope.close(own, Exit.void)),
       healthUrl: url,

@@ -7,6 +7,7 @@
  *   handlers' own patches) and `patch` on `<plural>/status` (progress and results).
  * - **Events**: `create` on core `events` (the runtime posts core/v1 Events in the object's
  *   namespace, `default` for cluster-scoped objects), unless `postEvents` is `"none"`.
+ * - **Indexed resources** (what the registry's indexes watch): `list` and `watch`.
  * - **Namespaces**: `list` and `watch` when the namespaces are given with globs or exclusions
  *   (the watcher follows the namespaces that match).
  * - **Declared uses**: the verbs of each `Registry.uses(resource, verbs)`.
@@ -20,14 +21,7 @@
  *
  * @since 0.1.0
  */
-import {
-  Builtins,
-  type Handler,
-  type KubeObject,
-  Registry,
-  type Resource,
-  Selector
-} from "@kubefx/core"
+import { Builtins, Index, type KubeObject, Registry, type Resource, Selector } from "@kubefx/core"
 import { Data } from "effect"
 import type * as Settings from "./Settings.ts"
 import * as Watcher from "./Watcher.ts"
@@ -92,28 +86,39 @@ interface Grant {
 
 const builtins: ReadonlyArray<Resource.ApiResource> = Object.values(Builtins)
 
-/** The resource a handler serves, as far as known without an API server. */
-const servedBy = (handler: Handler.Handler<unknown>): Scoped => {
-  if (handler.resource !== undefined) return handler.resource
+/** The resource a handler serves (or an index watches), as far as known without an API server. */
+const servedBy = (declared: {
+  readonly what: string
+  readonly resource: Resource.ApiResource | undefined
+  readonly selector: Selector.Selector
+}): Scoped => {
+  if (declared.resource !== undefined) return declared.resource
   const matching = builtins.filter((r) =>
-    Selector.matches(handler.selector, { ...r, spec: undefined })
+    Selector.matches(declared.selector, { ...r, spec: undefined })
   )
   // As discovery does: the core group first.
   const found = matching.find((r) => r.group === "") ?? matching[0]
   if (found !== undefined) return found
   throw new UnknownResource({
-    message: `kubefx: cannot compute RBAC for handler '${handler.id}': ${Selector.format(handler.selector)} is not a built-in resource, so its API group and scope are known only to the API server; declare the handler with its Resource (Resource.make({ group, version, plural, kind, namespaced }))`
+    message: `kubefx: cannot compute RBAC for ${declared.what}: ${Selector.format(declared.selector)} is not a built-in resource, so its API group and scope are known only to the API server; declare it with its Resource (Resource.make({ group, version, plural, kind, namespaced }))`
   })
 }
 
 const served = (registry: Registry.Registry<unknown>): ReadonlyArray<Scoped> => {
   const out = new Map<string, Scoped>()
   for (const h of registry.handlers) {
-    const r = servedBy(h)
+    const r = servedBy({ what: `handler '${h.id}'`, ...h })
     out.set(`${r.plural}.${r.group}`, r)
   }
   return [...out.values()]
 }
+
+/** The resources the registry's indexes watch. */
+const indexed = (registry: Registry.Registry<unknown>): ReadonlyArray<Scoped> =>
+  registry.indexes.map((i) => {
+    const d = Index.definition(i)
+    return servedBy({ what: `index '${d.id}'`, resource: d.resource, selector: d.selector })
+  })
 
 /** Every grant the operator needs, unmerged. */
 const grants = (registry: Registry.Registry<unknown>, options: Options): ReadonlyArray<Grant> => {
@@ -142,6 +147,7 @@ const grants = (registry: Registry.Registry<unknown>, options: Options): Readonl
       grant(Builtins.events, Builtins.events.plural, eventsAt, ["create"])
     }
   }
+  for (const r of indexed(registry)) grant(r, r.plural, at(r), ["list", "watch"])
   if (scope._tag === "Matching")
     grant(Builtins.namespaces, "namespaces", [undefined], ["list", "watch"])
   for (const use of registry.uses)

@@ -55,6 +55,13 @@ export * as Health from "./Health.ts"
  */
 export * as HealthServer from "./HealthServer.ts"
 /**
+ * The indexes of a registry while an operator runs: stores fed by the watchers, provided to
+ * the handlers.
+ *
+ * @since 0.1.0
+ */
+export * as Indexer from "./Indexer.ts"
+/**
  * @since 0.1.0
  */
 export {

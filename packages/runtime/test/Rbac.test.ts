@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Builtins, Handler, type KubeObject, Registry, Resource } from "@kubefx/core"
+import { Builtins, Handler, Index, type KubeObject, Registry, Resource } from "@kubefx/core"
 import { Effect } from "effect"
 import { Rbac } from "../src/index.ts"
 
@@ -139,6 +139,20 @@ describe("Rbac.manifests", () => {
     assert.deepStrictEqual(Rbac.manifests(reordered, options), Rbac.manifests(ordered, options))
   })
 
+  it("grants list and watch on what the indexes watch", () => {
+    const byNode = Index.make("by-node", "pods", () => ({}))
+    const registry = Registry.make(
+      Handler.onCreate("configmaps", () => Effect.void),
+      byNode
+    )
+    assert.deepStrictEqual(rulesOf(Rbac.manifests(registry, account), "ClusterRole"), [
+      rule("", "configmaps", "get", "list", "watch", "patch"),
+      rule("", "configmaps/status", "patch"),
+      rule("", "events", "create"),
+      rule("", "pods", "list", "watch")
+    ])
+  })
+
   it("knows built-in resources selected by plural or kind, in the core group first", () => {
     const registry = Registry.make(
       Handler.onCreate("configmaps", () => Effect.void),
@@ -157,7 +171,7 @@ describe("Rbac.manifests", () => {
     const registry = Registry.make(Handler.onCreate("widgets", { id: "make" }, () => Effect.void))
     assert.throws(
       () => Rbac.manifests(registry, account),
-      "kubefx: cannot compute RBAC for handler 'make': widgets is not a built-in resource, so its API group and scope are known only to the API server; declare the handler with its Resource (Resource.make({ group, version, plural, kind, namespaced }))"
+      "kubefx: cannot compute RBAC for handler 'make': widgets is not a built-in resource, so its API group and scope are known only to the API server; declare it with its Resource (Resource.make({ group, version, plural, kind, namespaced }))"
     )
   })
 })
