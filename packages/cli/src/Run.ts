@@ -227,6 +227,8 @@ export const explain = (error: unknown, specifier: string): Failure => {
         message: `${what}; if its CRD is not installed, install it: kubefx generate crd ${specifier} | kubectl apply -f -`
       })
     }
+    case "StartupFailed":
+      return new Failure({ message: `${messageOf(error)}; the operator did not start` })
     default:
       return new Failure({
         message: `kubefx run failed: ${String(tag ?? "error")}: ${messageOf(error)}`

@@ -15,6 +15,7 @@
 import { dual } from "effect/Function"
 import * as Pipeable from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
+import * as Activity from "./Activity.ts"
 import * as Handler from "./Handler.ts"
 import * as Json from "./Json.ts"
 import * as Index from "./ObjectIndex.ts"
@@ -42,6 +43,8 @@ export interface Registry<out R> extends Pipeable.Pipeable {
   readonly uses: ReadonlyArray<Use>
   /** The indexes the registry keeps (and provides to its handlers). */
   readonly indexes: ReadonlyArray<Index.Any>
+  /** The operator-wide activities: startup, cleanup, probes (see `Activity`). */
+  readonly activities: ReadonlyArray<Activity.Activity<R>>
 }
 
 /**
@@ -112,13 +115,15 @@ export interface Use {
 const fromParts = <R>(
   handlers: ReadonlyArray<Handler.Handler<R>>,
   uses: ReadonlyArray<Use>,
-  indexes: ReadonlyArray<Index.Any>
+  indexes: ReadonlyArray<Index.Any>,
+  activities: ReadonlyArray<Activity.Activity<R>>
 ): Registry<R> => {
   const self = Object.create(Pipeable.Prototype)
   self._tag = "Registry"
   self.handlers = handlers
   self.uses = uses
   self.indexes = indexes
+  self.activities = activities
   return self
 }
 
@@ -135,7 +140,7 @@ const fromParts = <R>(
  * @since 0.1.0
  * @category constructors
  */
-export const empty: Registry<never> = fromParts([], [], [])
+export const empty: Registry<never> = fromParts([], [], [], [])
 
 /**
  * Whether a value is a registry. The check is structural (a `_tag` of `"Registry"` with arrays
@@ -203,7 +208,8 @@ export const add: {
     fromParts<R | R2>(
       [...self.handlers, unique<R | R2>(self.handlers, handler)],
       self.uses,
-      self.indexes
+      self.indexes,
+      self.activities
     )
 )
 
@@ -236,7 +242,7 @@ export const uses: {
 } = dual(
   3,
   <R>(self: Registry<R>, resource: Resource.ApiResource, verbs: ReadonlyArray<Verb>): Registry<R> =>
-    fromParts(self.handlers, [...self.uses, { resource, verbs }], self.indexes)
+    fromParts(self.handlers, [...self.uses, { resource, verbs }], self.indexes, self.activities)
 )
 
 /**
@@ -247,13 +253,13 @@ export const uses: {
  * @category models
  */
 export type Services<Item> = Exclude<
-  Item extends Handler.Handler<infer R> ? R : never,
+  Item extends Handler.Handler<infer R> ? R : Item extends Activity.Activity<infer R> ? R : never,
   Index.IdentifierOf<Item>
 >
 
 /**
- * Builds a registry from handlers, in order, and the indexes they read (see `Index`). An index
- * id given twice throws.
+ * Builds a registry from handlers, in order, the indexes they read (see `Index`) and the
+ * operator's activities (see `Activity`). An index or activity id given twice throws.
  *
  * @example
  * ```ts
@@ -269,11 +275,23 @@ export type Services<Item> = Exclude<
  * @since 0.1.0
  * @category constructors
  */
-export const make = <const Items extends ReadonlyArray<Handler.Handler<unknown> | Index.Any>>(
+export const make = <
+  const Items extends ReadonlyArray<
+    Handler.Handler<unknown> | Index.Any | Activity.Activity<unknown>
+  >
+>(
   ...items: Items
 ): Registry<Services<Items[number]>> => {
   let registry: Registry<unknown> = empty
   for (const item of items) {
+    if (Activity.isActivity(item)) {
+      const { kind, id } = item
+      if (registry.activities.some((a) => a.kind === kind && a.id === id))
+        throw new Error(`kubefx: duplicate ${kind} activity id ${JSON.stringify(id)}`)
+      const { handlers, uses, indexes, activities } = registry
+      registry = fromParts(handlers, uses, indexes, [...activities, item])
+      continue
+    }
     if (!Index.isIndex(item)) {
       registry = add(registry, item)
       continue
@@ -281,7 +299,12 @@ export const make = <const Items extends ReadonlyArray<Handler.Handler<unknown> 
     const { id } = Index.definition(item)
     if (registry.indexes.some((i) => Index.definition(i).id === id))
       throw new Error(`kubefx: duplicate index id ${JSON.stringify(id)}`)
-    registry = fromParts(registry.handlers, registry.uses, [...registry.indexes, item])
+    registry = fromParts(
+      registry.handlers,
+      registry.uses,
+      [...registry.indexes, item],
+      registry.activities
+    )
   }
   return registry as Registry<Services<Items[number]>>
 }

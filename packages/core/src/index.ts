@@ -6,54 +6,53 @@
  */
 
 /**
+ * Operator-wide activities: startup, cleanup and probes.
+ *
+ * @since 0.1.0
+ */
+export * as Activity from "./Activity.ts"
+/**
  * Retry delays from Effect Schedules, deterministic per object, handler and change.
  *
  * @since 0.1.0
  */
 export * as Backoff from "./Backoff.ts"
-
 /**
  * The built-in resources kubefx addresses (namespaces, events, claims, CRDs, RBAC, ...).
  *
  * @since 0.1.0
  */
 export * as Builtins from "./Builtins.ts"
-
 /**
  * Cause detection: create, update, delete, resume, noop, gone, and the finalizer action.
  *
  * @since 0.1.0
  */
 export * as Causes from "./Causes.ts"
-
 /**
  * CustomResourceDefinitions from Effect Schemas, lowered to structural OpenAPI 3.0.
  *
  * @since 0.1.0
  */
 export * as Crd from "./Crd.ts"
-
 /**
  * Diffs of JSON values as `(op, path, old, new)` items.
  *
  * @since 0.1.0
  */
 export * as Diff from "./Diff.ts"
-
 /**
  * The essence of an object and its bounded last-handled record.
  *
  * @since 0.1.0
  */
 export * as Essence from "./Essence.ts"
-
 /**
  * Handler filters: labels, annotations, fields, old / new values, predicates.
  *
  * @since 0.1.0
  */
 export * as Filter from "./Filter.ts"
-
 /**
  * The handler DSL: `onCreate`, `onUpdate`, `onDelete`, `onResume`, `onField`, `onEvent`.
  *
@@ -72,6 +71,7 @@ export * as Json from "./Json.ts"
  * @since 0.1.0
  */
 export * as KubeObject from "./KubeObject.ts"
+
 /**
  * In-memory indexes of watched objects, read by handlers as services.
  *

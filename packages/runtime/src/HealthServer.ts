@@ -4,10 +4,12 @@
  * - `GET /healthz`: 200 `ok`, or 500 with one line per problem ({@link Health.liveness});
  * - `GET /readyz`: 200 `ok`, or 503 with one line per problem ({@link Health.readiness});
  * - `GET /metrics`: every metric of the operator's registry in the Prometheus text format;
+ * - `GET /probes`: a JSON object of the registry's probes (`Activity.probe`), computed on
+ *   request (each within 10 s);
  * - anything else: 404.
  *
- * Answers are computed synchronously from in-memory state and written without waiting for the
- * client, so a slow or stuck scraper never holds a fiber of the operator. Closing the scope
+ * Answers but `/probes` are computed synchronously from in-memory state and written without
+ * waiting for the client, so a slow or stuck scraper never holds a fiber of the operator. Closing the scope
  * closes the server and its connections.
  *
  * @since 0.1.0
@@ -62,7 +64,7 @@ const probe = (res: http.ServerResponse, report: Health.Report, failing: number)
     : answer(res, failing, `${report.problems.join("\n")}\n`, "text/plain; charset=utf-8")
 
 const route =
-  (health: Health.Health, metrics: () => string) =>
+  (health: Health.Health, metrics: () => string, probes: () => Promise<unknown>) =>
   (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0]
     if (req.method !== "GET" && req.method !== "HEAD")
@@ -74,6 +76,11 @@ const route =
         return probe(res, Health.readiness(health), 503)
       case "/metrics":
         return answer(res, 200, metrics(), "text/plain; version=0.0.4; charset=utf-8")
+      case "/probes":
+        return void probes().then(
+          (values) => answer(res, 200, `${JSON.stringify(values)}\n`, "application/json"),
+          (e) => answer(res, 500, `probes failed: ${String(e)}\n`, "text/plain; charset=utf-8")
+        )
       default:
         return answer(res, 404, `not found: ${path}\n`, "text/plain; charset=utf-8")
     }
@@ -88,7 +95,8 @@ const listenError = (options: HealthOptions, host: string, cause: NodeJS.ErrnoEx
   })
 
 /**
- * Starts the server in the current scope; `metrics` renders the `/metrics` text.
+ * Starts the server in the current scope; `metrics` renders the `/metrics` text and `probes`
+ * computes the `/probes` values.
  *
  * @example
  * ```ts
@@ -110,12 +118,13 @@ const listenError = (options: HealthOptions, host: string, cause: NodeJS.ErrnoEx
 export const make = (
   options: HealthOptions,
   health: Health.Health,
-  metrics: () => string
+  metrics: () => string,
+  probes: () => Promise<unknown> = () => Promise.resolve({})
 ): Effect.Effect<HealthServer, HealthServerError, Scope.Scope> => {
   const host = options.host ?? "0.0.0.0"
   return Effect.acquireRelease(
     Effect.callback<http.Server, HealthServerError>((resume) => {
-      const server = http.createServer(route(health, metrics))
+      const server = http.createServer(route(health, metrics, probes))
       server.once("error", (cause) => resume(Effect.fail(listenError(options, host, cause))))
       server.listen(options.port, host, () => resume(Effect.succeed(server)))
     }),

@@ -9,8 +9,9 @@
  * @since 0.1.0
  */
 import { Resource as CoreResource, Index, Registry } from "@kubefx/core"
-import { Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Stream } from "effect"
+import { type Context, Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Stream } from "effect"
 import * as Scope from "effect/Scope"
+import * as Activities from "./Activities.ts"
 import * as Discovery from "./Discovery.ts"
 import * as Health from "./Health.ts"
 import * as HealthServer from "./HealthServer.ts"
@@ -33,6 +34,7 @@ import * as WorkQueue from "./WorkQueue.ts"
  * @category models
  */
 export type StartError =
+  | Activities.StartupFailed
   | KubeError.KubeError
   | Discovery.NotServed
   | HealthServer.HealthServerError
@@ -82,15 +84,20 @@ const withLogging = <A, E, R>(settings: Settings.Settings, effect: Effect.Effect
 
 /** The probes' record, the health server when `settings.health` is set, and the tracer of
  * the `OTEL_*` variables (`Tracing.layerFromEnv`), if any. */
-const operations = (settings: Settings.Settings) =>
+const operations = <R>(settings: Settings.Settings, registry: Registry.Registry<R>) =>
   Effect.gen(function* () {
     const tracing = yield* Layer.build(Tracing.layerFromEnv(settings.reportingComponent))
     const health = Health.make()
-    const context = yield* Effect.context<never>()
+    const context = yield* Effect.context<R>()
     const server =
       settings.health === undefined
         ? undefined
-        : yield* HealthServer.make(settings.health, health, () => Metrics.textUnsafe(context))
+        : yield* HealthServer.make(
+            settings.health,
+            health,
+            () => Metrics.textUnsafe(context as Context.Context<never>),
+            () => Effect.runPromiseWith(context)(Activities.probes(registry.activities))
+          )
     if (server !== undefined) yield* Effect.logInfo(`health server listening on ${server.url}`)
     return { health, url: server?.url, tracing }
   })
@@ -208,7 +215,8 @@ const serve = <R>(
             yield* Effect.logWarning(
               "handlers still running after the shutdown timeout; interrupting them"
             )
-          else yield* Effect.logInfo("stopped")
+          yield* Activities.cleanup(registry.activities)
+          yield* Effect.logInfo("stopped")
         })
       )
       yield* Fiber.join(watching)
@@ -260,7 +268,8 @@ export const run = <R>(
   Effect.scoped(
     Effect.gen(function* () {
       const complete = Settings.make(settings)
-      const { health, tracing } = yield* operations(complete)
+      const { health, tracing } = yield* operations(complete, registry)
+      yield* Activities.startup(registry.activities)
       const prepared = yield* prepare(registry)
       return yield* Effect.provide(
         served(registry, prepared, complete, health, Effect.void),
@@ -300,7 +309,8 @@ export const start = <R>(
     const complete = Settings.make(settings)
     // The health server and the exporter live in a scope of their own: `stop` closes it too.
     const own = yield* Scope.fork(yield* Effect.scope)
-    const { health, url, tracing } = yield* Scope.provide(operations(complete), own)
+    const { health, url, tracing } = yield* Scope.provide(operations(complete, registry), own)
+    yield* Activities.startup(registry.activities)
     const prepared = yield* prepare(registry)
     const ready = yield* Deferred.make<void>()
     const fiber = yield* Effect.forkScoped(

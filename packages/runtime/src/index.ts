@@ -23,6 +23,12 @@
  */
 
 /**
+ * The registry's activities while an operator runs: startup, cleanup, probes.
+ *
+ * @since 0.1.0
+ */
+export * as Activities from "./Activities.ts"
+/**
  * @since 0.1.0
  */
 export * as ApiPatch from "./ApiPatch.ts"
