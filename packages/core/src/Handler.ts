@@ -38,7 +38,7 @@ import * as Filter from "./Filter.ts"
 import * as Json from "./Json.ts"
 import type * as Outcome from "./Outcome.ts"
 import type * as Patch from "./Patch.ts"
-import type * as Resource from "./Resource.ts"
+import * as Resource from "./Resource.ts"
 import * as Selector from "./Selector.ts"
 
 /**
@@ -471,10 +471,7 @@ const make = <Spec, E, R>(
   if (options.new !== undefined) filters.push(Filter.newValue(options.new))
   if (options.when !== undefined) filters.push(Filter.when(options.when))
   if (options.filter !== undefined) filters.push(options.filter)
-  const declared =
-    typeof selector === "object" && "spec" in selector && "namespaced" in selector
-      ? (selector as Resource.Resource<Spec>)
-      : undefined
+  const declared = Resource.declaredBy(selector)
   const spec = (options.spec ?? declared?.spec) as Schema.Decoder<unknown> | undefined
   const id = options.id ?? derivedId
   return {
@@ -483,16 +480,7 @@ const make = <Spec, E, R>(
     id,
     explicitId: options.id !== undefined,
     selector: Selector.make(selector as Selector.Input),
-    resource:
-      declared === undefined
-        ? undefined
-        : {
-            group: declared.group,
-            version: declared.version,
-            plural: declared.plural,
-            kind: declared.kind,
-            namespaced: declared.namespaced
-          },
+    resource: declared === undefined ? undefined : Resource.apiOf(declared),
     field: fieldPath,
     filter:
       filters.length === 0

@@ -36,8 +36,9 @@
  */
 import { Context, Predicate, Schema } from "effect"
 import * as Filter from "./Filter.ts"
+import { stringMap } from "./internal/metadata.ts"
 import * as Json from "./Json.ts"
-import type * as Resource from "./Resource.ts"
+import * as Resource from "./Resource.ts"
 import * as Selector from "./Selector.ts"
 
 const TypeId: unique symbol = Symbol.for("@kubefx/core/Index")
@@ -143,13 +144,6 @@ export interface Options {
   readonly when?: ((ctx: Filter.Context) => boolean) | undefined
 }
 
-const stringMap = (value: Json.Json | undefined): Readonly<Record<string, string>> => {
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(Json.asObject(value)))
-    if (typeof v === "string") Json.assign(out, k, v)
-  return out
-}
-
 const contextOf = <Spec>(
   body: Json.JsonObject,
   decode: ((u: unknown) => unknown) | undefined
@@ -174,14 +168,6 @@ const filterOf = (options: Options): Filter.Filter => {
   if (options.when !== undefined) filters.push(Filter.when(options.when))
   return filters.length === 0 ? Filter.all : Filter.and(...filters)
 }
-
-const declaredResource = (selector: unknown): Resource.Resource<unknown> | undefined =>
-  typeof selector === "object" &&
-  selector !== null &&
-  "spec" in selector &&
-  "namespaced" in selector
-    ? (selector as Resource.Resource<unknown>)
-    : undefined
 
 /**
  * Declares an index: its id (unique in a registry; the service's key is `kubefx/index/<id>`),
@@ -232,7 +218,7 @@ export const make: {
   const fn = typeof optionsOrFn === "function" ? optionsOrFn : maybeFn
   const options = typeof optionsOrFn === "function" ? {} : optionsOrFn
   if (typeof fn !== "function") throw new Error(`kubefx: index ${JSON.stringify(id)}: no function`)
-  const declared = declaredResource(selector)
+  const declared = Resource.declaredBy(selector)
   const decode =
     declared?.spec === undefined
       ? undefined
@@ -240,16 +226,7 @@ export const make: {
   const definition: Definition = {
     id,
     selector: Selector.make(selector as Selector.Input),
-    resource:
-      declared === undefined
-        ? undefined
-        : {
-            group: declared.group,
-            version: declared.version,
-            plural: declared.plural,
-            kind: declared.kind,
-            namespaced: declared.namespaced
-          },
+    resource: declared === undefined ? undefined : Resource.apiOf(declared),
     filter: filterOf(options),
     entries: (body) => {
       const answer = fn(contextOf(body, decode))

@@ -135,3 +135,48 @@ export const apiVersion = (resource: Pick<ApiResource, "group" | "version">): st
  */
 export const format = (resource: ApiResource): string =>
   `${resource.plural}${resource.group === "" ? "" : `.${resource.group}`}/${resource.version}`
+
+/**
+ * The resource a selector input declares, when it is a `Resource` (not a string or a partial
+ * selector).
+ *
+ * @example
+ * ```ts
+ * import { Builtins, Resource } from "@kubefx/core"
+ *
+ * Resource.declaredBy(Builtins.pods)?.kind // "Pod"
+ * Resource.declaredBy("pods") // undefined
+ * ```
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const declaredBy = (selector: unknown): Resource<unknown> | undefined =>
+  typeof selector === "object" &&
+  selector !== null &&
+  "spec" in selector &&
+  "namespaced" in selector
+    ? (selector as Resource<unknown>)
+    : undefined
+
+/**
+ * The API parts of a resource only (without its Schema): what tools that cannot ask an API
+ * server (RBAC generation) know of it.
+ *
+ * @example
+ * ```ts
+ * import { Builtins, Resource } from "@kubefx/core"
+ *
+ * Resource.apiOf(Builtins.pods) // { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true }
+ * ```
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const apiOf = (resource: ApiResource): ApiResource => ({
+  group: resource.group,
+  version: resource.version,
+  plural: resource.plural,
+  kind: resource.kind,
+  namespaced: resource.namespaced
+})

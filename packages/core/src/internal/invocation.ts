@@ -30,6 +30,7 @@ import * as Patch from "../Patch.ts"
 import type * as Progress from "../Progress.ts"
 import type { Event } from "../Reconcile.ts"
 import type * as Resource from "../Resource.ts"
+import { stringMap } from "./metadata.ts"
 import * as SubHandlers from "./subHandlers.ts"
 
 /** The longest message kept in progress, status and events. @internal */
@@ -193,13 +194,6 @@ const logAnnotations = (id: string, name: string, namespace: string | undefined)
   handler: id,
   object: namespace === undefined ? name : `${namespace}/${name}`
 })
-
-const stringMap = (value: Json.Json | undefined): Readonly<Record<string, string>> => {
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(Json.asObject(value)))
-    if (typeof v === "string") Json.assign(out, k, v)
-  return out
-}
 
 /** The handler's context: the object's parts, the change, its progress, its patch and logger. */
 const makeContext = (
