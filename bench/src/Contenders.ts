@@ -11,11 +11,16 @@ import * as Kopf from "./Kopf.ts"
 export type Name = "kopf" | "kubefx" | "limit" | "kubefx-tuned"
 export const all: ReadonlyArray<Name> = ["kopf", "kubefx", "limit", "kubefx-tuned"]
 
+const spawned =
+  process.env.BENCH_SPAWNED === "1"
+    ? ", with a sleeping daemon and a 60 s timer per EVC (BENCH_SPAWNED=1)"
+    : ""
+
 export const describe: Record<Name, string> = {
-  kopf: `Kopf ${Kopf.pinned("kopf")} + kubernetes ${Kopf.pinned("kubernetes")} (bench/src/kopf/ephemeral.py)`,
+  kopf: `Kopf ${Kopf.pinned("kopf")} + kubernetes ${Kopf.pinned("kubernetes")} (bench/src/kopf/ephemeral.py)${spawned}`,
   kubefx: "kubefx examples/evc (node examples/evc/src/main.ts)",
   limit: "bare client, no framework (node bench/src/limit.ts)",
-  "kubefx-tuned": `kubefx examples/evc's registry with the settings ${process.env.KUBEFX_SETTINGS ?? "{}"} (KUBEFX_SETTINGS; node bench/src/kubefx-tuned.ts)`
+  "kubefx-tuned": `kubefx examples/evc's registry with the settings ${process.env.KUBEFX_SETTINGS ?? "{}"} (KUBEFX_SETTINGS; node bench/src/kubefx-tuned.ts)${spawned}`
 }
 
 const repo = fileURLToPath(new URL("../../", import.meta.url))

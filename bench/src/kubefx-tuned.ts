@@ -12,7 +12,8 @@
  */
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
-import { Handlers, Settings } from "@kubefx/example-evc"
+import { Handler, Registry } from "@kubefx/core"
+import { Evc, Handlers, Settings } from "@kubefx/example-evc"
 import { Kube, Operator, type Settings as RuntimeSettings } from "@kubefx/runtime"
 import { Effect, Layer, type LogLevel, References } from "effect"
 
@@ -25,7 +26,19 @@ const tuned: RuntimeSettings.Input = JSON.parse(process.env.KUBEFX_SETTINGS ?? "
 const logLevel = (process.env.KUBEFX_LOG_LEVEL ?? "Info") as LogLevel.LogLevel
 console.log(`kubefx-tuned: settings ${JSON.stringify(tuned)}`)
 
-const operator = Operator.run(Handlers.registry, {
+// BENCH_SPAWNED=1: per EVC, also a daemon that sleeps until it is stopped and a timer every
+// 60 s that does nothing (Kopf's bench operator adds the same).
+const registry =
+  process.env.BENCH_SPAWNED === "1"
+    ? Handlers.registry.pipe(
+        Registry.add(Handler.daemon(Evc.evc, { id: "sleeper" }, (ctx) => ctx.stopped)),
+        Registry.add(
+          Handler.timer(Evc.evc, { id: "tick", interval: "60 seconds" }, () => Effect.void)
+        )
+      )
+    : Handlers.registry
+
+const operator = Operator.run(registry, {
   reportingComponent: "kubefx-evc",
   fieldManager: "kubefx-evc",
   ...tuned
