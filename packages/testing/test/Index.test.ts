@@ -5,30 +5,15 @@
  * the index function over the objects that exist.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Builtins, Handler, Index, type KubeObject, Registry, Resource } from "@kubefx/core"
-import { Effect, Layer } from "effect"
+import { Builtins, Handler, Index, type KubeObject, Registry } from "@kubefx/core"
+import { Effect } from "effect"
 import * as fc from "fast-check"
 import { Property, Runner, SimCluster } from "../src/index.ts"
-import { crdManifest } from "./fixtures.ts"
+import { simWidgetCluster, simWidgets } from "./fixtures.ts"
 
 const ns = "default"
-const widgets = Resource.make({
-  group: "sim.kubefx.dev",
-  version: "v1",
-  plural: "widgets",
-  kind: "Widget"
-})
-const keepAll = { type: "object", "x-kubernetes-preserve-unknown-fields": true }
-const widgetCrd = crdManifest({
-  group: "sim.kubefx.dev",
-  plural: "widgets",
-  kind: "Widget",
-  status: true,
-  schema: { type: "object", properties: { spec: keepAll, status: keepAll } }
-})
-const cluster = Layer.effectDiscard(
-  Effect.flatMap(SimCluster.SimCluster, (sim) => sim.apply([widgetCrd]))
-).pipe(Layer.provideMerge(SimCluster.layer()))
+const widgets = simWidgets
+const cluster = simWidgetCluster
 
 /** ConfigMap names by the colour in their data: a resource no handler serves. */
 const byColour = Index.make("by-colour", Builtins.configMaps, (cm) => {

@@ -4,19 +4,14 @@
  * failures, across operator restarts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Handler, type KubeObject, Outcome, Registry, Resource } from "@kubefx/core"
+import { Handler, type KubeObject, Outcome, Registry } from "@kubefx/core"
 import { ApiPatch } from "@kubefx/runtime"
-import { Clock, Effect, Layer, Option } from "effect"
+import { Clock, Effect, Option } from "effect"
 import { Runner, SimCluster } from "../src/index.ts"
-import { crdManifest } from "./fixtures.ts"
+import { simWidgetCluster, simWidgets } from "./fixtures.ts"
 
 const ns = "default"
-const widgets = Resource.make({
-  group: "sim.kubefx.dev",
-  version: "v1",
-  plural: "widgets",
-  kind: "Widget"
-})
+const widgets = simWidgets
 const cms = widgets
 const cm = (name: string, data: Record<string, string> = {}) =>
   ({
@@ -26,19 +21,7 @@ const cm = (name: string, data: Record<string, string> = {}) =>
     spec: data
   }) as KubeObject.KubeObject
 
-const keepAll = { type: "object", "x-kubernetes-preserve-unknown-fields": true }
-const widgetCrd = crdManifest({
-  group: "sim.kubefx.dev",
-  plural: "widgets",
-  kind: "Widget",
-  status: true,
-  schema: { type: "object", properties: { spec: keepAll, status: keepAll } }
-})
-
-/** The simulated cluster with the Widget CRD installed. */
-const cluster = Layer.effectDiscard(
-  Effect.flatMap(SimCluster.SimCluster, (sim) => sim.apply([widgetCrd]))
-).pipe(Layer.provideMerge(SimCluster.layer()))
+const cluster = simWidgetCluster
 
 const finalizer = "kubefx.dev/finalizer"
 

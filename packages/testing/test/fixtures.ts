@@ -2,8 +2,10 @@
  * Set-ups shared by the testing package's suites: a client bound to one namespace, CRD and
  * StorageClass manifests.
  */
-import type { Json, KubeObject } from "@kubefx/core"
+import { type Json, type KubeObject, Resource } from "@kubefx/core"
 import type { KubeService } from "@kubefx/runtime"
+import { Effect, Layer } from "effect"
+import * as SimCluster from "../src/SimCluster.ts"
 
 /**
  * `kube` with every namespaced request in `namespace` (unless the request names another): the
@@ -63,3 +65,28 @@ export const storageClass = (
   provisioner: "kubefx.dev/none",
   allowVolumeExpansion
 })
+
+/** A namespaced Widget whose spec and status keep every field. */
+export const simWidgets = Resource.make({
+  group: "sim.kubefx.dev",
+  version: "v1",
+  plural: "widgets",
+  kind: "Widget"
+})
+
+const keepAll = { type: "object", "x-kubernetes-preserve-unknown-fields": true }
+
+/** The simulated cluster with the Widget CRD installed. */
+export const simWidgetCluster = Layer.effectDiscard(
+  Effect.flatMap(SimCluster.SimCluster, (sim) =>
+    sim.apply([
+      crdManifest({
+        group: simWidgets.group,
+        plural: simWidgets.plural,
+        kind: simWidgets.kind,
+        status: true,
+        schema: { type: "object", properties: { spec: keepAll, status: keepAll } }
+      })
+    ])
+  )
+).pipe(Layer.provideMerge(SimCluster.layer()))
