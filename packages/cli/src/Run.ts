@@ -189,6 +189,26 @@ export const kube = (input: Input): Effect.Effect<Layer.Layer<Kube, unknown>, Fa
   )
 }
 
+/**
+ * The registry's own login activities when it has some (then the connection flags would be
+ * ignored, and are refused), else the client of the flags.
+ */
+const clientOf = (
+  input: Input,
+  registry: Registry.Registry<never>,
+  flagged: Layer.Layer<Kube, unknown>
+): Effect.Effect<Layer.Layer<Kube, unknown>, Failure> => {
+  const logins = registry.activities.filter((a) => a.kind === "login").map((a) => a.id)
+  if (logins.length === 0) return Effect.succeed(flagged)
+  if (input.inCluster || Option.isSome(input.kubeconfig) || Option.isSome(input.context))
+    return Effect.fail(
+      new Failure({
+        message: `the module logs in itself (login activities: ${logins.join(", ")}); drop --kubeconfig, --context and --in-cluster`
+      })
+    )
+  return Effect.succeed(Kube.layerFromLogin(registry))
+}
+
 /** An error's message on one line. */
 const messageOf = (error: unknown): string =>
   (typeof error === "object" && error !== null && "message" in error
@@ -263,12 +283,13 @@ export const run = (input: Input): Effect.Effect<void, Failure> =>
       return yield* new Failure({
         message: "--all-namespaces excludes --namespace; give one or the other"
       })
-    const client = yield* kube(input)
+    const flagged = yield* kube(input)
     const loaded = yield* Module.load(input.module)
     const where =
       input.namespace.length === 0 ? "every namespace" : `namespaces ${input.namespace.join(", ")}`
     // The module's services are not known statically; its `layer` is expected to provide them.
     const registry = loaded.registry as Registry.Registry<never>
+    const client = yield* clientOf(input, registry, flagged)
     return yield* Effect.logInfo(
       `kubefx: running ${registry.handlers.length} handlers of ${loaded.file} in ${where}`
     ).pipe(

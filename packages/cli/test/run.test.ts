@@ -75,6 +75,18 @@ describe("kubefx run", () => {
     )
   })
 
+  it("logs in with the module's login activities, and refuses connection flags then", () => {
+    const login = "packages/cli/test/fixtures/login.ts"
+    failsWith(
+      ["run", login],
+      "kubefx: login activity 'vault' failed: the vault is sealed; the operator did not start"
+    )
+    failsWith(
+      ["run", login, "--kubeconfig", "/tmp/k"],
+      "kubefx: the module logs in itself (login activities: vault); drop --kubeconfig, --context and --in-cluster"
+    )
+  })
+
   it("documents its flags", () => {
     const result = kubefx(["run", "--help"])
     assert.strictEqual(result.status, 0)

@@ -11,6 +11,12 @@
  *   a failure is logged and the next one runs.
  * - `probe`: a named value computed on demand: the health server answers `GET /probes` with a
  *   JSON object of every probe's value (or its error).
+ * - `login`: a program that answers the {@link ConnectionInfo} to reach the API server with
+ *   (Kopf's `@kopf.on.login`), run before anything else and again when the API server answers
+ *   401 to its credentials or they are about to expire. The runtime's `Login.layer` makes the
+ *   operator's client from the registry's login activities; with several, their credentials are
+ *   used in declaration order, the next one when the API server refuses the current one, and
+ *   all of them run again when none is left. Failures are retried as a startup's.
  *
  * @example
  * ```ts
@@ -37,7 +43,7 @@ import type * as Json from "./Json.ts"
  * @since 0.1.0
  * @category models
  */
-export type Kind = "startup" | "cleanup" | "probe"
+export type Kind = "startup" | "cleanup" | "probe" | "login"
 
 /**
  * A declared activity. `R` is the services its Effect requires.
@@ -50,12 +56,44 @@ export interface Activity<out R> {
   readonly kind: Kind
   readonly id: string
   readonly run: Effect.Effect<unknown, unknown, R>
-  /** Startup: how many times a failed attempt is tried again (`undefined`: without end). */
+  /** Startup and login: how many times a failed attempt is tried again (`undefined`: without
+   * end). */
   readonly retries: number | undefined
-  /** Startup: the delays between attempts (a `TemporaryError`'s own delay comes first). */
+  /** Startup and login: the delays between attempts (a `TemporaryError`'s own delay comes
+   * first). */
   readonly backoff: Backoff.Backoff
-  /** Startup and cleanup: the bound of one attempt (cleanup: 10 s unless given). */
+  /** Startup, cleanup and login: the bound of one attempt (cleanup: 10 s unless given). */
   readonly timeout: Duration.Duration | undefined
+}
+
+/**
+ * How to reach the API server, as a login activity answers it. PEM material is given as text;
+ * read files yourself (`fs.readFileSync(path, "utf8")`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionInfo {
+  /** The API server's URL, e.g. `https://10.0.0.1:6443`. */
+  readonly server: string
+  /** PEM of the CA certificates the server's certificate is checked against (default: the
+   * system's trusted CAs). */
+  readonly certificateAuthority?: string | undefined
+  /** Do not check the server's certificate (for development only). */
+  readonly insecure?: boolean | undefined
+  /** The name to check the server's certificate for, when it differs from the URL's host. */
+  readonly tlsServerName?: string | undefined
+  /** A bearer token. */
+  readonly token?: string | undefined
+  /** Basic authentication (when no token is given). */
+  readonly username?: string | undefined
+  readonly password?: string | undefined
+  /** A client certificate and its key, as PEM. */
+  readonly clientCertificate?: string | undefined
+  readonly clientKey?: string | undefined
+  /** When the credentials expire: they are renewed shortly before (a minute, or a tenth of
+   * their remaining life when that is shorter). */
+  readonly expiration?: Date | undefined
 }
 
 /**
@@ -85,6 +123,31 @@ const durationOf = (kind: Kind, id: string, input: Duration.Input | undefined) =
   return d.value
 }
 
+/** A startup or login activity: attempts bounded by `timeout`, retried after `backoff`. */
+const retried = <R>(
+  kind: "startup" | "login",
+  id: string,
+  run: Effect.Effect<unknown, unknown, R>,
+  options: StartupOptions
+): Activity<R> => {
+  if (
+    options.retries !== undefined &&
+    (!Number.isSafeInteger(options.retries) || options.retries < 0)
+  )
+    throw new Error(
+      `kubefx: ${kind} activity ${JSON.stringify(id)}: retries must be a non-negative integer`
+    )
+  return {
+    _tag: "Activity",
+    kind,
+    id: checkId(kind, id),
+    run,
+    retries: options.retries,
+    backoff: options.backoff ?? Backoff.defaultBackoff,
+    timeout: durationOf(kind, id, options.timeout)
+  }
+}
+
 /**
  * A startup activity (see the module's documentation).
  *
@@ -93,7 +156,7 @@ const durationOf = (kind: Kind, id: string, input: Duration.Input | undefined) =
  * import { Activity } from "@kubefx/core"
  * import { Effect } from "effect"
  *
- * const login = Activity.startup("check-access", Effect.log("ok"), { retries: 5 })
+ * const access = Activity.startup("check-access", Effect.log("ok"), { retries: 5 })
  * ```
  *
  * @since 0.1.0
@@ -103,24 +166,37 @@ export const startup = <E, R>(
   id: string,
   run: Effect.Effect<unknown, E, R>,
   options: StartupOptions = {}
-): Activity<R> => {
-  if (
-    options.retries !== undefined &&
-    (!Number.isSafeInteger(options.retries) || options.retries < 0)
-  )
-    throw new Error(
-      `kubefx: startup activity ${JSON.stringify(id)}: retries must be a non-negative integer`
-    )
-  return {
-    _tag: "Activity",
-    kind: "startup",
-    id: checkId("startup", id),
-    run,
-    retries: options.retries,
-    backoff: options.backoff ?? Backoff.defaultBackoff,
-    timeout: durationOf("startup", id, options.timeout)
-  }
-}
+): Activity<R> => retried("startup", id, run, options)
+
+/**
+ * A login activity (see the module's documentation): answers the credentials to reach the API
+ * server with. It needs no services: it runs before the operator's client exists.
+ *
+ * @example
+ * ```ts
+ * import { Activity } from "@kubefx/core"
+ * import { Effect } from "effect"
+ * import * as fs from "node:fs"
+ *
+ * const login = Activity.login(
+ *   "token-file",
+ *   Effect.sync(() => ({
+ *     server: "https://10.0.0.1:6443",
+ *     certificateAuthority: fs.readFileSync("/etc/my-operator/ca.crt", "utf8"),
+ *     token: fs.readFileSync("/etc/my-operator/token", "utf8").trim()
+ *   })),
+ *   { retries: 5, timeout: "30 seconds" }
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const login = <E>(
+  id: string,
+  run: Effect.Effect<ConnectionInfo, E>,
+  options: StartupOptions = {}
+): Activity<never> => retried("login", id, run, options)
 
 /**
  * A cleanup activity (see the module's documentation).

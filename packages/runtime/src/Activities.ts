@@ -10,7 +10,8 @@ import { type Activity, Backoff, type Json, Outcome } from "@kubefx/core"
 import { Cause, Data, Duration, Effect, Exit, Option, Predicate } from "effect"
 
 /**
- * A startup activity failed for good: a `PermanentError`, or its retries are exhausted.
+ * A startup (or login) activity failed for good: a `PermanentError`, or its retries are
+ * exhausted.
  *
  * @example
  * ```ts
@@ -61,6 +62,44 @@ const nextDelay = (
 }
 
 /**
+ * Runs a startup or login activity until it succeeds, and answers its value: a failed attempt
+ * is tried again after its delay (a `TemporaryError`'s own, else the backoff), unless it is
+ * permanent or the retries are spent; then it fails with the activity's last message.
+ *
+ * @example
+ * ```ts
+ * import { Activity } from "@kubefx/core"
+ * import { Effect } from "effect"
+ * import { Activities } from "@kubefx/runtime"
+ *
+ * const answer = Activities.persist(Activity.startup("hello", Effect.succeed(42)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const persist = <R>(
+  activity: Activity.Activity<R>
+): Effect.Effect<unknown, StartupFailed, R> =>
+  Effect.gen(function* () {
+    for (let retry = 0; ; retry++) {
+      const exit = yield* attempt(activity)
+      if (Exit.isSuccess(exit)) return exit.value
+      const message = messageOf(exit.cause)
+      const delay = yield* nextDelay(activity, exit.cause, retry)
+      if (Option.isNone(delay))
+        return yield* new StartupFailed({
+          id: activity.id,
+          message: `${activity.kind} activity '${activity.id}' failed${retry > 0 ? ` after ${retry + 1} attempts` : ""}: ${message}`
+        })
+      yield* Effect.logWarning(
+        `${activity.kind} ${activity.id} failed, trying again in ${Duration.format(Duration.millis(delay.value))}: ${message}`
+      )
+      yield* Effect.sleep(Duration.millis(delay.value))
+    }
+  }).pipe(Effect.annotateLogs("activity", activity.id))
+
+/**
  * Runs the startup activities in order, each until it succeeds (see the module's
  * documentation).
  *
@@ -82,23 +121,12 @@ export const startup = <R>(
   Effect.forEach(
     activities.filter((a) => a.kind === "startup"),
     (activity) =>
-      Effect.gen(function* () {
-        for (let retry = 0; ; retry++) {
-          const exit = yield* attempt(activity)
-          if (Exit.isSuccess(exit)) return yield* Effect.logInfo(`startup ${activity.id}: done`)
-          const message = messageOf(exit.cause)
-          const delay = yield* nextDelay(activity, exit.cause, retry)
-          if (Option.isNone(delay))
-            return yield* new StartupFailed({
-              id: activity.id,
-              message: `startup activity '${activity.id}' failed${retry > 0 ? ` after ${retry + 1} attempts` : ""}: ${message}`
-            })
-          yield* Effect.logWarning(
-            `startup ${activity.id} failed, trying again in ${Duration.format(Duration.millis(delay.value))}: ${message}`
-          )
-          yield* Effect.sleep(Duration.millis(delay.value))
-        }
-      }).pipe(Effect.annotateLogs("activity", activity.id)),
+      Effect.andThen(
+        persist(activity),
+        Effect.logInfo(`startup ${activity.id}: done`).pipe(
+          Effect.annotateLogs("activity", activity.id)
+        )
+      ),
     { discard: true }
   )
 

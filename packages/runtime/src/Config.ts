@@ -1,18 +1,22 @@
 /**
  * Where a Kube client comes from: a kubeconfig file (a context, client certificates, bearer
  * tokens, token files, basic auth, CA bundles), the pod's service account, or the usual lookup
- * of both, read here without `@kubernetes/client-node`. That library (it costs ~88 MiB of
+ * of both, read here without `@kubernetes/client-node`; or the registry's login activities
+ * ({@link fromLogin}). That library (it costs ~88 MiB of
  * memory) is loaded lazily, only for what it alone knows: exec credential plugins, auth
  * providers, proxies, several `$KUBECONFIG` files; {@link make} takes one of its `KubeConfig`s.
  *
  * @since 0.1.0
  */
+import type { Activity } from "@kubefx/core"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Data, Duration, Effect, type Schedule } from "effect"
+import { Cause, Data, Duration, Effect, Exit, Option, type Schedule } from "effect"
 import type * as Scope from "effect/Scope"
+import * as Activities from "./Activities.ts"
 import { fromConnection } from "./internal/client.ts"
 import * as Http from "./internal/http.ts"
 import * as KubeConfigFile from "./internal/kubeconfig.ts"
+import * as Login from "./internal/login.ts"
 import type { KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as RequestPolicy from "./RequestPolicy.ts"
@@ -251,3 +255,108 @@ export const fromDefault = (
     loadConfig((kc) => kc.loadFromDefault()),
     options
   )
+
+/** The credentials of a login's answer, or a message saying what is wrong with it. */
+const issuedOf = (id: string, info: unknown): Login.Issued | string => {
+  const answer = info as Partial<Activity.ConnectionInfo> | undefined
+  if (typeof answer !== "object" || answer === null || typeof answer.server !== "string")
+    return `login activity '${id}' answered no server (it must answer a ConnectionInfo)`
+  if (!URL.canParse(answer.server))
+    return `login activity '${id}' answered server ${JSON.stringify(answer.server)}, which is not a URL`
+  const pem = (text: string | undefined) => (text === undefined ? undefined : Buffer.from(text))
+  const basic =
+    answer.username === undefined
+      ? undefined
+      : Buffer.from(`${answer.username}:${answer.password ?? ""}`).toString("base64")
+  const authorization =
+    answer.token !== undefined
+      ? `Bearer ${answer.token}`
+      : basic === undefined
+        ? undefined
+        : `Basic ${basic}`
+  const headers: Record<string, string> =
+    authorization === undefined ? {} : { Authorization: authorization }
+  return {
+    id,
+    credentials: {
+      server: new URL(answer.server.replace(/\/$/, "")),
+      tls: {
+        ca: pem(answer.certificateAuthority),
+        cert: pem(answer.clientCertificate),
+        key: pem(answer.clientKey),
+        ...(answer.insecure === true ? { rejectUnauthorized: false } : {}),
+        ...(answer.tlsServerName === undefined ? {} : { servername: answer.tlsServerName })
+      },
+      headers: () => headers
+    },
+    expiresAt: answer.expiration instanceof Date ? answer.expiration.getTime() : undefined
+  }
+}
+
+/** Every login activity, in order, each until it succeeds (see `Activities.persist`). */
+const logIn = (logins: ReadonlyArray<Activity.Activity<never>>) =>
+  Effect.forEach(logins, (activity) =>
+    Effect.flatMap(Activities.persist(activity), (info) => {
+      const issued = issuedOf(activity.id, info)
+      return typeof issued === "string"
+        ? Effect.fail(new Activities.StartupFailed({ id: activity.id, message: issued }))
+        : Effect.succeed(issued)
+    })
+  )
+
+/**
+ * A client whose credentials come from the login activities (`Activity.login`) of a registry:
+ * they all run first, in declaration order (each retried as a startup activity is), and their
+ * credentials are used in that order: the next one when the API server answers 401 to the one in
+ * use, and every login again when none is left or the one in use is about to expire (its
+ * `expiration`). A request answered 401 is sent once more on the renewed credentials. Renewals
+ * and refusals are logged; logins run again at most every 2 seconds.
+ *
+ * @example
+ * ```ts
+ * import { Activity, Registry } from "@kubefx/core"
+ * import { Effect } from "effect"
+ * import { Config } from "@kubefx/runtime"
+ *
+ * const registry = Registry.make(
+ *   Activity.login("static", Effect.succeed({ server: "https://127.0.0.1:6443", token: "t0ken" }))
+ * )
+ * const kube = Config.fromLogin(registry).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromLogin = (
+  registry: { readonly activities: ReadonlyArray<Activity.Activity<unknown>> },
+  options: KubeOptions = {}
+): Effect.Effect<KubeService, KubeConfigError | Activities.StartupFailed, Scope.Scope> =>
+  Effect.gen(function* () {
+    // A login activity requires no services (`Activity.login`).
+    const logins = registry.activities.filter(
+      (a) => a.kind === "login"
+    ) as unknown as ReadonlyArray<Activity.Activity<never>>
+    if (logins.length === 0)
+      return yield* new KubeConfigError({
+        message: "the registry has no login activity (Activity.login)"
+      })
+    const first = yield* logIn(logins)
+    yield* Effect.logInfo(`logged in: ${first.map((i) => i.id).join(", ")}`)
+    const context = yield* Effect.context<never>()
+    const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseExitWith(context)(effect)
+    const again = async () => {
+      const exit = await run(logIn(logins))
+      if (Exit.isSuccess(exit)) return exit.value
+      const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+      throw new Error(error?.message ?? `login interrupted: ${Cause.pretty(exit.cause)}`)
+    }
+    const report: Login.Report = (level, message) =>
+      void run(
+        level === "info"
+          ? Effect.logInfo(message)
+          : level === "warning"
+            ? Effect.logWarning(message)
+            : Effect.logError(message)
+      )
+    return yield* open((timeouts) => Login.makeConnection(first, again, timeouts, report), options)
+  })

@@ -7,9 +7,10 @@
  *
  * @since 0.1.0
  */
-import type { KubeObject, Resource } from "@kubefx/core"
+import type { Activity, KubeObject, Resource } from "@kubefx/core"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { Context, type Effect, Layer, type Stream } from "effect"
+import type * as Activities from "./Activities.ts"
 import type * as ApiPatch from "./ApiPatch.ts"
 import * as Config from "./Config.ts"
 import type * as KubeError from "./KubeError.ts"
@@ -261,6 +262,18 @@ export class Kube extends Context.Service<Kube, KubeService>()("@kubefx/runtime/
   static readonly layerInCluster = (
     options: Config.KubeOptions = {}
   ): Layer.Layer<Kube, Config.KubeConfigError> => Layer.effect(Kube, Config.inCluster(options))
+
+  /**
+   * A client whose credentials come from a registry's login activities (`Activity.login`),
+   * renewed when the API server refuses them ({@link Config.fromLogin}).
+   *
+   * @since 0.1.0
+   */
+  static readonly layerFromLogin = (
+    registry: { readonly activities: ReadonlyArray<Activity.Activity<unknown>> },
+    options: Config.KubeOptions = {}
+  ): Layer.Layer<Kube, Config.KubeConfigError | Activities.StartupFailed> =>
+    Layer.effect(Kube, Config.fromLogin(registry, options))
 
   /**
    * The usual lookup: `$KUBECONFIG`, then `~/.kube/config`, then the in-cluster account.

@@ -67,24 +67,43 @@ export const defaultTimeouts: Timeouts = {
   keepAlive: 30_000
 }
 
-/** A pool for requests and a dispatcher for watches, with the same TLS material. */
-interface Dispatchers {
+/** A pool for requests and a dispatcher for watches, with the same TLS material. @internal */
+export interface Dispatchers {
   readonly requests: Dispatcher
   readonly watches: Dispatcher
+}
+
+/** What the next request is sent with. @internal */
+export interface Next {
+  readonly dispatchers: Dispatchers
+  readonly headers: Headers
+  /** The server, when the credentials name their own (a login may); else the connection's. */
+  readonly server?: URL | undefined
+  /** Which credentials these are, for {@link Connection.refused}. */
+  readonly generation?: number | undefined
 }
 
 /** @internal */
 export interface Connection {
   readonly server: URL
   /** The dispatchers and headers of the next request (credentials may rotate). */
-  readonly next: () => Promise<{ readonly dispatchers: Dispatchers; readonly headers: Headers }>
+  readonly next: () => Promise<Next>
+  /** The server answered 401 to a request sent with the credentials of `generation`: renew
+   * them. The request is sent once more when this resolves. A connection without it cannot
+   * renew its credentials, and its 401s are answered as they are. */
+  readonly refused?: ((generation: number) => Promise<void>) | undefined
   readonly timeouts: Timeouts
   readonly close: () => Promise<void>
 }
 
 const TCP_KEEPALIVE_MS = 30_000
 
-const dispatchers = (tls: Tls, timeouts: Timeouts, proxy: string | undefined): Dispatchers => {
+/** A pool for requests and a dispatcher for watches, with the TLS material `tls`. @internal */
+export const dispatchers = (
+  tls: Tls,
+  timeouts: Timeouts,
+  proxy: string | undefined
+): Dispatchers => {
   const options = {
     connect: {
       ...tls,
@@ -110,8 +129,13 @@ const dispatchers = (tls: Tls, timeouts: Timeouts, proxy: string | undefined): D
   return { requests: make(), watches: make() }
 }
 
-const destroyAll = (d: Dispatchers) =>
+/** Closes both dispatchers at once, aborting what runs on them. @internal */
+export const destroyAll = (d: Dispatchers) =>
   Promise.all([d.requests.destroy(), d.watches.destroy()]).then(() => undefined)
+
+/** Closes both dispatchers once the requests and watches running on them have ended. @internal */
+export const retire = (d: Dispatchers) =>
+  Promise.all([d.requests.close(), d.watches.close()]).then(() => undefined)
 
 const sameBytes = (a: unknown, b: unknown): boolean => {
   if (a === b) return true
@@ -157,8 +181,7 @@ export const makeConnection = (kc: KubeConfig, timeouts: Timeouts): Connection =
       if (current === undefined || !sameTls(current.tls, tls)) {
         if (current !== undefined) {
           retired.push(current.dispatchers)
-          void current.dispatchers.requests.close()
-          void current.dispatchers.watches.close()
+          void retire(current.dispatchers)
         }
         current = { tls, dispatchers: dispatchers(tls, timeouts, cluster.proxyUrl || undefined) }
       }
@@ -238,6 +261,12 @@ const transportError = (
   })
 }
 
+/** A response whose headers arrived, and the generation of the credentials it was sent with. */
+interface Opened {
+  readonly res: Dispatcher.ResponseData
+  readonly generation: number | undefined
+}
+
 /**
  * Sends a request and resolves when its response headers arrive (the body is not read).
  * Interruption aborts the request, which destroys its socket.
@@ -246,15 +275,15 @@ const open = (
   conn: Connection,
   req: HttpRequest,
   kind: keyof Dispatchers
-): Effect.Effect<Dispatcher.ResponseData, KubeError.TransportError> =>
+): Effect.Effect<Opened, KubeError.TransportError> =>
   Effect.tryPromise({
     try: async (signal) => {
-      const { dispatchers, headers } = await conn.next()
+      const { dispatchers, headers, server = conn.server, generation } = await conn.next()
       const all: Record<string, string | Array<string>> = { ...headers, accept: "application/json" }
       if (req.body !== undefined) all["content-type"] = req.contentType ?? "application/json"
-      return dispatchers[kind].request({
-        origin: conn.server.origin,
-        path: `${conn.server.pathname.replace(/\/$/, "")}${req.path}`,
+      const res = await dispatchers[kind].request({
+        origin: server.origin,
+        path: `${server.pathname.replace(/\/$/, "")}${req.path}`,
         method: req.method as Dispatcher.HttpMethod,
         headers: all,
         body: req.body ?? null,
@@ -263,8 +292,31 @@ const open = (
         reset: kind === "watches",
         ...(kind === "watches" ? { bodyTimeout: 0 } : {})
       })
+      return { res, generation }
     },
     catch: (cause) => transportError(req, cause, conn.timeouts)
+  })
+
+/**
+ * `attempt` once more after the connection renewed its credentials, when its first answer is
+ * a 401 to credentials the connection can renew (see {@link Connection.refused}). A 401 is sent
+ * before the server does anything, so any request may be sent again.
+ */
+const authenticated = <A extends { readonly generation: number | undefined }, E>(
+  conn: Connection,
+  status: (a: A) => number,
+  discard: (a: A) => Effect.Effect<void>,
+  attempt: Effect.Effect<A, E>
+): Effect.Effect<A, E> =>
+  Effect.flatMap(attempt, (a) => {
+    const refused = conn.refused
+    if (status(a) !== 401 || refused === undefined || a.generation === undefined)
+      return Effect.succeed(a)
+    const generation = a.generation
+    return discard(a).pipe(
+      Effect.andThen(Effect.promise(() => refused(generation))),
+      Effect.andThen(attempt)
+    )
   })
 
 const readBody = (
@@ -362,16 +414,25 @@ export const request = (
   conn: Connection,
   req: HttpRequest
 ): Effect.Effect<HttpResponse, KubeError.TransportError> =>
-  observed(
+  authenticated<
+    HttpResponse & { readonly generation: number | undefined },
+    KubeError.TransportError
+  >(
     conn,
-    req,
-    (res) => res.status,
-    Effect.flatMap(open(conn, req, "requests"), (res) =>
-      Effect.map(readBody(conn, req, res), (body) => ({
-        status: res.statusCode,
-        headers: res.headers,
-        body
-      }))
+    (r) => r.status,
+    () => Effect.void,
+    observed(
+      conn,
+      req,
+      (res) => res.status,
+      Effect.flatMap(open(conn, req, "requests"), ({ res, generation }) =>
+        Effect.map(readBody(conn, req, res), (body) => ({
+          status: res.statusCode,
+          headers: res.headers,
+          body,
+          generation
+        }))
+      )
     )
   )
 
@@ -404,10 +465,18 @@ export const lines = (
   Stream.unwrap(
     Effect.gen(function* () {
       // Interruptible while it waits for headers (an acquireRelease would not be).
-      const res = yield* Effect.uninterruptibleMask((restore) =>
+      const opened = observed(conn, req, (o) => o.res.statusCode, open(conn, req, "watches"))
+      const { res } = yield* Effect.uninterruptibleMask((restore) =>
         Effect.tap(
-          restore(observed(conn, req, (r) => r.statusCode, open(conn, req, "watches"))),
-          (res) => Effect.addFinalizer(() => Effect.sync(() => res.body.destroy()))
+          restore(
+            authenticated(
+              conn,
+              (o) => o.res.statusCode,
+              (o) => Effect.ignore(readBody(conn, req, o.res)),
+              opened
+            )
+          ),
+          ({ res }) => Effect.addFinalizer(() => Effect.sync(() => res.body.destroy()))
         )
       )
       if (res.statusCode < 200 || res.statusCode >= 300) {
