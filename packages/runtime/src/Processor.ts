@@ -9,7 +9,10 @@
  *   gone; stop. Any other failure: logged with the object's identity; the object is requeued
  *   after `errorBackoff`. One object never stops the operator.
  * - After a write, copies from before it are skipped until the watch delivers it (the
- *   own-write tracker, `internal/ownWrites.ts`), at most `ownWriteTimeout`.
+ *   own-write tracker, `internal/ownWrites.ts`), at most `ownWriteTimeout`; then the object is
+ *   read again (GET) and that copy is processed, so handlers never run on a copy known to
+ *   predate the operator's own write. A relist ends the wait, unless it brings the very copy
+ *   the write was decided on (its list was taken before the write).
  * - `firstSight` (the `resume` cause): the object was not yet processed by this process; kept
  *   across the step that only adds the finalizer. `event` (for `onEvent` handlers): `ADDED`
  *   for the first copy this process sees, `MODIFIED` for later ones, `DELETED` on deletion;
@@ -35,6 +38,12 @@ import * as StatusWriter from "./StatusWriter.ts"
 import type * as WatchState from "./WatchState.ts"
 
 type Requeue = Option.Option<Duration.Duration>
+
+/** A step that ended before it ran: the requeue it answers. */
+interface Requeued {
+  readonly _tag: "Requeued"
+  readonly requeue: Requeue
+}
 
 /**
  * What the queue holds for an object: its newest state, or its deletion.
@@ -236,12 +245,16 @@ export const make = <R>(
           return [{ _tag: "Deleted", object }]
         }
         case "Synced": {
-          // A relist ends every wait: the listed copy is processed.
+          // A relist ends the waits for our writes it may have missed: the listed copy is
+          // processed (unless it is the copy a write was decided on).
           const out: Array<Item> = []
           for (const raw of event.objects) {
             const object = normalize(raw)
             const record = objects.get(keyOf(object))
-            if (record !== undefined && OwnWrites.clear(record.writes))
+            if (
+              record !== undefined &&
+              OwnWrites.relisted(record.writes, KubeObject.resourceVersion(object))
+            )
               out.push({ _tag: "Applied", object })
           }
           return out
@@ -294,7 +307,10 @@ export const make = <R>(
           if (error._tag === "NotFound")
             return yield* Effect.logDebug("the object is gone").pipe(Effect.as(Option.none()))
           if (error._tag === "Conflict" && conflicts < settings.conflictRetries)
-            return yield* reread(k, body, conflicts + 1)
+            return yield* Effect.andThen(
+              Effect.logInfo(`conflict (409): re-reading the object (retry ${conflicts + 1})`),
+              reread(k, body, conflicts + 1)
+            )
           return yield* backoff(record, k, error)
         }
         if (cause.finalizer !== "add") record.seen = true
@@ -312,27 +328,44 @@ export const make = <R>(
         return decision.requeueAfter
       })
 
+    /** What the server holds now of the object `body` is a copy of, or the requeue to answer
+     * when it cannot be read (gone, another uid, an error backed off). */
+    const fresh = (
+      k: string,
+      body: KubeObject.KubeObject
+    ): Effect.Effect<
+      { readonly _tag: "Read"; readonly object: KubeObject.KubeObject } | Requeued,
+      never,
+      R
+    > =>
+      Effect.gen(function* () {
+        const { name, namespace } = meta(body)
+        const got = yield* kube.get(target.api, name, { namespace }).pipe(Effect.result)
+        if (got._tag === "Failure") {
+          if (got.failure._tag === "NotFound") {
+            yield* Effect.logDebug("the object is gone")
+            return { _tag: "Requeued", requeue: Option.none() } as const
+          }
+          return { _tag: "Requeued", requeue: yield* backoff(known(k), k, got.failure) } as const
+        }
+        const object = normalize(got.success)
+        if (KubeObject.uid(object) !== KubeObject.uid(body))
+          return { _tag: "Requeued", requeue: Option.none() } as const
+        OwnWrites.delivered(known(k).writes, KubeObject.resourceVersion(object))
+        return { _tag: "Read", object } as const
+      })
+
+    /** Reads the object again and runs the step on what the server holds now. */
     const reread = (
       k: string,
       body: KubeObject.KubeObject,
       conflicts: number
     ): Effect.Effect<Requeue, never, R> =>
-      Effect.gen(function* () {
-        yield* Effect.logInfo(`conflict (409): re-reading the object (retry ${conflicts})`)
-        const { name, namespace } = meta(body)
-        const fresh = yield* kube.get(target.api, name, { namespace }).pipe(Effect.result)
-        if (fresh._tag === "Failure") {
-          if (fresh.failure._tag === "NotFound") {
-            yield* Effect.logDebug("the object is gone")
-            return Option.none()
-          }
-          return yield* backoff(known(k), k, fresh.failure)
-        }
-        const object = normalize(fresh.success)
-        if (KubeObject.uid(object) !== KubeObject.uid(body)) return Option.none()
-        OwnWrites.delivered(known(k).writes, KubeObject.resourceVersion(object))
-        return yield* step(k, object, undefined, conflicts)
-      })
+      Effect.flatMap(fresh(k, body), (read) =>
+        read._tag === "Read"
+          ? step(k, read.object, undefined, conflicts)
+          : Effect.succeed(read.requeue)
+      )
 
     const processDeleted = (k: string, object: KubeObject.KubeObject) =>
       Effect.gen(function* () {
@@ -364,10 +397,24 @@ export const make = <R>(
           )
           return Option.some(Duration.millis(verdict.millis))
         }
-        if (verdict._tag === "Overdue")
+        if (verdict._tag === "Overdue") {
+          // This copy predates our write, or the watch lags: what the server holds now decides
+          // (handlers never run on a copy known to be older than our own write).
           yield* Effect.logWarning(
-            `our write ${verdict.waiting} did not come back within ${Duration.format(settings.ownWriteTimeout)}; processing ${rv}`
+            `our write ${verdict.waiting} did not come back within ${Duration.format(settings.ownWriteTimeout)}; reading the object again`
           )
+          const read = yield* fresh(k, object)
+          if (read._tag === "Requeued") return read.requeue
+          return yield* applied(k, read.object)
+        }
+        return yield* applied(k, object)
+      })
+
+    /** The step of a copy that is current as far as we know: the spawner's view, then the step. */
+    const applied = (k: string, object: KubeObject.KubeObject) =>
+      Effect.gen(function* () {
+        const record = known(k)
+        const rv = KubeObject.resourceVersion(object)
         const event =
           record.eventVersion === rv
             ? undefined

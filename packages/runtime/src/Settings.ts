@@ -17,7 +17,7 @@
  * | `postEvents`         | `"warnings"`                              | which of the decisions' Events to post: `"all"`, `"warnings"` (retries, failures) or `"none"`     |
  * | `conflictRetries`    | 3                                         | on 409 Conflict, how many times to re-read the object and run the step again, then back off        |
  * | `errorBackoff`       | 1 s doubling, at most 60 s, jittered      | delay before processing an object again after its patch failed (other than 404/409)               |
- * | `ownWriteTimeout`    | 10 s                                      | after a patch, how long to ignore stale copies while waiting for the watch to deliver the write    |
+ * | `ownWriteTimeout`    | 10 s                                      | after a patch, how long to skip stale copies waiting for the watch to bring it; then one GET decides |
  * | `watcher`            | the `Watcher`'s defaults                  | selectors, page size, timeouts, backoff; `keepManagedFields` (dropped by default)                 |
  * | `logFormat`          | the context's logger                      | `"plain"` (`[namespace/name]` lines for a terminal) or `"json"` (one object a line); see `Logging` |
  * | `health`             | off                                       | `{ port, host? }`: serve `/healthz`, `/readyz`, `/metrics` there (`HealthServer`; port 0: any)    |

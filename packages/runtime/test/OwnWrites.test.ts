@@ -35,6 +35,22 @@ describe("OwnWrites", () => {
     assert.deepStrictEqual(OwnWrites.judge(w, "6", 0), { _tag: "Process" })
   })
 
+  it("a relist ends the wait, unless it brings the copy the write was decided on", () => {
+    const w = OwnWrites.empty()
+    OwnWrites.wrote(w, "9", "5", 1_000)
+    // The first list's answer (5) was processed and written before the list's end was seen.
+    assert.isFalse(OwnWrites.relisted(w, "5"))
+    assert.deepStrictEqual(OwnWrites.judge(w, "5", 0), {
+      _tag: "Stale",
+      waiting: "9",
+      millis: 1_000
+    })
+    // A later relist (the watch missed the write, and somebody changed the object since).
+    assert.isTrue(OwnWrites.relisted(w, "12"))
+    assert.deepStrictEqual(OwnWrites.judge(w, "12", 0), { _tag: "Process" })
+    assert.isFalse(OwnWrites.relisted(w, "12"), "nothing expected any more")
+  })
+
   it("remembers only the last 16 delivered versions", () => {
     const w = OwnWrites.empty()
     for (let i = 0; i < 20; i++) OwnWrites.delivered(w, String(i))

@@ -70,7 +70,11 @@ const fakeKube = (initial: KubeObject.KubeObject, options: { readonly prunes?: b
     })
   const unused = () => Effect.die("not used")
   const used: Pick<KubeService, "get" | "patch" | "patchStatus" | "create"> = {
-    get: () => Effect.sync(() => object),
+    get: () =>
+      Effect.sync(() => {
+        calls.push("get")
+        return object
+      }),
     patch: (_r, _n, p) => write("patch", p._tag === "Merge" ? p.body : undefined),
     patchStatus: (_r, _n, p) => write("patchStatus", p._tag === "Merge" ? p.body : undefined),
     create: (r, body) =>
@@ -206,7 +210,7 @@ describe("Processor", () => {
     })
   )
 
-  it.effect("a stale copy is processed once our write did not come back in time", () =>
+  it.effect("once our write did not come back in time, the object is read again and decides", () =>
     Effect.gen(function* () {
       const kube = fakeKube(widget)
       let runs = 0
@@ -226,7 +230,30 @@ describe("Processor", () => {
       assert.strictEqual(runs, 1)
       yield* TestClock.adjust("5 seconds")
       yield* p.process(p.observe(applied(original))[0]!)
-      assert.strictEqual(runs, 2, "the newest copy is processed after the wait")
+      assert.deepStrictEqual(kube.calls, ["patch", "get"])
+      assert.strictEqual(
+        runs,
+        1,
+        "the fresh copy holds the handler's success: no run on the stale one"
+      )
+    })
+  )
+
+  it.effect("a relist bringing the copy our write was decided on keeps waiting for the write", () =>
+    Effect.gen(function* () {
+      const kube = fakeKube(widget)
+      let runs = 0
+      const registry = Registry.make(
+        Handler.onCreate("widgets", { id: "create" }, () => Effect.sync(() => void runs++))
+      )
+      const p = yield* Processor.make(registry, target(false), Settings.make()).pipe(
+        Effect.provideService(Kube, kube.service)
+      )
+      const listed = kube.current()
+      yield* p.process(p.observe(applied(listed))[0]!)
+      const items = p.observe({ _tag: "Synced", namespace: "ns", objects: [listed], initial: true })
+      assert.deepStrictEqual(items, [])
+      assert.strictEqual(runs, 1)
     })
   )
 
@@ -265,7 +292,7 @@ describe("Processor", () => {
       const seen = kube.current()
       kube.touch({ spec: { size: 2 } }) // somebody writes after the watch delivered `seen`
       yield* p.process(p.observe(applied(seen))[0]!)
-      assert.deepStrictEqual(kube.calls, ["other", "patch", "patch"], "409, then success")
+      assert.deepStrictEqual(kube.calls, ["other", "patch", "get", "patch"], "409, read, success")
       assert.deepStrictEqual(kube.current().metadata?.finalizers, ["kubefx.dev/finalizer"])
       assert.deepStrictEqual(kube.current().spec, { size: 2 }, "the other write is kept")
     })

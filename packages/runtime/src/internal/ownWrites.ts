@@ -15,8 +15,11 @@ const RECENT = 16
 
 /** One object's own-write state. @internal */
 export interface Writes {
-  /** The version of our last write the watch has not delivered yet, and until when to wait. */
-  expected: { readonly resourceVersion: string; readonly deadline: number } | undefined
+  /** The version of our last write the watch has not delivered yet, the version it was decided
+   * on, and until when to wait. */
+  expected:
+    | { readonly resourceVersion: string; readonly readAt: string; readonly deadline: number }
+    | undefined
   /** The versions the watch delivered last, oldest first. */
   readonly recent: Array<string>
 }
@@ -40,7 +43,7 @@ export const delivered = (writes: Writes, rv: string): void => {
  */
 export const wrote = (writes: Writes, rv: string, readAt: string, deadline: number): void => {
   if (rv === "" || rv === readAt || writes.recent.includes(rv)) return
-  writes.expected = { resourceVersion: rv, deadline }
+  writes.expected = { resourceVersion: rv, readAt, deadline }
 }
 
 /** Stop waiting (a relist or a deletion); answers whether a write was expected. @internal */
@@ -48,6 +51,20 @@ export const clear = (writes: Writes): boolean => {
   const was = writes.expected !== undefined
   writes.expected = undefined
   return was
+}
+
+/**
+ * A relist brought the object at `rv`: it ends the wait, unless it is the copy our write was
+ * decided on (a list taken before the write, whose answer came before it and whose end comes
+ * after it: the watch from that list brings the write). Answers whether the listed copy must be
+ * processed.
+ *
+ * @internal
+ */
+export const relisted = (writes: Writes, rv: string): boolean => {
+  if (writes.expected === undefined || writes.expected.readAt === rv) return false
+  writes.expected = undefined
+  return true
 }
 
 /** What to do with a copy at `rv`, at `now`. @internal */
