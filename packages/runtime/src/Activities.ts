@@ -8,6 +8,7 @@
  */
 import { type Activity, Backoff, type Json, Outcome } from "@kubefx/core"
 import { Cause, Data, Duration, Effect, Exit, Option, Predicate } from "effect"
+import * as Format from "./internal/format.ts"
 
 /**
  * A startup (or login) activity failed for good: a `PermanentError`, or its retries are
@@ -93,7 +94,7 @@ export const persist = <R>(
           message: `${activity.kind} activity '${activity.id}' failed${retry > 0 ? ` after ${retry + 1} attempts` : ""}: ${message}`
         })
       yield* Effect.logWarning(
-        `${activity.kind} ${activity.id} failed, trying again in ${Duration.format(Duration.millis(delay.value))}: ${message}`
+        `${activity.kind} ${activity.id} failed, trying again in ${Format.duration(delay.value)}: ${message}`
       )
       yield* Effect.sleep(Duration.millis(delay.value))
     }

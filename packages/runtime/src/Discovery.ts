@@ -13,7 +13,8 @@
  */
 
 import { Registry, Resource, Selector, Suggest } from "@kubefx/core"
-import { Data, Duration, Effect, Predicate, Schedule } from "effect"
+import { Data, Effect, Predicate, Schedule } from "effect"
+import * as Format from "./internal/format.ts"
 import type { KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as Paths from "./Paths.ts"
@@ -402,7 +403,7 @@ export const resolveEach = (
         Schedule.while(({ input, elapsed }) => worthWaiting(input, elapsed)),
         Schedule.tap(({ input, duration }) =>
           Effect.logWarning(
-            `waiting for the API server at ${kube.server}: ${waitReason(input)}; trying again in ${Duration.format(duration)}`
+            `waiting for the API server at ${kube.server}: ${waitReason(input)}; trying again in ${Format.duration(duration)}`
           )
         )
       )

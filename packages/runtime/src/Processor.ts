@@ -28,6 +28,7 @@ import { Clock, Duration, Effect, Metric, Option } from "effect"
 import type * as Scope from "effect/Scope"
 import type { Target } from "./Discovery.ts"
 import * as Events from "./Events.ts"
+import * as Format from "./internal/format.ts"
 import * as OwnWrites from "./internal/ownWrites.ts"
 import { Kube } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
@@ -269,7 +270,7 @@ export const make = <R>(
         const delay = yield* Backoff.delayMillis(settings.errorBackoff, n, k)
         const ms = Option.getOrElse(delay, () => 60_000)
         yield* Effect.logError(
-          `writing the decision failed (${error._tag}: ${"message" in error ? error.message : ""}); trying again in ${Duration.format(Duration.millis(ms))}`
+          `writing the decision failed (${error._tag}: ${"message" in error ? error.message : ""}); trying again in ${Format.duration(ms)}`
         )
         return Option.some(Duration.millis(ms))
       })

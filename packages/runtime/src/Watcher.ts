@@ -18,6 +18,7 @@ import { Builtins, type KubeObject, type Resource } from "@kubefx/core"
 import { Duration, Effect, Schedule, Stream } from "effect"
 import type * as Health from "./Health.ts"
 import * as FanOut from "./internal/fanout.ts"
+import * as Format from "./internal/format.ts"
 import * as Scope from "./internal/scope.ts"
 import { Kube, type KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
@@ -202,7 +203,7 @@ const failure = (
   e: KubeError.KubeError,
   delay: Duration.Duration
 ): Effect.Effect<void> => {
-  const retry = `retrying in ${Duration.format(delay)}`
+  const retry = `retrying in ${Format.duration(delay)}`
   switch (e._tag) {
     case "Forbidden":
     case "Unauthorized":
