@@ -65,6 +65,8 @@ const numbers = (s: string) =>
     .map((x) => x.trim())
     .filter((x) => x !== "")
     .map(Number)
+    // A size of 0 skips the scenario (`--burst 0`).
+    .filter((n) => n > 0)
 const only = flags.only.split(",").map((x) => x.trim()) as Array<Contenders.Name>
 for (const name of only) {
   if (!Contenders.all.includes(name))
