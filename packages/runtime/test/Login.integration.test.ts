@@ -8,25 +8,14 @@
 import { readFileSync } from "node:fs"
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane, FaultProxy } from "@kubefx/controlplane"
-import { Activity, Builtins, Handler, Registry, Resource } from "@kubefx/core"
+import { Activity, Builtins, Handler, Registry } from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Schedule } from "effect"
 import { Config, Kube, type KubeService } from "../src/index.ts"
 import { ClusterLayer, captureLogs, configMap, freshClient, withOperator } from "./support.ts"
 
 const serviceAccounts = Builtins.serviceAccounts
-const roles = Resource.make({
-  group: "rbac.authorization.k8s.io",
-  version: "v1",
-  plural: "roles",
-  kind: "Role"
-})
-const roleBindings = Resource.make({
-  group: "rbac.authorization.k8s.io",
-  version: "v1",
-  plural: "rolebindings",
-  kind: "RoleBinding"
-})
+const { roles, roleBindings } = Builtins
 
 const account = (namespace: string) => ({
   apiVersion: "v1",
