@@ -81,7 +81,8 @@ export const make = (old: Json.Json | undefined, next: Json.Json | undefined): D
 }
 
 /**
- * Applies a diff to a value: sets the new value of each `add`/`change`, removes each `remove`.
+ * Applies a diff to a value: sets the new value of each `add`/`change`, removes each `remove`
+ * (the removal of a field that is not there changes nothing).
  * `apply(old, make(old, next))` equals `next`.
  *
  * @example
@@ -95,17 +96,13 @@ export const make = (old: Json.Json | undefined, next: Json.Json | undefined): D
  * @category combinators
  */
 export const apply = (old: Json.Json | undefined, diff: Diff): Json.Json | undefined =>
-  diff.reduce<Json.Json | undefined>(
-    (acc, item) =>
-      item.op === "remove"
-        ? item.path.length === 0
-          ? undefined
-          : Json.get(acc, item.path.slice(0, -1)) === undefined
-            ? acc
-            : Json.set(acc, item.path, undefined)
-        : Json.set(acc, item.path, item.new),
-    old
-  )
+  diff.reduce<Json.Json | undefined>((acc, item) => {
+    if (item.op !== "remove") return Json.set(acc, item.path, item.new)
+    if (item.path.length === 0) return undefined
+    // A field that is not there is not removed (its parent may be gone, or replaced by the diff
+    // with a value of another type): setting it would make its parent an object again.
+    return Json.get(acc, item.path) === undefined ? acc : Json.set(acc, item.path, undefined)
+  }, old)
 
 /**
  * The part of a diff at or under a field, with paths made relative to that field. A change of

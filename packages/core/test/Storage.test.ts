@@ -98,6 +98,18 @@ describe("Diff", () => {
       { op: "add", path: ["d"], old: undefined, new: "x" }
     ])
   })
+
+  // Found by the elision property (seed 1079452458): an elided leaf's removal came after its
+  // parent's change to a scalar, and made the parent an object again.
+  it("the removal of a field that is not there changes nothing", () => {
+    const diff: Diff.Diff = [
+      { op: "change", path: ["spec", "size"], old: undefined, new: false },
+      { op: "remove", path: ["spec", "size", "size"], old: undefined, new: undefined }
+    ]
+    assert.deepStrictEqual(Diff.apply({ spec: { size: { size: 1 } } }, diff), {
+      spec: { size: false }
+    })
+  })
 })
 
 describe("Essence", () => {
