@@ -12,6 +12,12 @@
  */
 export * as Activity from "./Activity.ts"
 /**
+ * Admission webhooks: validating and mutating handlers, reviews and decisions as values.
+ *
+ * @since 0.1.0
+ */
+export * as Admission from "./Admission.ts"
+/**
  * Retry delays from Effect Schedules, deterministic per object, handler and change.
  *
  * @since 0.1.0
