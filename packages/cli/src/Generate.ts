@@ -1,22 +1,23 @@
 /**
- * `kubefx generate crd|rbac|deploy <module>[#export]`: an operator's manifests as YAML, on
+ * `kubefx generate crd|rbac|deploy|webhooks <module>[#export]`: an operator's manifests as YAML, on
  * stdout or in the file `-o` names. `crd` builds the CRDs from the resources' Schemas
  * ({@link Crds}); `rbac` the roles its registry needs (`Rbac.manifests`: Roles in each
  * `--namespace` given by name, else cluster-wide); `deploy` its ServiceAccount and Deployment
- * (`Deployment.manifests`).
+ * (`Deployment.manifests`); `webhooks` the configurations of its admission handlers
+ * (`WebhookConfig.manifests`).
  *
  * @since 0.1.0
  */
 import * as fs from "node:fs"
 import type { KubeObject } from "@kubefx/core"
-import { Deployment, Rbac, type Settings } from "@kubefx/runtime"
+import { Deployment, Rbac, type Settings, WebhookConfig } from "@kubefx/runtime"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { stringify } from "yaml"
 import * as Crds from "./Crds.ts"
 import { Failure } from "./Failure.ts"
 import * as Module from "./Module.ts"
-import { moduleArgument } from "./Run.ts"
+import { moduleArgument, serviceClient } from "./Run.ts"
 
 /**
  * Manifests as one YAML stream (`---` between documents).
@@ -112,6 +113,12 @@ const rbac = Command.make(
     postEvents: Flag.Literals("post-events", ["all", "warnings", "none"]).pipe(
       Flag.withDescription("As kubefx run --post-events (none needs no Events rule)"),
       Flag.withDefault("warnings" as Settings.PostEvents)
+    ),
+    manageWebhooks: Flag.Boolean("manage-webhooks").pipe(
+      Flag.withDescription(
+        "The operator keeps its webhook configurations (kubefx run --webhook-managed): grant it their rights"
+      ),
+      Flag.withDefault(false)
     )
   },
   (input) =>
@@ -120,6 +127,7 @@ const rbac = Command.make(
         name: input.name,
         namespace: input.operatorNamespace,
         postEvents: input.postEvents,
+        manageWebhooks: input.manageWebhooks,
         ...(input.namespace.length === 0 ? {} : { namespaces: input.namespace })
       })
     )
@@ -182,6 +190,87 @@ const deploy = Command.make(
   ])
 )
 
+const webhooks = Command.make(
+  "webhooks",
+  {
+    module: moduleArgument,
+    output,
+    configName: Flag.String("config-name").pipe(
+      Flag.withDescription(
+        "The configurations' name, with a dot (widgets.example.com); the webhooks are <id>.<name>"
+      )
+    ),
+    url: Flag.String("url").pipe(
+      Flag.withDescription("The URL the API server calls the webhook server at"),
+      Flag.optional
+    ),
+    service: Flag.String("service").pipe(
+      Flag.withDescription("The Service in front of the webhook server, NAMESPACE/NAME[:PORT]"),
+      Flag.optional
+    ),
+    caFile: Flag.String("ca-file").pipe(
+      Flag.withDescription(
+        "The PEM of the CA that signed the server's certificate, for caBundle (leave it out when cert-manager's CA injector fills it in)"
+      ),
+      Flag.optional
+    ),
+    injectCaFrom: Flag.String("inject-ca-from").pipe(
+      Flag.withDescription(
+        "cert-manager's Certificate NAMESPACE/NAME whose CA its injector puts in caBundle (the cert-manager.io/inject-ca-from annotation)"
+      ),
+      Flag.optional
+    )
+  },
+  (input) =>
+    Effect.gen(function* () {
+      if (Option.isSome(input.url) === Option.isSome(input.service))
+        return yield* new Failure({ message: "give one of --url and --service" })
+      const client: WebhookConfig.Client = Option.isSome(input.url)
+        ? { _tag: "Url", url: input.url.value }
+        : yield* serviceClient(
+            "--service",
+            Option.getOrElse(input.service, () => "")
+          )
+      const caBundle = yield* Option.match(input.caFile, {
+        onNone: () => Effect.succeed(undefined),
+        onSome: (file) =>
+          Effect.try({
+            try: () => fs.readFileSync(file, "utf8"),
+            catch: (cause) =>
+              new Failure({ message: `cannot read ${file}: ${(cause as Error).message}` })
+          })
+      })
+      yield* emit(input.module, input.output, (loaded) =>
+        WebhookConfig.manifests(loaded.registry, {
+          name: input.configName,
+          client,
+          ...(caBundle === undefined ? {} : { caBundle })
+        }).map((object) =>
+          Option.isNone(input.injectCaFrom)
+            ? object
+            : {
+                ...object,
+                metadata: {
+                  ...object.metadata,
+                  annotations: { "cert-manager.io/inject-ca-from": input.injectCaFrom.value }
+                }
+              }
+        )
+      )
+    })
+).pipe(
+  Command.withDescription(
+    "The Validating- and MutatingWebhookConfigurations of the admission handlers, for installing them yourself (kubefx run --webhook-managed keeps them instead)"
+  ),
+  Command.withExamples([
+    {
+      command:
+        "kubefx generate webhooks src/operator.ts --config-name widgets.example.com --service operators/widgets-webhook --inject-ca-from operators/widgets-webhook",
+      description: "Configurations whose caBundle cert-manager fills in"
+    }
+  ])
+)
+
 /**
  * The `generate` command and its subcommands.
  *
@@ -189,6 +278,6 @@ const deploy = Command.make(
  * @category commands
  */
 export const command = Command.make("generate").pipe(
-  Command.withDescription("Print an operator's manifests as YAML: crd, rbac or deploy"),
-  Command.withSubcommands([crd, rbac, deploy])
+  Command.withDescription("Print an operator's manifests as YAML: crd, rbac, deploy or webhooks"),
+  Command.withSubcommands([crd, rbac, deploy, webhooks])
 )

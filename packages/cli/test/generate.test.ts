@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import { parse } from "yaml"
 import { errorLines, kubefx, root } from "./cli.ts"
 
 const evc = "examples/evc/src/operator.ts"
@@ -81,5 +82,110 @@ describe("kubefx generate", () => {
     assert.deepStrictEqual(errorLines(result), [
       "kubefx: no custom resource in packages/cli/test/fixtures/configmaps.ts: its handlers serve built-in resources or select by name only; declare a custom one with Resource.make({ group, version, plural, kind, spec })"
     ])
+  })
+})
+
+describe("kubefx generate webhooks", () => {
+  const gadgets = "packages/cli/test/fixtures/webhooks.ts"
+
+  it("prints the configurations of the admission handlers, through a Service, for cert-manager", () => {
+    const result = kubefx([
+      "generate",
+      "webhooks",
+      gadgets,
+      "--config-name",
+      "gadgets.cli.kubefx.dev",
+      "--service",
+      "operators/gadgets-webhook",
+      "--inject-ca-from",
+      "operators/gadgets-webhook"
+    ])
+    assert.strictEqual(result.stderr, "")
+    assert.strictEqual(result.status, 0)
+    const [validating, mutating] = result.stdout.split("---\n").map((d) => parse(d))
+    assert.strictEqual(validating.kind, "ValidatingWebhookConfiguration")
+    assert.deepStrictEqual(validating.metadata.annotations, {
+      "cert-manager.io/inject-ca-from": "operators/gadgets-webhook"
+    })
+    assert.deepStrictEqual(validating.webhooks, [
+      {
+        name: "size-limit.gadgets.cli.kubefx.dev",
+        clientConfig: {
+          service: {
+            namespace: "operators",
+            name: "gadgets-webhook",
+            port: 443,
+            path: "/validate/size-limit"
+          }
+        },
+        rules: [
+          {
+            apiGroups: ["cli.kubefx.dev"],
+            apiVersions: ["v1"],
+            resources: ["gadgets"],
+            operations: ["CREATE", "UPDATE"],
+            scope: "*"
+          }
+        ],
+        failurePolicy: "Fail",
+        sideEffects: "None",
+        matchPolicy: "Equivalent",
+        timeoutSeconds: 10,
+        admissionReviewVersions: ["v1"]
+      }
+    ])
+    assert.strictEqual(mutating.kind, "MutatingWebhookConfiguration")
+    assert.strictEqual(mutating.webhooks[0].failurePolicy, "Ignore")
+    assert.strictEqual(mutating.webhooks[0].clientConfig.service.path, "/mutate/owner")
+  })
+
+  it("puts a CA file in caBundle and a URL in clientConfig", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubefx-cli-"))
+    fs.writeFileSync(path.join(dir, "ca.crt"), "PEM")
+    const result = kubefx([
+      "generate",
+      "webhooks",
+      gadgets,
+      "--config-name",
+      "gadgets.cli.kubefx.dev",
+      "--url",
+      "https://127.0.0.1:9443/",
+      "--ca-file",
+      path.join(dir, "ca.crt")
+    ])
+    assert.strictEqual(result.status, 0)
+    const [validating] = result.stdout.split("---\n").map((d) => parse(d))
+    assert.deepStrictEqual(validating.webhooks[0].clientConfig, {
+      url: "https://127.0.0.1:9443/validate/size-limit",
+      caBundle: Buffer.from("PEM").toString("base64")
+    })
+  })
+
+  it("needs one of --url and --service", () => {
+    const result = kubefx([
+      "generate",
+      "webhooks",
+      gadgets,
+      "--config-name",
+      "gadgets.cli.kubefx.dev"
+    ])
+    assert.strictEqual(result.status, 1)
+    assert.deepStrictEqual(errorLines(result), ["kubefx: give one of --url and --service"])
+  })
+
+  it("rbac --manage-webhooks grants the configurations' rights", () => {
+    const result = kubefx(["generate", "rbac", gadgets, "--manage-webhooks"])
+    assert.strictEqual(result.status, 0)
+    const [role] = result.stdout.split("---\n").map((d) => parse(d))
+    assert.deepInclude(role.rules, {
+      apiGroups: ["admissionregistration.k8s.io"],
+      resources: ["mutatingwebhookconfigurations"],
+      verbs: ["get", "create", "patch", "delete"]
+    })
+    assert.deepInclude(role.rules, {
+      apiGroups: ["admissionregistration.k8s.io"],
+      resources: ["validatingwebhookconfigurations"],
+      verbs: ["get", "create", "patch", "delete"]
+    })
   })
 })
