@@ -55,6 +55,32 @@ const operatorNamespace = Flag.String("operator-namespace").pipe(
   Flag.withDefault("kubefx-system")
 )
 
+/** The client config of `--url` or `--service` (one of them, or none when not `required`). */
+const clientOf = (
+  url: Option.Option<string>,
+  service: Option.Option<string>,
+  flags: { readonly url: string; readonly service: string; readonly required: boolean }
+): Effect.Effect<WebhookConfig.Client | undefined, Failure> => {
+  const either = `give one of ${flags.url} and ${flags.service}`
+  if (Option.isSome(url) && Option.isSome(service))
+    return Effect.fail(new Failure({ message: `${either}, not both` }))
+  if (Option.isSome(url)) return Effect.succeed({ _tag: "Url", url: url.value })
+  if (Option.isSome(service)) return serviceClient(flags.service, service.value)
+  return flags.required ? Effect.fail(new Failure({ message: either })) : Effect.succeed(undefined)
+}
+
+/** The PEM of `--ca-file`, if given. */
+const readCa = (file: Option.Option<string>): Effect.Effect<string | undefined, Failure> =>
+  Option.match(file, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (path) =>
+      Effect.try({
+        try: () => fs.readFileSync(path, "utf8"),
+        catch: (cause) =>
+          new Failure({ message: `cannot read ${path}: ${(cause as Error).message}` })
+      })
+  })
+
 /** Loads the module, computes its manifests and writes them. */
 const emit = (
   specifier: string,
@@ -80,10 +106,53 @@ const emit = (
     })
   })
 
-const crd = Command.make("crd", { module: moduleArgument, output }, (input) =>
-  emit(input.module, input.output, (loaded) =>
-    Crds.of(loaded.registry, loaded.exports, loaded.file)
-  )
+const crd = Command.make(
+  "crd",
+  {
+    module: moduleArgument,
+    output,
+    webhookUrl: Flag.String("webhook-url").pipe(
+      Flag.withDescription(
+        "The webhook server's URL, for the conversion webhook of versioned resources (Conversion.make)"
+      ),
+      Flag.optional
+    ),
+    webhookService: Flag.String("webhook-service").pipe(
+      Flag.withDescription(
+        "The Service in front of the webhook server, NAMESPACE/NAME[:PORT], for the conversion webhook"
+      ),
+      Flag.optional
+    ),
+    caFile: Flag.String("ca-file").pipe(
+      Flag.withDescription(
+        "The PEM of the CA of the webhook server, for the conversion's caBundle"
+      ),
+      Flag.optional
+    )
+  },
+  (input) =>
+    Effect.gen(function* () {
+      const client = yield* clientOf(input.webhookUrl, input.webhookService, {
+        url: "--webhook-url",
+        service: "--webhook-service",
+        required: false
+      })
+      const caBundle = yield* readCa(input.caFile)
+      yield* emit(input.module, input.output, (loaded) =>
+        Crds.of(
+          loaded.registry,
+          loaded.exports,
+          loaded.file,
+          client === undefined
+            ? undefined
+            : (path) =>
+                WebhookConfig.clientConfig(
+                  { name: "conversion", client, ...(caBundle === undefined ? {} : { caBundle }) },
+                  path
+                )
+        )
+      )
+    })
 ).pipe(
   Command.withDescription(
     "The CRDs of the custom resources the handlers serve, from their Schemas (a CRD the module exports replaces the derived one)"
@@ -223,23 +292,13 @@ const webhooks = Command.make(
   },
   (input) =>
     Effect.gen(function* () {
-      if (Option.isSome(input.url) === Option.isSome(input.service))
-        return yield* new Failure({ message: "give one of --url and --service" })
-      const client: WebhookConfig.Client = Option.isSome(input.url)
-        ? { _tag: "Url", url: input.url.value }
-        : yield* serviceClient(
-            "--service",
-            Option.getOrElse(input.service, () => "")
-          )
-      const caBundle = yield* Option.match(input.caFile, {
-        onNone: () => Effect.succeed(undefined),
-        onSome: (file) =>
-          Effect.try({
-            try: () => fs.readFileSync(file, "utf8"),
-            catch: (cause) =>
-              new Failure({ message: `cannot read ${file}: ${(cause as Error).message}` })
-          })
+      const client = yield* clientOf(input.url, input.service, {
+        url: "--url",
+        service: "--service",
+        required: true
       })
+      if (client === undefined) return
+      const caBundle = yield* readCa(input.caFile)
       yield* emit(input.module, input.output, (loaded) =>
         WebhookConfig.manifests(loaded.registry, {
           name: input.configName,

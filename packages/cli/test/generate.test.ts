@@ -161,6 +161,45 @@ describe("kubefx generate webhooks", () => {
     })
   })
 
+  it("crd gives a versioned resource its versions, storage version and conversion webhook", () => {
+    const result = kubefx([
+      "generate",
+      "crd",
+      gadgets,
+      "--webhook-service",
+      "operators/gadgets-webhook:8443"
+    ])
+    assert.strictEqual(result.stderr, "")
+    assert.strictEqual(result.status, 0)
+    const crds = result.stdout.split("---\n").map((d) => parse(d))
+    const part = crds.find((c) => c.metadata.name === "parts.cli.kubefx.dev")
+    assert.deepStrictEqual(
+      part.spec.versions.map((v: { name: string; storage: boolean }) => [v.name, v.storage]),
+      [
+        ["v1", false],
+        ["v2", true]
+      ]
+    )
+    assert.deepStrictEqual(part.spec.conversion, {
+      strategy: "Webhook",
+      webhook: {
+        conversionReviewVersions: ["v1"],
+        clientConfig: {
+          service: {
+            namespace: "operators",
+            name: "gadgets-webhook",
+            port: 8443,
+            path: "/convert/parts.cli.kubefx.dev"
+          }
+        }
+      }
+    })
+    assert.deepStrictEqual(
+      crds.map((c) => c.metadata.name),
+      ["parts.cli.kubefx.dev", "gadgets.cli.kubefx.dev"]
+    )
+  })
+
   it("needs one of --url and --service", () => {
     const result = kubefx([
       "generate",
@@ -186,6 +225,11 @@ describe("kubefx generate webhooks", () => {
       apiGroups: ["admissionregistration.k8s.io"],
       resources: ["validatingwebhookconfigurations"],
       verbs: ["get", "create", "patch", "delete"]
+    })
+    assert.deepInclude(role.rules, {
+      apiGroups: ["apiextensions.k8s.io"],
+      resources: ["customresourcedefinitions"],
+      verbs: ["patch"]
     })
   })
 })

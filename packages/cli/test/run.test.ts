@@ -160,7 +160,7 @@ describe("kubefx run's webhook flags", () => {
   it("says that admission handlers need a webhook server", () => {
     failsWith(
       ["run", gadgets, ...kubeconfig],
-      "kubefx: the registry has admission handlers (validate size-limit, mutate owner) but no webhook server: set the operator's `webhooks` setting (kubefx run: --webhook-port with --webhook-cert-dir or --webhook-generate-cert)"
+      "kubefx: the registry has admission handlers or conversions (validate size-limit, mutate owner, convert parts.cli.kubefx.dev) but no webhook server: set the operator's `webhooks` setting (kubefx run: --webhook-port with --webhook-cert-dir or --webhook-generate-cert)"
     )
   })
 

@@ -17,6 +17,7 @@ import * as Pipeable from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Activity from "./Activity.ts"
 import * as Admission from "./Admission.ts"
+import * as Conversion from "./Conversion.ts"
 import * as Handler from "./Handler.ts"
 import * as Json from "./Json.ts"
 import * as Index from "./ObjectIndex.ts"
@@ -49,6 +50,8 @@ export interface Registry<out R> extends Pipeable.Pipeable {
   /** The admission webhooks (`Handler.validate`, `Handler.mutate`), served by the runtime's
    * webhook server, not run in reconciliation steps. */
   readonly webhooks: ReadonlyArray<Admission.Webhook<R>>
+  /** The versioned resources whose conversions the webhook server answers. */
+  readonly conversions: ReadonlyArray<Conversion.Versioned>
 }
 
 /**
@@ -139,7 +142,8 @@ export const empty: Registry<never> = fromParts({
   uses: [],
   indexes: [],
   activities: [],
-  webhooks: []
+  webhooks: [],
+  conversions: []
 })
 
 /**
@@ -264,7 +268,8 @@ export type Services<Item> = Exclude<
 /**
  * Builds a registry from handlers, in order, the indexes they read (see `Index`), the
  * operator's activities (see `Activity`) and its admission webhooks (`Handler.validate`,
- * `Handler.mutate`). An index or activity id given twice throws; so does a webhook id given twice
+ * `Handler.mutate`) and the versioned resources whose conversions it answers (`Conversion.make`).
+ * An index or activity id given twice throws, as do the conversions of a resource given twice; so does a webhook id given twice
  * (derived webhook ids are made unique with `-2`, `-3`...).
  *
  * @example
@@ -283,7 +288,11 @@ export type Services<Item> = Exclude<
  */
 export const make = <
   const Items extends ReadonlyArray<
-    Handler.Handler<unknown> | Index.Any | Activity.Activity<unknown> | Admission.Webhook<unknown>
+    | Handler.Handler<unknown>
+    | Index.Any
+    | Activity.Activity<unknown>
+    | Admission.Webhook<unknown>
+    | Conversion.Versioned
   >
 >(
   ...items: Items
@@ -300,6 +309,11 @@ export const make = <
         ...registry,
         webhooks: [...registry.webhooks, uniqueWebhook(registry.webhooks, item)]
       })
+    } else if (Conversion.isVersioned(item)) {
+      const key = `${item.plural}.${item.group}`
+      if (registry.conversions.some((c) => `${c.plural}.${c.group}` === key))
+        throw new Error(`kubefx: the conversions of ${key} are given twice`)
+      registry = fromParts({ ...registry, conversions: [...registry.conversions, item] })
     } else if (Index.isIndex(item)) {
       const { id } = Index.definition(item)
       if (registry.indexes.some((i) => Index.definition(i).id === id))

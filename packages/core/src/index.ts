@@ -36,6 +36,13 @@ export * as Builtins from "./Builtins.ts"
  */
 export * as Causes from "./Causes.ts"
 /**
+ * CRD version conversion from Effect Schemas: versions, conversions as Schema transformations,
+ * `ConversionReview` answers.
+ *
+ * @since 0.1.0
+ */
+export * as Conversion from "./Conversion.ts"
+/**
  * CustomResourceDefinitions from Effect Schemas, lowered to structural OpenAPI 3.0.
  *
  * @since 0.1.0

@@ -13,7 +13,8 @@
  * - **Declared uses**: the verbs of each `Registry.uses(resource, verbs)`.
  * - **Webhook configurations**, with `manageWebhooks`: `get`, `create`, `patch` and `delete` on
  *   the Validating- and MutatingWebhookConfigurations its admission handlers have (cluster-scoped:
- *   the server-side apply that keeps them, and their removal on stop).
+ *   the server-side apply that keeps them, and their removal on stop); `patch` on CRDs when the
+ *   registry converts versions (their `spec.conversion` points at the webhook server).
  *
  * Discovery is not granted: every authenticated user may read it by default.
  *
@@ -165,6 +166,8 @@ const grants = (registry: Registry.Registry<unknown>, options: Options): Readonl
     ] as const)
       if (registry.webhooks.some((w) => w.kind === kind))
         grant(r, r.plural, [undefined], ["get", "create", "patch", "delete"])
+  if (options.manageWebhooks === true && registry.conversions.length > 0)
+    grant(Builtins.customResourceDefinitions, "customresourcedefinitions", [undefined], ["patch"])
   return out
 }
 

@@ -17,11 +17,15 @@
  *   `Filter.absent`); predicates are checked by the handler's run;
  * - `caBundle`: the CA that signed the server's certificate, when known.
  *
+ * The CRDs of the registry's versioned resources (`Conversion`) get the same client config,
+ * pointing at `/convert/<plural>.<group>`, as their conversion webhook ({@link conversion}).
+ *
  * @since 0.1.0
  */
 import {
   Admission,
   Builtins,
+  Conversion,
   Filter,
   type Json,
   type KubeObject,
@@ -75,7 +79,21 @@ export interface Options {
 
 const trimSlash = (s: string) => s.replace(/\/+$/, "")
 
-const clientConfig = (options: Options, path: string): Json.JsonObject => {
+/**
+ * The client config of the webhook at `path` of the server (`/validate/<id>`, `/convert/...`).
+ *
+ * @example
+ * ```ts
+ * import { WebhookConfig } from "@kubefx/runtime"
+ *
+ * WebhookConfig.clientConfig({ name: "w.example.com", client: { _tag: "Url", url: "https://127.0.0.1:9443" } }, "/convert/widgets.example.com")
+ * // { url: "https://127.0.0.1:9443/convert/widgets.example.com" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category generating
+ */
+export const clientConfig = (options: Options, path: string): Json.JsonObject => {
   const caBundle =
     options.caBundle === undefined ? {} : { caBundle: Base64.encode(options.caBundle) }
   const { client } = options
@@ -224,6 +242,71 @@ export const apply = (
         resourceOf(object),
         options.name,
         ApiPatch.apply(object, { fieldManager, force: true })
+      )
+  })
+
+/**
+ * The merge patch that makes a CRD call the webhook server for its conversions.
+ *
+ * @example
+ * ```ts
+ * import { WebhookConfig } from "@kubefx/runtime"
+ *
+ * WebhookConfig.conversion({ plural: "widgets", group: "example.com" }, {
+ *   name: "widgets.example.com",
+ *   client: { _tag: "Url", url: "https://127.0.0.1:9443" }
+ * })
+ * // { spec: { conversion: { strategy: "Webhook", webhook: { conversionReviewVersions: ["v1"], clientConfig: { url: ".../convert/widgets.example.com" } } } } }
+ * ```
+ *
+ * @since 0.1.0
+ * @category generating
+ */
+export const conversion = (
+  versioned: Pick<Conversion.Versioned, "plural" | "group">,
+  options: Options
+): Json.JsonObject => ({
+  spec: {
+    conversion: {
+      strategy: "Webhook",
+      webhook: {
+        conversionReviewVersions: ["v1"],
+        clientConfig: clientConfig(options, Conversion.path(versioned))
+      }
+    }
+  }
+})
+
+/**
+ * Points the CRDs of the registry's versioned resources at the webhook server (a merge patch of
+ * their `spec.conversion`; the CRDs must exist).
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "@kubefx/core"
+ * import { Effect } from "effect"
+ * import { Kube, WebhookConfig } from "@kubefx/runtime"
+ *
+ * const program = WebhookConfig.applyConversions(Registry.empty, {
+ *   name: "widgets.example.com",
+ *   client: { _tag: "Url", url: "https://127.0.0.1:9443" }
+ * }).pipe(Effect.provide(Kube.layerDefault()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category managing
+ */
+export const applyConversions = (
+  registry: Registry.Registry<unknown>,
+  options: Options
+): Effect.Effect<void, KubeError.KubeError, Kube> =>
+  Effect.gen(function* () {
+    const kube = yield* Kube
+    for (const versioned of registry.conversions)
+      yield* kube.patch(
+        Builtins.customResourceDefinitions,
+        `${versioned.plural}.${versioned.group}`,
+        ApiPatch.merge(conversion(versioned, options))
       )
   })
 

@@ -2,7 +2,9 @@
  * The operator's webhook server: HTTPS only (TLS 1.2 or newer; a plain HTTP request gets its
  * connection closed), answering the API server's `AdmissionReview` (`admission.k8s.io/v1`) at
  * `POST /validate/<id>` and `POST /mutate/<id>`, one handler a path (the webhook configurations
- * of `WebhookConfig` point each webhook at its handler's path).
+ * of `WebhookConfig` point each webhook at its handler's path), and its `ConversionReview`
+ * (`apiextensions.k8s.io/v1`) at `POST /convert/<plural>.<group>` for each versioned resource of
+ * the registry (`Conversion`).
  *
  * - A body above `maxBodyBytes` (default 8 MiB: an object and its old copy, each up to etcd's
  *   1.5 MiB) gets 413; a body that is not JSON or not an `AdmissionReview` gets 400 with a
@@ -22,7 +24,7 @@
 import type * as http from "node:http"
 import * as https from "node:https"
 import type { AddressInfo } from "node:net"
-import { Admission, type Json, type Registry } from "@kubefx/core"
+import { Admission, Conversion, Json, type Registry } from "@kubefx/core"
 import { Data, Duration, Effect, Exit, FiberSet, Result, Schedule } from "effect"
 import type * as Scope from "effect/Scope"
 import * as Certificates from "./Certificates.ts"
@@ -148,8 +150,43 @@ const budget = (webhook: Admission.Webhook<unknown>, requested: Duration.Duratio
   return Duration.millis(total - Math.min(1000, total / 5))
 }
 
-const describeWebhooks = (webhooks: ReadonlyArray<Admission.Webhook<unknown>>) =>
-  webhooks.length === 0 ? "none" : webhooks.map((w) => `/${w.kind}/${w.id}`).join(", ")
+const describeWebhooks = (registry: Registry.Registry<unknown>) => {
+  const paths = [
+    ...registry.webhooks.map((w) => `/${w.kind}/${w.id}`),
+    ...registry.conversions.map(Conversion.path)
+  ]
+  return paths.length === 0 ? "none" : paths.join(", ")
+}
+
+/** The body as JSON, or the 400 answer saying why not. */
+const parseJson = (body: Buffer): { readonly json: unknown } | Answer => {
+  try {
+    return { json: JSON.parse(body.toString("utf8")) }
+  } catch (e) {
+    return text(400, `malformed JSON: ${e instanceof Error ? e.message : String(e)}`)
+  }
+}
+
+/** One conversion request: the path's resource, the body, the converted objects. */
+const convert = (
+  registry: Registry.Registry<unknown>,
+  name: string,
+  body: Buffer
+): Effect.Effect<Answer> =>
+  Effect.gen(function* () {
+    const versioned = registry.conversions.find((c) => `${c.plural}.${c.group}` === name)
+    if (versioned === undefined)
+      return text(404, `no conversions of ${name} (served: ${describeWebhooks(registry)})`)
+    const parsed = parseJson(body)
+    if (!("json" in parsed)) return parsed
+    const review = Conversion.decodeReview(parsed.json)
+    if (Result.isFailure(review)) return text(400, review.failure)
+    const answered = yield* Conversion.review(versioned, review.success)
+    const result = Json.asObject(Json.asObject(answered.response).result)
+    if (result.status !== "Success")
+      yield* Effect.logWarning(`convert ${name}: ${String(result.message)}`)
+    return { status: 200, body: answered }
+  })
 
 /** One admission request: the path's handler, the body, the decision. */
 const admit = <R>(
@@ -164,15 +201,11 @@ const admit = <R>(
     if (webhook === undefined)
       return text(
         404,
-        `no ${kind} handler ${JSON.stringify(id)} (served: ${describeWebhooks(registry.webhooks)})`
+        `no ${kind} handler ${JSON.stringify(id)} (served: ${describeWebhooks(registry)})`
       )
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(body.toString("utf8"))
-    } catch (e) {
-      return text(400, `malformed JSON: ${e instanceof Error ? e.message : String(e)}`)
-    }
-    const review = Admission.decodeReview(parsed)
+    const parsed = parseJson(body)
+    if (!("json" in parsed)) return parsed
+    const review = Admission.decodeReview(parsed.json)
     if (Result.isFailure(review)) return text(400, review.failure)
     const { request } = review.success
     const decision = yield* Admission.decide([webhook], request, {
@@ -197,15 +230,13 @@ const answer = <R>(
 ): Effect.Effect<Answer, never, R> =>
   Effect.gen(function* () {
     const url = new URL(req.url ?? "/", "https://webhook")
-    const route = /^\/(validate|mutate)\/([^/]+)$/.exec(url.pathname)
+    const route = /^\/(validate|mutate|convert)\/([^/]+)$/.exec(url.pathname)
     if (route === null)
-      return text(
-        404,
-        `not found: ${url.pathname} (served: ${describeWebhooks(registry.webhooks)})`
-      )
+      return text(404, `not found: ${url.pathname} (served: ${describeWebhooks(registry)})`)
     if (req.method !== "POST") return text(405, `method not allowed: ${req.method ?? ""}; use POST`)
     const body = yield* readBody(req, limit)
     if (body === undefined) return text(413, `request body above ${limit} bytes`)
+    if (route[1] === "convert") return yield* convert(registry, decodeURIComponent(route[2]!), body)
     return yield* admit(
       registry,
       route[1] as Admission.Kind,

@@ -28,7 +28,10 @@ export type StartError =
   | KubeError.KubeError
 
 const names = (registry: Registry.Registry<unknown>) =>
-  registry.webhooks.map((w) => `${w.kind} ${w.id}`).join(", ")
+  [
+    ...registry.webhooks.map((w) => `${w.kind} ${w.id}`),
+    ...registry.conversions.map((c) => `convert ${c.plural}.${c.group}`)
+  ].join(", ")
 
 /**
  * Starts the webhooks of the settings in the current scope; answers the server's URL (none
@@ -56,9 +59,9 @@ export const start = <R>(
   Effect.gen(function* () {
     const webhooks = settings.webhooks
     if (webhooks === undefined) {
-      if (registry.webhooks.length === 0) return undefined
+      if (registry.webhooks.length === 0 && registry.conversions.length === 0) return undefined
       return yield* new WebhookServer.WebhookServerError({
-        message: `the registry has admission handlers (${names(registry)}) but no webhook server: set the operator's \`webhooks\` setting (kubefx run: --webhook-port with --webhook-cert-dir or --webhook-generate-cert)`
+        message: `the registry has admission handlers or conversions (${names(registry)}) but no webhook server: set the operator's \`webhooks\` setting (kubefx run: --webhook-port with --webhook-cert-dir or --webhook-generate-cert)`
       })
     }
     const managed = webhooks.managed
@@ -76,12 +79,13 @@ export const start = <R>(
     yield* Effect.logInfo(`webhook server listening on ${server.url}`)
     if (managed === undefined) return server.url
     const client = webhooks.client ?? { _tag: "Url", url: server.url }
-    configure = (material) =>
-      WebhookConfig.apply(
-        registry,
-        { name: managed, client, caBundle: material.ca },
-        settings.fieldManager
+    configure = (material) => {
+      const options = { name: managed, client, caBundle: material.ca }
+      return Effect.andThen(
+        WebhookConfig.apply(registry, options, settings.fieldManager),
+        WebhookConfig.applyConversions(registry, options)
       )
+    }
     yield* configure(yield* server.certificates)
     yield* Effect.logInfo(`webhook configurations ${managed} applied`)
     if (webhooks.removeOnStop === true)
