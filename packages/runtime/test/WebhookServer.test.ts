@@ -9,8 +9,18 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as tls from "node:tls"
 import { assert, describe, it } from "@effect/vitest"
-import { Handler, type Json, Registry, Resource } from "@kubefx/core"
-import { Deferred, Duration, Effect, Exit, Fiber, Schedule, Scope } from "effect"
+import { Conversion, Handler, type Json, Registry, Resource } from "@kubefx/core"
+import {
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Schedule,
+  Schema,
+  SchemaTransformation,
+  Scope
+} from "effect"
 import { Certificates, WebhookServer } from "../src/index.ts"
 
 const widgets = Resource.make({
@@ -33,23 +43,26 @@ const review = (uid: string): Json.JsonObject => ({
   }
 })
 
-const post = (url: string, body: Json.JsonObject, ca: string) =>
-  Effect.callback<{ status: number; body: Json.JsonObject }, Error>((resume) => {
+const postText = (url: string, body: string, ca: string) =>
+  Effect.callback<{ status: number; text: string }, Error>((resume) => {
     const req = https.request(url, { method: "POST", ca }, (res) => {
       const chunks: Array<Buffer> = []
       res.on("data", (c: Buffer) => chunks.push(c))
       res.on("end", () =>
         resume(
-          Effect.succeed({
-            status: res.statusCode ?? 0,
-            body: JSON.parse(Buffer.concat(chunks).toString())
-          })
+          Effect.succeed({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() })
         )
       )
     })
     req.on("error", (e) => resume(Effect.fail(e)))
-    req.end(JSON.stringify(body))
+    req.end(body)
   })
+
+const post = (url: string, body: Json.JsonObject, ca: string) =>
+  Effect.map(postText(url, JSON.stringify(body), ca), (a) => ({
+    status: a.status,
+    body: JSON.parse(a.text) as Json.JsonObject
+  }))
 
 /** Whether a TLS handshake with the server succeeds when trusting `ca` only. */
 const trusts = (port: number, ca: string) =>
@@ -159,6 +172,82 @@ describe("WebhookServer", () => {
       )
       assert.isTrue(Exit.isFailure(refused))
     })
+  )
+
+  it.live("a malformed ConversionReview gets 400 and the server keeps converting", () =>
+    Effect.gen(function* () {
+      const V1 = Schema.Struct({ n: Schema.String })
+      const V2 = Schema.Struct({ n: Schema.Int })
+      const numbers = Conversion.make({
+        group: "example.com",
+        kind: "Number",
+        plural: "numbers",
+        storage: "v2",
+        versions: [
+          { name: "v1", spec: V1 },
+          { name: "v2", spec: V2 }
+        ],
+        conversions: [
+          Conversion.between(
+            "v1",
+            "v2",
+            V1.pipe(
+              Schema.decodeTo(
+                V2,
+                SchemaTransformation.transform({
+                  decode: (v1) => ({ n: Number(v1.n) }),
+                  encode: (v2) => ({ n: String(v2.n) })
+                })
+              )
+            )
+          )
+        ]
+      })
+      const server = yield* WebhookServer.make(Registry.make(numbers), {
+        port: 0,
+        host: "127.0.0.1",
+        certificates: Certificates.generated(["127.0.0.1"])
+      })
+      const { ca } = yield* server.certificates
+      const url = `${server.url}/convert/numbers.example.com`
+      const garbage = yield* postText(url, "{", ca ?? "")
+      assert.strictEqual(garbage.status, 400)
+      assert.match(garbage.text, /^malformed JSON: /)
+      const wrong = yield* postText(url, JSON.stringify({ kind: "ConversionReview" }), ca ?? "")
+      assert.strictEqual(wrong.status, 400)
+      assert.match(wrong.text, /^not a ConversionReview \(apiextensions.k8s.io\/v1\): /)
+      assert.strictEqual(
+        (yield* postText(`${server.url}/convert/nothing.example.com`, "{}", ca ?? "")).status,
+        404
+      )
+      const converted = yield* post(
+        url,
+        {
+          apiVersion: "apiextensions.k8s.io/v1",
+          kind: "ConversionReview",
+          request: {
+            uid: "c1",
+            desiredAPIVersion: "example.com/v2",
+            objects: [
+              {
+                apiVersion: "example.com/v1",
+                kind: "Number",
+                metadata: { name: "a" },
+                spec: { n: "42" }
+              }
+            ]
+          }
+        },
+        ca ?? ""
+      )
+      assert.deepStrictEqual(responseOf(converted), {
+        uid: "c1",
+        convertedObjects: [
+          { apiVersion: "example.com/v2", kind: "Number", metadata: { name: "a" }, spec: { n: 42 } }
+        ],
+        result: { status: "Success" }
+      })
+    }).pipe(Effect.scoped)
   )
 
   it("parses the API server's timeout parameter", () => {
