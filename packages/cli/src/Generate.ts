@@ -81,6 +81,17 @@ const readCa = (file: Option.Option<string>): Effect.Effect<string | undefined, 
       })
   })
 
+/** The Deployment's webhook server, of `--webhook-port` and `--webhook-secret` (both or none). */
+const webhookOf = (port: Option.Option<number>, secret: Option.Option<string>) => {
+  if (Option.isSome(port) !== Option.isSome(secret))
+    throw new Failure({
+      message: "--webhook-port and --webhook-secret go together (the server needs its certificate)"
+    })
+  return Option.isSome(port) && Option.isSome(secret)
+    ? { webhook: { port: port.value, secret: secret.value } }
+    : {}
+}
+
 /** Loads the module, computes its manifests and writes them. */
 const emit = (
   specifier: string,
@@ -233,6 +244,18 @@ const deploy = Command.make(
     healthPort: Flag.Int("health-port").pipe(
       Flag.withDescription("The port of the operator's /healthz and /readyz: exposed and probed"),
       Flag.optional
+    ),
+    webhookPort: Flag.Int("webhook-port").pipe(
+      Flag.withDescription(
+        "The webhook server's port: exposed, with a Service <name>-webhook (port 443) in front"
+      ),
+      Flag.optional
+    ),
+    webhookSecret: Flag.String("webhook-secret").pipe(
+      Flag.withDescription(
+        "The kubernetes.io/tls Secret (e.g. cert-manager's) mounted at /etc/kubefx/webhook for --webhook-cert-dir"
+      ),
+      Flag.optional
     )
   },
   (input) =>
@@ -246,7 +269,8 @@ const deploy = Command.make(
         ...Option.match(input.healthPort, {
           onNone: () => ({}),
           onSome: (healthPort) => ({ healthPort })
-        })
+        }),
+        ...webhookOf(input.webhookPort, input.webhookSecret)
       })
     )
 ).pipe(

@@ -233,3 +233,51 @@ describe("kubefx generate webhooks", () => {
     })
   })
 })
+
+describe("kubefx generate deploy --webhook-port", () => {
+  it("exposes the webhook server, mounts its Secret and puts a Service in front", () => {
+    const result = kubefx([
+      "generate",
+      "deploy",
+      "packages/cli/test/fixtures/webhooks.ts",
+      "--image",
+      "gadgets:1",
+      "--webhook-port",
+      "9443",
+      "--webhook-secret",
+      "gadgets-tls"
+    ])
+    assert.strictEqual(result.stderr, "")
+    const [, deployment, service] = result.stdout.split("---\n").map((d) => parse(d))
+    const pod = deployment.spec.template.spec
+    assert.deepStrictEqual(pod.containers[0].ports, [
+      { name: "webhook", containerPort: 9443, protocol: "TCP" }
+    ])
+    assert.deepInclude(pod.containers[0].volumeMounts, {
+      name: "webhook-tls",
+      mountPath: "/etc/kubefx/webhook",
+      readOnly: true
+    })
+    assert.deepInclude(pod.volumes, { name: "webhook-tls", secret: { secretName: "gadgets-tls" } })
+    assert.deepStrictEqual(service.spec.ports, [
+      { name: "webhook", port: 443, targetPort: "webhook", protocol: "TCP" }
+    ])
+    assert.strictEqual(service.metadata.name, "kubefx-operator-webhook")
+  })
+
+  it("needs the Secret with the port", () => {
+    const result = kubefx([
+      "generate",
+      "deploy",
+      "packages/cli/test/fixtures/webhooks.ts",
+      "--image",
+      "g:1",
+      "--webhook-port",
+      "9443"
+    ])
+    assert.strictEqual(result.status, 1)
+    assert.deepStrictEqual(errorLines(result), [
+      "kubefx: --webhook-port and --webhook-secret go together (the server needs its certificate)"
+    ])
+  })
+})
