@@ -17,7 +17,7 @@ import { stringify } from "yaml"
 import * as Crds from "./Crds.ts"
 import { Failure } from "./Failure.ts"
 import * as Module from "./Module.ts"
-import { moduleArgument, serviceClient } from "./Run.ts"
+import { moduleArgument, optionalString, serviceClient } from "./Run.ts"
 
 /**
  * Manifests as one YAML stream (`---` between documents).
@@ -122,23 +122,17 @@ const crd = Command.make(
   {
     module: moduleArgument,
     output,
-    webhookUrl: Flag.String("webhook-url").pipe(
-      Flag.withDescription(
-        "The webhook server's URL, for the conversion webhook of versioned resources (Conversion.make)"
-      ),
-      Flag.optional
+    webhookUrl: optionalString(
+      "webhook-url",
+      "The webhook server's URL, for the conversion webhook of versioned resources (Conversion.make)"
     ),
-    webhookService: Flag.String("webhook-service").pipe(
-      Flag.withDescription(
-        "The Service in front of the webhook server, NAMESPACE/NAME[:PORT], for the conversion webhook"
-      ),
-      Flag.optional
+    webhookService: optionalString(
+      "webhook-service",
+      "The Service in front of the webhook server, NAMESPACE/NAME[:PORT], for the conversion webhook"
     ),
-    caFile: Flag.String("ca-file").pipe(
-      Flag.withDescription(
-        "The PEM of the CA of the webhook server, for the conversion's caBundle"
-      ),
-      Flag.optional
+    caFile: optionalString(
+      "ca-file",
+      "The PEM of the CA of the webhook server, for the conversion's caBundle"
     )
   },
   (input) =>
@@ -251,11 +245,9 @@ const deploy = Command.make(
       ),
       Flag.optional
     ),
-    webhookSecret: Flag.String("webhook-secret").pipe(
-      Flag.withDescription(
-        "The kubernetes.io/tls Secret (e.g. cert-manager's) mounted at /etc/kubefx/webhook for --webhook-cert-dir"
-      ),
-      Flag.optional
+    webhookSecret: optionalString(
+      "webhook-secret",
+      "The kubernetes.io/tls Secret (e.g. cert-manager's) mounted at /etc/kubefx/webhook for --webhook-cert-dir"
     )
   },
   (input) =>
@@ -293,25 +285,18 @@ const webhooks = Command.make(
         "The configurations' name, with a dot (widgets.example.com); the webhooks are <id>.<name>"
       )
     ),
-    url: Flag.String("url").pipe(
-      Flag.withDescription("The URL the API server calls the webhook server at"),
-      Flag.optional
+    url: optionalString("url", "The URL the API server calls the webhook server at"),
+    service: optionalString(
+      "service",
+      "The Service in front of the webhook server, NAMESPACE/NAME[:PORT]"
     ),
-    service: Flag.String("service").pipe(
-      Flag.withDescription("The Service in front of the webhook server, NAMESPACE/NAME[:PORT]"),
-      Flag.optional
+    caFile: optionalString(
+      "ca-file",
+      "The PEM of the CA that signed the server's certificate, for caBundle (leave it out when cert-manager's CA injector fills it in)"
     ),
-    caFile: Flag.String("ca-file").pipe(
-      Flag.withDescription(
-        "The PEM of the CA that signed the server's certificate, for caBundle (leave it out when cert-manager's CA injector fills it in)"
-      ),
-      Flag.optional
-    ),
-    injectCaFrom: Flag.String("inject-ca-from").pipe(
-      Flag.withDescription(
-        "cert-manager's Certificate NAMESPACE/NAME whose CA its injector puts in caBundle (the cert-manager.io/inject-ca-from annotation)"
-      ),
-      Flag.optional
+    injectCaFrom: optionalString(
+      "inject-ca-from",
+      "cert-manager's Certificate NAMESPACE/NAME whose CA its injector puts in caBundle (the cert-manager.io/inject-ca-from annotation)"
     )
   },
   (input) =>

@@ -27,7 +27,20 @@ export const moduleArgument = Argument.String("module").pipe(
   )
 )
 
-const optionalString = (name: string, description: string) =>
+/**
+ * An optional string flag with its description.
+ *
+ * @example
+ * ```ts
+ * import { Run } from "kubefx"
+ *
+ * const context = Run.optionalString("context", "The kubeconfig context")
+ * ```
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const optionalString = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
 
 const boolean = (name: string, description: string) =>

@@ -11,7 +11,7 @@ import * as Diff from "../Diff.ts"
 import * as Filter from "../Filter.ts"
 import * as Json from "../Json.ts"
 import * as Patch from "../Patch.ts"
-import { stringMap } from "./metadata.ts"
+import { logger, stringMap } from "./metadata.ts"
 
 /** How one handler's run ended: allowed (with the object as it changed it), denied, or failed. */
 type Outcome =
@@ -175,10 +175,6 @@ const context = (
   const name = typeof meta.name === "string" ? meta.name : (request.name ?? "")
   const namespace = typeof meta.namespace === "string" ? meta.namespace : request.namespace
   const annotations = logAnnotations(webhook, name, namespace)
-  const log =
-    (f: (message: string) => Effect.Effect<void>) =>
-    (message: string): Effect.Effect<void> =>
-      f(message).pipe(Effect.annotateLogs(annotations))
   return {
     id: webhook.id,
     resource: webhook.resource,
@@ -195,12 +191,7 @@ const context = (
     labels: stringMap(meta.labels),
     annotations: stringMap(meta.annotations),
     warn: (message) => Effect.sync(() => void warnings.push(message)),
-    logger: {
-      debug: log(Effect.logDebug),
-      info: log(Effect.logInfo),
-      warn: log(Effect.logWarning),
-      error: log(Effect.logError)
-    },
+    logger: logger(annotations),
     patch
   }
 }
