@@ -3,8 +3,9 @@
  * validating and mutating handlers over HTTPS with a generated CA and keeps their webhook
  * configurations. A denied create shows the handler's message to the client, a mutation is
  * stored, a dry run reaches the handler marked as such, malformed bodies get 400 while the
- * server keeps serving, plain HTTP is refused, and with the operator stopped `Fail` refuses
- * while `Ignore` admits.
+ * server keeps serving, a handler slower than its timeout is answered for before the API server
+ * gives up, plain HTTP is refused, and with the operator stopped `Fail` refuses while `Ignore`
+ * admits.
  */
 import * as http from "node:http"
 import * as https from "node:https"
@@ -70,6 +71,9 @@ const registry = Registry.make(
       ctx.spec.colour === undefined ? ctx.patch.merge({ spec: { colour: "blue" } }) : Effect.void
   ),
   Handler.validate(gadgets, { id: "strict", labels: { policy: "strict" } }, () => Effect.void),
+  Handler.validate(gadgets, { id: "slow", labels: { policy: "slow" }, timeout: "2 seconds" }, () =>
+    Effect.sleep("1 minute")
+  ),
   Handler.validate(
     gadgets,
     { id: "lenient", labels: { policy: "lenient" }, ignoreFailure: true },
@@ -195,6 +199,17 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "3 minutes" })(
             at
           )
           assert.deepStrictEqual(after.spec, { size: 2, colour: "red" })
+
+          // A handler slower than its webhook's timeout (2 s) is answered for before the API server
+          // gives up: the client sees the handler named, not the API server's timeout.
+          const slow = yield* kube
+            .create(
+              gadgets,
+              gadget(namespace, "slow", { size: 1, colour: "red" }, { policy: "slow" }),
+              at
+            )
+            .pipe(Effect.flip)
+          assert.include(slow.message, 'validating handler "slow" did not answer within 1s 600ms')
 
           // Plain HTTP is refused: the TLS server closes the connection.
           const plain = yield* Effect.callback<string>((resume) => {
