@@ -7,7 +7,14 @@
  *
  * @since 0.1.0
  */
-import { Crd, type KubeObject, type Registry, type Resource } from "@kubefx/core"
+import {
+  Conversion,
+  Crd,
+  type Json,
+  type KubeObject,
+  type Registry,
+  type Resource
+} from "@kubefx/core"
 import { Settings } from "@kubefx/runtime"
 import type { Schema } from "effect"
 import { Failure } from "./Failure.ts"
@@ -45,7 +52,11 @@ export const exported = (
 
 const served = (registry: Registry.Registry<unknown>): ReadonlyArray<Served> => {
   const out = new Map<string, Served>()
-  for (const handler of registry.handlers) {
+  const declared = [
+    ...registry.handlers.map((h) => ({ resource: h.resource, spec: h.spec })),
+    ...registry.webhooks.map((w) => ({ resource: w.resource, spec: w.spec }))
+  ]
+  for (const handler of declared) {
     const resource = handler.resource
     if (resource === undefined || Settings.isBuiltInGroup(resource.group)) continue
     const name = `${resource.plural}.${resource.group}`
@@ -99,12 +110,28 @@ const derive = (entry: Served, file: string): KubeObject.KubeObject => {
 export const of = (
   registry: Registry.Registry<unknown>,
   exports: Readonly<Record<string, unknown>>,
-  file: string
+  file: string,
+  conversionClient?: (path: string) => Json.JsonObject
 ): ReadonlyArray<KubeObject.KubeObject> => {
   const given = new Map(exported(exports).map((crd) => [crd.metadata?.name ?? "", crd]))
-  const crds = served(registry).map(
-    (entry) => given.get(`${entry.resource.plural}.${entry.resource.group}`) ?? derive(entry, file)
+  const versioned = new Map(
+    registry.conversions.map((v) => [
+      `${v.plural}.${v.group}`,
+      Conversion.crd(v, conversionClient?.(Conversion.path(v))) as KubeObject.KubeObject
+    ])
   )
+  const derived = served(registry)
+    .map((entry) => `${entry.resource.plural}.${entry.resource.group}`)
+    .filter((name) => !versioned.has(name))
+  const crds = [
+    ...[...versioned].map(([name, crd]) => given.get(name) ?? crd),
+    ...served(registry)
+      .filter((entry) => derived.includes(`${entry.resource.plural}.${entry.resource.group}`))
+      .map(
+        (entry) =>
+          given.get(`${entry.resource.plural}.${entry.resource.group}`) ?? derive(entry, file)
+      )
+  ]
   if (crds.length === 0)
     throw new Failure({
       message: `no custom resource in ${file}: its handlers serve built-in resources or select by name only; declare a custom one with Resource.make({ group, version, plural, kind, spec })`

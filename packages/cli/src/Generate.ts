@@ -1,22 +1,23 @@
 /**
- * `kubefx generate crd|rbac|deploy <module>[#export]`: an operator's manifests as YAML, on
+ * `kubefx generate crd|rbac|deploy|webhooks <module>[#export]`: an operator's manifests as YAML, on
  * stdout or in the file `-o` names. `crd` builds the CRDs from the resources' Schemas
  * ({@link Crds}); `rbac` the roles its registry needs (`Rbac.manifests`: Roles in each
  * `--namespace` given by name, else cluster-wide); `deploy` its ServiceAccount and Deployment
- * (`Deployment.manifests`).
+ * (`Deployment.manifests`); `webhooks` the configurations of its admission handlers
+ * (`WebhookConfig.manifests`).
  *
  * @since 0.1.0
  */
 import * as fs from "node:fs"
 import type { KubeObject } from "@kubefx/core"
-import { Deployment, Rbac, type Settings } from "@kubefx/runtime"
+import { Deployment, Rbac, type Settings, WebhookConfig } from "@kubefx/runtime"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { stringify } from "yaml"
 import * as Crds from "./Crds.ts"
 import { Failure } from "./Failure.ts"
 import * as Module from "./Module.ts"
-import { moduleArgument } from "./Run.ts"
+import { moduleArgument, optionalString, serviceClient } from "./Run.ts"
 
 /**
  * Manifests as one YAML stream (`---` between documents).
@@ -54,6 +55,43 @@ const operatorNamespace = Flag.String("operator-namespace").pipe(
   Flag.withDefault("kubefx-system")
 )
 
+/** The client config of `--url` or `--service` (one of them, or none when not `required`). */
+const clientOf = (
+  url: Option.Option<string>,
+  service: Option.Option<string>,
+  flags: { readonly url: string; readonly service: string; readonly required: boolean }
+): Effect.Effect<WebhookConfig.Client | undefined, Failure> => {
+  const either = `give one of ${flags.url} and ${flags.service}`
+  if (Option.isSome(url) && Option.isSome(service))
+    return Effect.fail(new Failure({ message: `${either}, not both` }))
+  if (Option.isSome(url)) return Effect.succeed({ _tag: "Url", url: url.value })
+  if (Option.isSome(service)) return serviceClient(flags.service, service.value)
+  return flags.required ? Effect.fail(new Failure({ message: either })) : Effect.succeed(undefined)
+}
+
+/** The PEM of `--ca-file`, if given. */
+const readCa = (file: Option.Option<string>): Effect.Effect<string | undefined, Failure> =>
+  Option.match(file, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (path) =>
+      Effect.try({
+        try: () => fs.readFileSync(path, "utf8"),
+        catch: (cause) =>
+          new Failure({ message: `cannot read ${path}: ${(cause as Error).message}` })
+      })
+  })
+
+/** The Deployment's webhook server, of `--webhook-port` and `--webhook-secret` (both or none). */
+const webhookOf = (port: Option.Option<number>, secret: Option.Option<string>) => {
+  if (Option.isSome(port) !== Option.isSome(secret))
+    throw new Failure({
+      message: "--webhook-port and --webhook-secret go together (the server needs its certificate)"
+    })
+  return Option.isSome(port) && Option.isSome(secret)
+    ? { webhook: { port: port.value, secret: secret.value } }
+    : {}
+}
+
 /** Loads the module, computes its manifests and writes them. */
 const emit = (
   specifier: string,
@@ -79,10 +117,47 @@ const emit = (
     })
   })
 
-const crd = Command.make("crd", { module: moduleArgument, output }, (input) =>
-  emit(input.module, input.output, (loaded) =>
-    Crds.of(loaded.registry, loaded.exports, loaded.file)
-  )
+const crd = Command.make(
+  "crd",
+  {
+    module: moduleArgument,
+    output,
+    webhookUrl: optionalString(
+      "webhook-url",
+      "The webhook server's URL, for the conversion webhook of versioned resources (Conversion.make)"
+    ),
+    webhookService: optionalString(
+      "webhook-service",
+      "The Service in front of the webhook server, NAMESPACE/NAME[:PORT], for the conversion webhook"
+    ),
+    caFile: optionalString(
+      "ca-file",
+      "The PEM of the CA of the webhook server, for the conversion's caBundle"
+    )
+  },
+  (input) =>
+    Effect.gen(function* () {
+      const client = yield* clientOf(input.webhookUrl, input.webhookService, {
+        url: "--webhook-url",
+        service: "--webhook-service",
+        required: false
+      })
+      const caBundle = yield* readCa(input.caFile)
+      yield* emit(input.module, input.output, (loaded) =>
+        Crds.of(
+          loaded.registry,
+          loaded.exports,
+          loaded.file,
+          client === undefined
+            ? undefined
+            : (path) =>
+                WebhookConfig.clientConfig(
+                  { name: "conversion", client, ...(caBundle === undefined ? {} : { caBundle }) },
+                  path
+                )
+        )
+      )
+    })
 ).pipe(
   Command.withDescription(
     "The CRDs of the custom resources the handlers serve, from their Schemas (a CRD the module exports replaces the derived one)"
@@ -112,6 +187,12 @@ const rbac = Command.make(
     postEvents: Flag.Literals("post-events", ["all", "warnings", "none"]).pipe(
       Flag.withDescription("As kubefx run --post-events (none needs no Events rule)"),
       Flag.withDefault("warnings" as Settings.PostEvents)
+    ),
+    manageWebhooks: Flag.Boolean("manage-webhooks").pipe(
+      Flag.withDescription(
+        "The operator keeps its webhook configurations (kubefx run --webhook-managed): grant it their rights"
+      ),
+      Flag.withDefault(false)
     )
   },
   (input) =>
@@ -120,6 +201,7 @@ const rbac = Command.make(
         name: input.name,
         namespace: input.operatorNamespace,
         postEvents: input.postEvents,
+        manageWebhooks: input.manageWebhooks,
         ...(input.namespace.length === 0 ? {} : { namespaces: input.namespace })
       })
     )
@@ -156,6 +238,16 @@ const deploy = Command.make(
     healthPort: Flag.Int("health-port").pipe(
       Flag.withDescription("The port of the operator's /healthz and /readyz: exposed and probed"),
       Flag.optional
+    ),
+    webhookPort: Flag.Int("webhook-port").pipe(
+      Flag.withDescription(
+        "The webhook server's port: exposed, with a Service <name>-webhook (port 443) in front"
+      ),
+      Flag.optional
+    ),
+    webhookSecret: optionalString(
+      "webhook-secret",
+      "The kubernetes.io/tls Secret (e.g. cert-manager's) mounted at /etc/kubefx/webhook for --webhook-cert-dir"
     )
   },
   (input) =>
@@ -169,7 +261,8 @@ const deploy = Command.make(
         ...Option.match(input.healthPort, {
           onNone: () => ({}),
           onSome: (healthPort) => ({ healthPort })
-        })
+        }),
+        ...webhookOf(input.webhookPort, input.webhookSecret)
       })
     )
 ).pipe(
@@ -182,6 +275,70 @@ const deploy = Command.make(
   ])
 )
 
+const webhooks = Command.make(
+  "webhooks",
+  {
+    module: moduleArgument,
+    output,
+    configName: Flag.String("config-name").pipe(
+      Flag.withDescription(
+        "The configurations' name, with a dot (widgets.example.com); the webhooks are <id>.<name>"
+      )
+    ),
+    url: optionalString("url", "The URL the API server calls the webhook server at"),
+    service: optionalString(
+      "service",
+      "The Service in front of the webhook server, NAMESPACE/NAME[:PORT]"
+    ),
+    caFile: optionalString(
+      "ca-file",
+      "The PEM of the CA that signed the server's certificate, for caBundle (leave it out when cert-manager's CA injector fills it in)"
+    ),
+    injectCaFrom: optionalString(
+      "inject-ca-from",
+      "cert-manager's Certificate NAMESPACE/NAME whose CA its injector puts in caBundle (the cert-manager.io/inject-ca-from annotation)"
+    )
+  },
+  (input) =>
+    Effect.gen(function* () {
+      const client = yield* clientOf(input.url, input.service, {
+        url: "--url",
+        service: "--service",
+        required: true
+      })
+      if (client === undefined) return
+      const caBundle = yield* readCa(input.caFile)
+      yield* emit(input.module, input.output, (loaded) =>
+        WebhookConfig.manifests(loaded.registry, {
+          name: input.configName,
+          client,
+          ...(caBundle === undefined ? {} : { caBundle })
+        }).map((object) =>
+          Option.isNone(input.injectCaFrom)
+            ? object
+            : {
+                ...object,
+                metadata: {
+                  ...object.metadata,
+                  annotations: { "cert-manager.io/inject-ca-from": input.injectCaFrom.value }
+                }
+              }
+        )
+      )
+    })
+).pipe(
+  Command.withDescription(
+    "The Validating- and MutatingWebhookConfigurations of the admission handlers, for installing them yourself (kubefx run --webhook-managed keeps them instead)"
+  ),
+  Command.withExamples([
+    {
+      command:
+        "kubefx generate webhooks src/operator.ts --config-name widgets.example.com --service operators/widgets-webhook --inject-ca-from operators/widgets-webhook",
+      description: "Configurations whose caBundle cert-manager fills in"
+    }
+  ])
+)
+
 /**
  * The `generate` command and its subcommands.
  *
@@ -189,6 +346,6 @@ const deploy = Command.make(
  * @category commands
  */
 export const command = Command.make("generate").pipe(
-  Command.withDescription("Print an operator's manifests as YAML: crd, rbac or deploy"),
-  Command.withSubcommands([crd, rbac, deploy])
+  Command.withDescription("Print an operator's manifests as YAML: crd, rbac, deploy or webhooks"),
+  Command.withSubcommands([crd, rbac, deploy, webhooks])
 )

@@ -8,7 +8,7 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import type { Registry } from "@kubefx/core"
-import { Kube, Operator, type Settings } from "@kubefx/runtime"
+import { Certificates, Kube, Operator, type Settings, type WebhookConfig } from "@kubefx/runtime"
 import { Cause, Effect, Layer, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Failure } from "./Failure.ts"
@@ -27,7 +27,20 @@ export const moduleArgument = Argument.String("module").pipe(
   )
 )
 
-const optionalString = (name: string, description: string) =>
+/**
+ * An optional string flag with its description.
+ *
+ * @example
+ * ```ts
+ * import { Run } from "kubefx"
+ *
+ * const context = Run.optionalString("context", "The kubeconfig context")
+ * ```
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const optionalString = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
 
 const boolean = (name: string, description: string) =>
@@ -82,6 +95,42 @@ const flags = {
   healthHost: optionalString(
     "health-host",
     "The address the health server listens on (default: every address)"
+  ),
+  webhookPort: Flag.Int("webhook-port").pipe(
+    Flag.withDescription(
+      "Serve the admission handlers over HTTPS on this port (needed when the module has Handler.validate / Handler.mutate)"
+    ),
+    Flag.optional
+  ),
+  webhookHost: optionalString(
+    "webhook-host",
+    "The address the webhook server listens on (default: every address)"
+  ),
+  webhookCertDir: optionalString(
+    "webhook-cert-dir",
+    "A folder with tls.crt, tls.key and ca.crt (e.g. cert-manager's Secret, mounted); read again when they change"
+  ),
+  webhookGenerateCert: Flag.String("webhook-generate-cert").pipe(
+    Flag.withDescription(
+      "Make a CA and a serving certificate at start for this host name or IP address (repeatable; for development)"
+    ),
+    Flag.atLeast(0)
+  ),
+  webhookManaged: optionalString(
+    "webhook-managed",
+    "Keep the webhook configurations of this name current (with a dot: widgets.example.com); default: you install them (kubefx generate webhooks)"
+  ),
+  webhookUrl: optionalString(
+    "webhook-url",
+    "The URL the API server calls the webhook server at (default: the server's own address)"
+  ),
+  webhookService: optionalString(
+    "webhook-service",
+    "The Service the API server calls the webhook server through, NAMESPACE/NAME[:PORT]"
+  ),
+  webhookRemoveOnStop: boolean(
+    "webhook-remove-on-stop",
+    "Delete the managed webhook configurations when the operator stops"
   )
 }
 
@@ -108,6 +157,14 @@ export interface Input {
   readonly reportingComponent: Option.Option<string>
   readonly healthPort: Option.Option<number>
   readonly healthHost: Option.Option<string>
+  readonly webhookPort: Option.Option<number>
+  readonly webhookHost: Option.Option<string>
+  readonly webhookCertDir: Option.Option<string>
+  readonly webhookGenerateCert: ReadonlyArray<string>
+  readonly webhookManaged: Option.Option<string>
+  readonly webhookUrl: Option.Option<string>
+  readonly webhookService: Option.Option<string>
+  readonly webhookRemoveOnStop: boolean
 }
 
 /**
@@ -154,6 +211,113 @@ export const settings = (input: Input): Settings.Input => ({
   })
 })
 
+/**
+ * The webhook settings of the `--webhook-*` flags: none without `--webhook-port`; a
+ * {@link Failure} saying what to fix when they disagree (certificates from a folder and
+ * generated, neither, a URL and a Service, a malformed Service).
+ *
+ * @example
+ * ```ts
+ * import { Run } from "kubefx"
+ *
+ * declare const input: Run.Input
+ * const webhooks = Run.webhookSettings(input)
+ * ```
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const webhookSettings = (
+  input: Input
+): Effect.Effect<Settings.WebhookSettings | undefined, Failure> =>
+  Effect.gen(function* () {
+    if (Option.isNone(input.webhookPort)) {
+      const stray = [
+        Option.isSome(input.webhookCertDir) ? "--webhook-cert-dir" : undefined,
+        input.webhookGenerateCert.length > 0 ? "--webhook-generate-cert" : undefined,
+        Option.isSome(input.webhookManaged) ? "--webhook-managed" : undefined
+      ].filter((f) => f !== undefined)
+      if (stray.length === 0) return undefined
+      return yield* new Failure({ message: `${stray.join(", ")} need --webhook-port` })
+    }
+    const certificates = yield* certificatesOf(input)
+    const client = yield* clientOf(input)
+    return {
+      port: input.webhookPort.value,
+      certificates,
+      removeOnStop: input.webhookRemoveOnStop,
+      ...Option.match(input.webhookHost, { onNone: () => ({}), onSome: (host) => ({ host }) }),
+      ...Option.match(input.webhookManaged, {
+        onNone: () => ({}),
+        onSome: (managed) => ({ managed })
+      }),
+      ...(client === undefined ? {} : { client })
+    }
+  })
+
+const certificatesOf = (input: Input): Effect.Effect<Certificates.Source, Failure> => {
+  const generated = input.webhookGenerateCert
+  if (Option.isSome(input.webhookCertDir) && generated.length > 0)
+    return Effect.fail(
+      new Failure({
+        message: "--webhook-cert-dir excludes --webhook-generate-cert; give one or the other"
+      })
+    )
+  if (Option.isSome(input.webhookCertDir))
+    return Effect.succeed(Certificates.directory(input.webhookCertDir.value))
+  if (generated.length > 0) return Effect.succeed(Certificates.generated(generated))
+  return Effect.fail(
+    new Failure({
+      message:
+        "the webhook server needs certificates: --webhook-cert-dir DIR (tls.crt, tls.key, ca.crt; e.g. cert-manager's Secret) or --webhook-generate-cert HOST (development)"
+    })
+  )
+}
+
+/**
+ * A Service reference `NAMESPACE/NAME[:PORT]` of a flag, as a webhook client, or a
+ * {@link Failure} naming the flag.
+ *
+ * @example
+ * ```ts
+ * import { Run } from "kubefx"
+ *
+ * const client = Run.serviceClient("--webhook-service", "operators/widgets-webhook:443")
+ * ```
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const serviceClient = (
+  flag: string,
+  value: string
+): Effect.Effect<WebhookConfig.Client, Failure> => {
+  const match = /^([a-z0-9-]+)\/([a-z0-9-]+)(?::(\d+))?$/.exec(value)
+  if (match === null)
+    return Effect.fail(
+      new Failure({
+        message: `${flag} ${JSON.stringify(value)} is not NAMESPACE/NAME[:PORT] (e.g. operators/widgets-webhook:443)`
+      })
+    )
+  return Effect.succeed({
+    _tag: "Service",
+    namespace: match[1]!,
+    name: match[2]!,
+    ...(match[3] === undefined ? {} : { port: Number(match[3]) })
+  })
+}
+
+const clientOf = (input: Input): Effect.Effect<WebhookConfig.Client | undefined, Failure> => {
+  if (Option.isSome(input.webhookUrl) && Option.isSome(input.webhookService))
+    return Effect.fail(
+      new Failure({ message: "--webhook-url excludes --webhook-service; give one or the other" })
+    )
+  if (Option.isSome(input.webhookUrl))
+    return Effect.succeed({ _tag: "Url", url: input.webhookUrl.value })
+  if (Option.isNone(input.webhookService)) return Effect.succeed(undefined)
+  return serviceClient("--webhook-service", input.webhookService.value)
+}
+
 /** `$KUBECONFIG`'s first file, else `~/.kube/config`: where `--context` alone looks. */
 const defaultKubeconfig = (): string =>
   (process.env.KUBECONFIG ?? "").split(path.delimiter).find((f) => f !== "") ??
@@ -193,7 +357,7 @@ export const kube = (input: Input): Effect.Effect<Layer.Layer<Kube, unknown>, Fa
  * The registry's own login activities when it has some (then the connection flags would be
  * ignored, and are refused), else the client of the flags.
  */
-const clientOf = (
+const kubeFor = (
   input: Input,
   registry: Registry.Registry<never>,
   flagged: Layer.Layer<Kube, unknown>
@@ -249,6 +413,9 @@ export const explain = (error: unknown, specifier: string): Failure => {
     }
     case "StartupFailed":
       return new Failure({ message: `${messageOf(error)}; the operator did not start` })
+    case "WebhookServerError":
+    case "CertificateError":
+      return new Failure({ message: messageOf(error) })
     default:
       return new Failure({
         message: `kubefx run failed: ${String(tag ?? "error")}: ${messageOf(error)}`
@@ -289,11 +456,19 @@ export const run = (input: Input): Effect.Effect<void, Failure> =>
       input.namespace.length === 0 ? "every namespace" : `namespaces ${input.namespace.join(", ")}`
     // The module's services are not known statically; its `layer` is expected to provide them.
     const registry = loaded.registry as Registry.Registry<never>
-    const client = yield* clientOf(input, registry, flagged)
+    const client = yield* kubeFor(input, registry, flagged)
+    const webhooks = yield* webhookSettings(input)
+    const admission =
+      registry.webhooks.length === 0 ? "" : ` and ${registry.webhooks.length} admission handlers`
     return yield* Effect.logInfo(
-      `kubefx: running ${registry.handlers.length} handlers of ${loaded.file} in ${where}`
+      `kubefx: running ${registry.handlers.length} handlers${admission} of ${loaded.file} in ${where}`
     ).pipe(
-      Effect.andThen(Operator.run(registry, settings(input))),
+      Effect.andThen(
+        Operator.run(registry, {
+          ...settings(input),
+          ...(webhooks === undefined ? {} : { webhooks })
+        })
+      ),
       Effect.provide(services(loaded, client) as Layer.Layer<Kube, unknown>)
     )
   }).pipe(

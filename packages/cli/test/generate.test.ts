@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import { parse } from "yaml"
 import { errorLines, kubefx, root } from "./cli.ts"
 
 const evc = "examples/evc/src/operator.ts"
@@ -80,6 +81,203 @@ describe("kubefx generate", () => {
     assert.strictEqual(result.status, 1)
     assert.deepStrictEqual(errorLines(result), [
       "kubefx: no custom resource in packages/cli/test/fixtures/configmaps.ts: its handlers serve built-in resources or select by name only; declare a custom one with Resource.make({ group, version, plural, kind, spec })"
+    ])
+  })
+})
+
+describe("kubefx generate webhooks", () => {
+  const gadgets = "packages/cli/test/fixtures/webhooks.ts"
+
+  it("prints the configurations of the admission handlers, through a Service, for cert-manager", () => {
+    const result = kubefx([
+      "generate",
+      "webhooks",
+      gadgets,
+      "--config-name",
+      "gadgets.cli.kubefx.dev",
+      "--service",
+      "operators/gadgets-webhook",
+      "--inject-ca-from",
+      "operators/gadgets-webhook"
+    ])
+    assert.strictEqual(result.stderr, "")
+    assert.strictEqual(result.status, 0)
+    const [validating, mutating] = result.stdout.split("---\n").map((d) => parse(d))
+    assert.strictEqual(validating.kind, "ValidatingWebhookConfiguration")
+    assert.deepStrictEqual(validating.metadata.annotations, {
+      "cert-manager.io/inject-ca-from": "operators/gadgets-webhook"
+    })
+    assert.deepStrictEqual(validating.webhooks, [
+      {
+        name: "size-limit.gadgets.cli.kubefx.dev",
+        clientConfig: {
+          service: {
+            namespace: "operators",
+            name: "gadgets-webhook",
+            port: 443,
+            path: "/validate/size-limit"
+          }
+        },
+        rules: [
+          {
+            apiGroups: ["cli.kubefx.dev"],
+            apiVersions: ["v1"],
+            resources: ["gadgets"],
+            operations: ["CREATE", "UPDATE"],
+            scope: "*"
+          }
+        ],
+        failurePolicy: "Fail",
+        sideEffects: "None",
+        matchPolicy: "Equivalent",
+        timeoutSeconds: 10,
+        admissionReviewVersions: ["v1"]
+      }
+    ])
+    assert.strictEqual(mutating.kind, "MutatingWebhookConfiguration")
+    assert.strictEqual(mutating.webhooks[0].failurePolicy, "Ignore")
+    assert.strictEqual(mutating.webhooks[0].clientConfig.service.path, "/mutate/owner")
+  })
+
+  it("puts a CA file in caBundle and a URL in clientConfig", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubefx-cli-"))
+    fs.writeFileSync(path.join(dir, "ca.crt"), "PEM")
+    const result = kubefx([
+      "generate",
+      "webhooks",
+      gadgets,
+      "--config-name",
+      "gadgets.cli.kubefx.dev",
+      "--url",
+      "https://127.0.0.1:9443/",
+      "--ca-file",
+      path.join(dir, "ca.crt")
+    ])
+    assert.strictEqual(result.status, 0)
+    const [validating] = result.stdout.split("---\n").map((d) => parse(d))
+    assert.deepStrictEqual(validating.webhooks[0].clientConfig, {
+      url: "https://127.0.0.1:9443/validate/size-limit",
+      caBundle: Buffer.from("PEM").toString("base64")
+    })
+  })
+
+  it("crd gives a versioned resource its versions, storage version and conversion webhook", () => {
+    const result = kubefx([
+      "generate",
+      "crd",
+      gadgets,
+      "--webhook-service",
+      "operators/gadgets-webhook:8443"
+    ])
+    assert.strictEqual(result.stderr, "")
+    assert.strictEqual(result.status, 0)
+    const crds = result.stdout.split("---\n").map((d) => parse(d))
+    const part = crds.find((c) => c.metadata.name === "parts.cli.kubefx.dev")
+    assert.deepStrictEqual(
+      part.spec.versions.map((v: { name: string; storage: boolean }) => [v.name, v.storage]),
+      [
+        ["v1", false],
+        ["v2", true]
+      ]
+    )
+    assert.deepStrictEqual(part.spec.conversion, {
+      strategy: "Webhook",
+      webhook: {
+        conversionReviewVersions: ["v1"],
+        clientConfig: {
+          service: {
+            namespace: "operators",
+            name: "gadgets-webhook",
+            port: 8443,
+            path: "/convert/parts.cli.kubefx.dev"
+          }
+        }
+      }
+    })
+    assert.deepStrictEqual(
+      crds.map((c) => c.metadata.name),
+      ["parts.cli.kubefx.dev", "gadgets.cli.kubefx.dev"]
+    )
+  })
+
+  it("needs one of --url and --service", () => {
+    const result = kubefx([
+      "generate",
+      "webhooks",
+      gadgets,
+      "--config-name",
+      "gadgets.cli.kubefx.dev"
+    ])
+    assert.strictEqual(result.status, 1)
+    assert.deepStrictEqual(errorLines(result), ["kubefx: give one of --url and --service"])
+  })
+
+  it("rbac --manage-webhooks grants the configurations' rights", () => {
+    const result = kubefx(["generate", "rbac", gadgets, "--manage-webhooks"])
+    assert.strictEqual(result.status, 0)
+    const [role] = result.stdout.split("---\n").map((d) => parse(d))
+    assert.deepInclude(role.rules, {
+      apiGroups: ["admissionregistration.k8s.io"],
+      resources: ["mutatingwebhookconfigurations"],
+      verbs: ["get", "create", "patch", "delete"]
+    })
+    assert.deepInclude(role.rules, {
+      apiGroups: ["admissionregistration.k8s.io"],
+      resources: ["validatingwebhookconfigurations"],
+      verbs: ["get", "create", "patch", "delete"]
+    })
+    assert.deepInclude(role.rules, {
+      apiGroups: ["apiextensions.k8s.io"],
+      resources: ["customresourcedefinitions"],
+      verbs: ["patch"]
+    })
+  })
+})
+
+describe("kubefx generate deploy --webhook-port", () => {
+  it("exposes the webhook server, mounts its Secret and puts a Service in front", () => {
+    const result = kubefx([
+      "generate",
+      "deploy",
+      "packages/cli/test/fixtures/webhooks.ts",
+      "--image",
+      "gadgets:1",
+      "--webhook-port",
+      "9443",
+      "--webhook-secret",
+      "gadgets-tls"
+    ])
+    assert.strictEqual(result.stderr, "")
+    const [, deployment, service] = result.stdout.split("---\n").map((d) => parse(d))
+    const pod = deployment.spec.template.spec
+    assert.deepStrictEqual(pod.containers[0].ports, [
+      { name: "webhook", containerPort: 9443, protocol: "TCP" }
+    ])
+    assert.deepInclude(pod.containers[0].volumeMounts, {
+      name: "webhook-tls",
+      mountPath: "/etc/kubefx/webhook",
+      readOnly: true
+    })
+    assert.deepInclude(pod.volumes, { name: "webhook-tls", secret: { secretName: "gadgets-tls" } })
+    assert.deepStrictEqual(service.spec.ports, [
+      { name: "webhook", port: 443, targetPort: "webhook", protocol: "TCP" }
+    ])
+    assert.strictEqual(service.metadata.name, "kubefx-operator-webhook")
+  })
+
+  it("needs the Secret with the port", () => {
+    const result = kubefx([
+      "generate",
+      "deploy",
+      "packages/cli/test/fixtures/webhooks.ts",
+      "--image",
+      "g:1",
+      "--webhook-port",
+      "9443"
+    ])
+    assert.strictEqual(result.status, 1)
+    assert.deepStrictEqual(errorLines(result), [
+      "kubefx: --webhook-port and --webhook-secret go together (the server needs its certificate)"
     ])
   })
 })

@@ -164,3 +164,53 @@ describe("kubefx run's logs", () => {
     )
   })
 })
+
+describe("kubefx run's webhook flags", () => {
+  const gadgets = "packages/cli/test/fixtures/webhooks.ts"
+  const kubeconfig = ["--kubeconfig", "packages/cli/test/fixtures/unreachable.kubeconfig"]
+
+  it("says that admission handlers need a webhook server", () => {
+    failsWith(
+      ["run", gadgets, ...kubeconfig],
+      "kubefx: the registry has admission handlers or conversions (validate size-limit, mutate owner, convert parts.cli.kubefx.dev) but no webhook server: set the operator's `webhooks` setting (kubefx run: --webhook-port with --webhook-cert-dir or --webhook-generate-cert)"
+    )
+  })
+
+  it("says that the webhook server needs certificates", () => {
+    failsWith(
+      ["run", gadgets, ...kubeconfig, "--webhook-port", "0"],
+      "kubefx: the webhook server needs certificates: --webhook-cert-dir DIR (tls.crt, tls.key, ca.crt; e.g. cert-manager's Secret) or --webhook-generate-cert HOST (development)"
+    )
+  })
+
+  it("names a malformed Service and a certificate folder that is not there", () => {
+    failsWith(
+      [
+        "run",
+        gadgets,
+        ...kubeconfig,
+        "--webhook-port",
+        "0",
+        "--webhook-generate-cert",
+        "127.0.0.1",
+        "--webhook-service",
+        "svc"
+      ],
+      'kubefx: --webhook-service "svc" is not NAMESPACE/NAME[:PORT] (e.g. operators/widgets-webhook:443)'
+    )
+    const result = kubefx([
+      "run",
+      gadgets,
+      ...kubeconfig,
+      "--webhook-port",
+      "0",
+      "--webhook-cert-dir",
+      "/nonexistent"
+    ])
+    assert.strictEqual(result.status, 1)
+    assert.match(
+      errorLines(result)[0] ?? "",
+      /^kubefx: cannot read the webhook server's certificate \/nonexistent\/tls.crt: /
+    )
+  })
+})

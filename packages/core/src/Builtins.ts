@@ -145,3 +145,31 @@ export const roles = named(rbac, "roles", "Role")
  * @category rbac
  */
 export const roleBindings = named(rbac, "rolebindings", "RoleBinding")
+
+const admissionRegistration = "admissionregistration.k8s.io"
+
+/**
+ * `admissionregistration.k8s.io/v1` ValidatingWebhookConfigurations (cluster-scoped).
+ *
+ * @since 0.1.0
+ * @category admissionregistration
+ */
+export const validatingWebhookConfigurations = named(
+  admissionRegistration,
+  "validatingwebhookconfigurations",
+  "ValidatingWebhookConfiguration",
+  false
+)
+
+/**
+ * `admissionregistration.k8s.io/v1` MutatingWebhookConfigurations (cluster-scoped).
+ *
+ * @since 0.1.0
+ * @category admissionregistration
+ */
+export const mutatingWebhookConfigurations = named(
+  admissionRegistration,
+  "mutatingwebhookconfigurations",
+  "MutatingWebhookConfiguration",
+  false
+)

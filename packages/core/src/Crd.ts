@@ -311,6 +311,10 @@ export interface Definition {
   readonly categories?: ReadonlyArray<string>
   readonly scope?: "Namespaced" | "Cluster"
   readonly versions: ReadonlyArray<Version>
+  /** Versions converted by a webhook: `strategy: Webhook` with `conversionReviewVersions:
+   * ["v1"]` and this `clientConfig` (a `url` or a `service`, and a `caBundle`); see
+   * `Conversion.crd`. Without it, the API server converts by changing `apiVersion` only. */
+  readonly conversion?: { readonly clientConfig: Json.JsonObject } | undefined
 }
 
 /**
@@ -373,7 +377,18 @@ export const make = (definition: Definition) => {
         ...(definition.shortNames === undefined ? {} : { shortNames: definition.shortNames }),
         ...(definition.categories === undefined ? {} : { categories: definition.categories })
       },
-      versions
+      versions,
+      ...(definition.conversion === undefined
+        ? {}
+        : {
+            conversion: {
+              strategy: "Webhook",
+              webhook: {
+                conversionReviewVersions: ["v1"],
+                clientConfig: definition.conversion.clientConfig
+              }
+            }
+          })
     }
   }
 }

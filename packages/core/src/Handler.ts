@@ -32,6 +32,7 @@
  * @since 0.1.0
  */
 import { type DateTime, Duration, type Effect, Option, type Schema } from "effect"
+import * as Admission from "./Admission.ts"
 import * as Backoff from "./Backoff.ts"
 import type * as Diff from "./Diff.ts"
 import * as Filter from "./Filter.ts"
@@ -851,3 +852,91 @@ export const needsFinalizer = (handler: Handler<unknown>): boolean =>
  * @category predicates
  */
 export const isSpawned = (handler: Handler<unknown>): boolean => handler.spawn !== undefined
+
+type AdmissionArgs<Ctx, Spec, E, R> =
+  | [fn: (ctx: Ctx) => Effect.Effect<unknown, E, R>]
+  | [options: Admission.Options<Spec>, fn: (ctx: Ctx) => Effect.Effect<unknown, E, R>]
+
+/**
+ * A validating admission handler (Kopf's `@kopf.on.validate`): the API server calls it before it
+ * stores a write of the resource (see `Admission.Options` for which ones); failing with
+ * `Admission.AdmissionError` denies the write with its message, `ctx.warn` adds warnings the
+ * client shows. It is not a reconciliation handler: it runs in the operator's webhook server,
+ * with no retries. The resource must be a `Resource` (the webhook's rules need its group and
+ * version).
+ *
+ * @example
+ * ```ts
+ * import { Admission, Handler, Resource } from "@kubefx/core"
+ * import { Effect, Schema } from "effect"
+ *
+ * const widgets = Resource.make({
+ *   group: "example.com", version: "v1", plural: "widgets", kind: "Widget",
+ *   spec: Schema.Struct({ size: Schema.Int })
+ * })
+ * const sizeLimit = Handler.validate(widgets, { id: "size-limit", operations: ["CREATE", "UPDATE"] }, (ctx) =>
+ *   ctx.spec.size > 10
+ *     ? Effect.fail(new Admission.AdmissionError({ message: `size ${ctx.spec.size} is above 10` }))
+ *     : Effect.void
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category admission
+ */
+export const validate: {
+  <Spec = Json.JsonObject, E = never, R = never>(
+    resource: Resource.Resource<Spec>,
+    fn: (ctx: Admission.Context<Spec>) => Effect.Effect<unknown, E, R>
+  ): Admission.Webhook<R>
+  <Spec = Json.JsonObject, E = never, R = never>(
+    resource: Resource.Resource<Spec>,
+    options: Admission.Options<Spec>,
+    fn: (ctx: Admission.Context<Spec>) => Effect.Effect<unknown, E, R>
+  ): Admission.Webhook<R>
+} = <Spec, E, R>(
+  resource: Resource.Resource<Spec>,
+  ...args: AdmissionArgs<Admission.Context<Spec>, Spec, E, R>
+): Admission.Webhook<R> =>
+  args.length === 1
+    ? Admission.make("validate", resource, {}, args[0])
+    : Admission.make("validate", resource, args[0], args[1])
+
+/**
+ * A mutating admission handler (Kopf's `@kopf.on.mutate`): as {@link validate}, and what it
+ * writes with `ctx.patch` (merge patches) changes the object before the API server stores it
+ * (sent as a JSON patch). Mutating handlers run before validating ones, and the API server may
+ * call them again when a later webhook changed the object: write them so that running twice
+ * changes nothing more.
+ *
+ * @example
+ * ```ts
+ * import { Handler, Resource } from "@kubefx/core"
+ * import { Effect } from "effect"
+ *
+ * const widgets = Resource.make({ group: "example.com", version: "v1", plural: "widgets", kind: "Widget" })
+ * const owner = Handler.mutate(widgets, { id: "owner-label", operations: ["CREATE"] }, (ctx) =>
+ *   ctx.patch.labels({ "example.com/created-by": ctx.userInfo.username ?? "unknown" })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category admission
+ */
+export const mutate: {
+  <Spec = Json.JsonObject, E = never, R = never>(
+    resource: Resource.Resource<Spec>,
+    fn: (ctx: Admission.MutateContext<Spec>) => Effect.Effect<unknown, E, R>
+  ): Admission.Webhook<R>
+  <Spec = Json.JsonObject, E = never, R = never>(
+    resource: Resource.Resource<Spec>,
+    options: Admission.Options<Spec>,
+    fn: (ctx: Admission.MutateContext<Spec>) => Effect.Effect<unknown, E, R>
+  ): Admission.Webhook<R>
+} = <Spec, E, R>(
+  resource: Resource.Resource<Spec>,
+  ...args: AdmissionArgs<Admission.MutateContext<Spec>, Spec, E, R>
+): Admission.Webhook<R> =>
+  args.length === 1
+    ? Admission.make("mutate", resource, {}, args[0])
+    : Admission.make("mutate", resource, args[0], args[1])

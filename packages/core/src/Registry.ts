@@ -16,6 +16,8 @@ import { dual } from "effect/Function"
 import * as Pipeable from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Activity from "./Activity.ts"
+import * as Admission from "./Admission.ts"
+import * as Conversion from "./Conversion.ts"
 import * as Handler from "./Handler.ts"
 import * as Json from "./Json.ts"
 import * as Index from "./ObjectIndex.ts"
@@ -45,6 +47,11 @@ export interface Registry<out R> extends Pipeable.Pipeable {
   readonly indexes: ReadonlyArray<Index.Any>
   /** The operator-wide activities: startup, cleanup, probes (see `Activity`). */
   readonly activities: ReadonlyArray<Activity.Activity<R>>
+  /** The admission webhooks (`Handler.validate`, `Handler.mutate`), served by the runtime's
+   * webhook server, not run in reconciliation steps. */
+  readonly webhooks: ReadonlyArray<Admission.Webhook<R>>
+  /** The versioned resources whose conversions the webhook server answers. */
+  readonly conversions: ReadonlyArray<Conversion.Versioned>
 }
 
 /**
@@ -112,20 +119,10 @@ export interface Use {
   readonly verbs: ReadonlyArray<Verb>
 }
 
-const fromParts = <R>(
-  handlers: ReadonlyArray<Handler.Handler<R>>,
-  uses: ReadonlyArray<Use>,
-  indexes: ReadonlyArray<Index.Any>,
-  activities: ReadonlyArray<Activity.Activity<R>>
-): Registry<R> => {
-  const self = Object.create(Pipeable.Prototype)
-  self._tag = "Registry"
-  self.handlers = handlers
-  self.uses = uses
-  self.indexes = indexes
-  self.activities = activities
-  return self
-}
+type Parts<R> = Omit<Registry<R>, "_tag" | "pipe">
+
+const fromParts = <R>(parts: Parts<R>): Registry<R> =>
+  Object.assign(Object.create(Pipeable.Prototype), { _tag: "Registry", ...parts })
 
 /**
  * The empty registry.
@@ -140,7 +137,14 @@ const fromParts = <R>(
  * @since 0.1.0
  * @category constructors
  */
-export const empty: Registry<never> = fromParts([], [], [], [])
+export const empty: Registry<never> = fromParts({
+  handlers: [],
+  uses: [],
+  indexes: [],
+  activities: [],
+  webhooks: [],
+  conversions: []
+})
 
 /**
  * Whether a value is a registry. The check is structural (a `_tag` of `"Registry"` with arrays
@@ -205,12 +209,10 @@ export const add: {
 } = dual(
   2,
   <R, R2>(self: Registry<R>, handler: Handler.Handler<R2>): Registry<R | R2> =>
-    fromParts<R | R2>(
-      [...self.handlers, unique<R | R2>(self.handlers, handler)],
-      self.uses,
-      self.indexes,
-      self.activities
-    )
+    fromParts<R | R2>({
+      ...self,
+      handlers: [...self.handlers, unique<R | R2>(self.handlers, handler)]
+    })
 )
 
 /**
@@ -242,7 +244,7 @@ export const uses: {
 } = dual(
   3,
   <R>(self: Registry<R>, resource: Resource.ApiResource, verbs: ReadonlyArray<Verb>): Registry<R> =>
-    fromParts(self.handlers, [...self.uses, { resource, verbs }], self.indexes, self.activities)
+    fromParts({ ...self, uses: [...self.uses, { resource, verbs }] })
 )
 
 /**
@@ -253,13 +255,22 @@ export const uses: {
  * @category models
  */
 export type Services<Item> = Exclude<
-  Item extends Handler.Handler<infer R> ? R : Item extends Activity.Activity<infer R> ? R : never,
+  Item extends Handler.Handler<infer R>
+    ? R
+    : Item extends Activity.Activity<infer R>
+      ? R
+      : Item extends Admission.Webhook<infer R>
+        ? R
+        : never,
   Index.IdentifierOf<Item>
 >
 
 /**
- * Builds a registry from handlers, in order, the indexes they read (see `Index`) and the
- * operator's activities (see `Activity`). An index or activity id given twice throws.
+ * Builds a registry from handlers, in order, the indexes they read (see `Index`), the
+ * operator's activities (see `Activity`) and its admission webhooks (`Handler.validate`,
+ * `Handler.mutate`) and the versioned resources whose conversions it answers (`Conversion.make`).
+ * An index or activity id given twice throws, as do the conversions of a resource given twice; so does a webhook id given twice
+ * (derived webhook ids are made unique with `-2`, `-3`...).
  *
  * @example
  * ```ts
@@ -277,7 +288,11 @@ export type Services<Item> = Exclude<
  */
 export const make = <
   const Items extends ReadonlyArray<
-    Handler.Handler<unknown> | Index.Any | Activity.Activity<unknown>
+    | Handler.Handler<unknown>
+    | Index.Any
+    | Activity.Activity<unknown>
+    | Admission.Webhook<unknown>
+    | Conversion.Versioned
   >
 >(
   ...items: Items
@@ -288,25 +303,46 @@ export const make = <
       const { kind, id } = item
       if (registry.activities.some((a) => a.kind === kind && a.id === id))
         throw new Error(`kubefx: duplicate ${kind} activity id ${JSON.stringify(id)}`)
-      const { handlers, uses, indexes, activities } = registry
-      registry = fromParts(handlers, uses, indexes, [...activities, item])
-      continue
-    }
-    if (!Index.isIndex(item)) {
-      registry = add(registry, item)
-      continue
-    }
-    const { id } = Index.definition(item)
-    if (registry.indexes.some((i) => Index.definition(i).id === id))
-      throw new Error(`kubefx: duplicate index id ${JSON.stringify(id)}`)
-    registry = fromParts(
-      registry.handlers,
-      registry.uses,
-      [...registry.indexes, item],
-      registry.activities
-    )
+      registry = fromParts({ ...registry, activities: [...registry.activities, item] })
+    } else if (Admission.isWebhook(item)) {
+      registry = fromParts({
+        ...registry,
+        webhooks: [...registry.webhooks, uniqueWebhook(registry.webhooks, item)]
+      })
+    } else if (Conversion.isVersioned(item)) {
+      const key = `${item.plural}.${item.group}`
+      if (registry.conversions.some((c) => `${c.plural}.${c.group}` === key))
+        throw new Error(`kubefx: the conversions of ${key} are given twice`)
+      registry = fromParts({ ...registry, conversions: [...registry.conversions, item] })
+    } else if (Index.isIndex(item)) {
+      const { id } = Index.definition(item)
+      if (registry.indexes.some((i) => Index.definition(i).id === id))
+        throw new Error(`kubefx: duplicate index id ${JSON.stringify(id)}`)
+      registry = fromParts({ ...registry, indexes: [...registry.indexes, item] })
+    } else registry = add(registry, item)
   }
   return registry as Registry<Services<Items[number]>>
+}
+
+/**
+ * A webhook with an id no other webhook has: ids name the webhooks' URL paths and their names in
+ * the webhook configurations, so they are unique across kinds and resources. A derived id already
+ * taken gets `-2`, `-3`...; an explicit one is a mistake, thrown naming both handlers.
+ */
+const uniqueWebhook = <R>(
+  existing: ReadonlyArray<Admission.Webhook<R>>,
+  webhook: Admission.Webhook<R>
+): Admission.Webhook<R> => {
+  const taken = new Map(existing.map((w) => [w.id, w]))
+  const other = taken.get(webhook.id)
+  if (other === undefined) return webhook
+  if (webhook.explicitId)
+    throw new Error(
+      `kubefx: duplicate webhook id ${JSON.stringify(webhook.id)}: the ${webhook.kind} handler of ${webhook.resource.plural} and the ${other.kind} handler of ${other.resource.plural} both have it; give one another id`
+    )
+  let n = 2
+  while (taken.has(`${webhook.id}-${n}`)) n++
+  return { ...webhook, id: `${webhook.id}-${n}` }
 }
 
 /**

@@ -12,6 +12,12 @@
  */
 export * as Activity from "./Activity.ts"
 /**
+ * Admission webhooks: validating and mutating handlers, reviews and decisions as values.
+ *
+ * @since 0.1.0
+ */
+export * as Admission from "./Admission.ts"
+/**
  * Retry delays from Effect Schedules, deterministic per object, handler and change.
  *
  * @since 0.1.0
@@ -29,6 +35,13 @@ export * as Builtins from "./Builtins.ts"
  * @since 0.1.0
  */
 export * as Causes from "./Causes.ts"
+/**
+ * CRD version conversion from Effect Schemas: versions, conversions as Schema transformations,
+ * `ConversionReview` answers.
+ *
+ * @since 0.1.0
+ */
+export * as Conversion from "./Conversion.ts"
 /**
  * CustomResourceDefinitions from Effect Schemas, lowered to structural OpenAPI 3.0.
  *

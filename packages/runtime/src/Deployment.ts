@@ -46,7 +46,29 @@ export interface Options {
   readonly resources?: Resources | undefined
   /** The port of the operator's health server (`/healthz`, `/readyz`): exposed and probed. */
   readonly healthPort?: number | undefined
+  /**
+   * The webhook server: its port is exposed, a Service `<name>-webhook` (port 443) leads to it,
+   * and the Secret `secret` (a `kubernetes.io/tls` Secret, e.g. cert-manager's) is mounted at
+   * {@link webhookCertDir}; run the operator with `--webhook-port <port> --webhook-cert-dir
+   * /etc/kubefx/webhook` (in `args`).
+   */
+  readonly webhook?: { readonly port: number; readonly secret: string } | undefined
 }
+
+/**
+ * Where the Deployment mounts the webhook server's certificate Secret.
+ *
+ * @example
+ * ```ts
+ * import { Deployment } from "@kubefx/runtime"
+ *
+ * Deployment.webhookCertDir // "/etc/kubefx/webhook"
+ * ```
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const webhookCertDir = "/etc/kubefx/webhook"
 
 /**
  * The container's resources unless told otherwise: 50m CPU and 96Mi memory requested, 256Mi
@@ -79,22 +101,36 @@ const probes = (port: number | undefined) =>
         readinessProbe: { httpGet: { path: "/readyz", port: "health" }, periodSeconds: 5 }
       }
 
-const container = (options: Options) => ({
-  name: "operator",
-  image: options.image,
-  ...(options.args === undefined ? {} : { args: [...options.args] }),
-  ...(options.env === undefined
-    ? {}
-    : { env: Object.entries(options.env).map(([name, value]) => ({ name, value })) }),
-  ...probes(options.healthPort),
-  resources: options.resources ?? defaultResources,
-  securityContext: {
-    allowPrivilegeEscalation: false,
-    readOnlyRootFilesystem: true,
-    capabilities: { drop: ["ALL"] }
-  },
-  volumeMounts: [{ name: "tmp", mountPath: "/tmp" }]
-})
+const container = (options: Options) => {
+  const health = probes(options.healthPort)
+  const webhookPort =
+    options.webhook === undefined
+      ? []
+      : [{ name: "webhook", containerPort: options.webhook.port, protocol: "TCP" }]
+  const ports = [...(health.ports ?? []), ...webhookPort]
+  return {
+    name: "operator",
+    image: options.image,
+    ...(options.args === undefined ? {} : { args: [...options.args] }),
+    ...(options.env === undefined
+      ? {}
+      : { env: Object.entries(options.env).map(([name, value]) => ({ name, value })) }),
+    ...health,
+    ...(ports.length === 0 ? {} : { ports }),
+    resources: options.resources ?? defaultResources,
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] }
+    },
+    volumeMounts: [
+      { name: "tmp", mountPath: "/tmp" },
+      ...(options.webhook === undefined
+        ? []
+        : [{ name: "webhook-tls", mountPath: webhookCertDir, readOnly: true }])
+    ]
+  }
+}
 
 /** What the operator serves, for people reading the Deployment (`plural.group, ...`). */
 const serves = (registry: Registry.Registry<unknown>): string =>
@@ -166,10 +202,25 @@ export const manifests = (
             seccompProfile: { type: "RuntimeDefault" }
           },
           containers: [container(options)],
-          volumes: [{ name: "tmp", emptyDir: {} }]
+          volumes: [
+            { name: "tmp", emptyDir: {} },
+            ...(options.webhook === undefined
+              ? []
+              : [{ name: "webhook-tls", secret: { secretName: options.webhook.secret } }])
+          ]
         }
       }
     }
   }
-  return [serviceAccount, deployment]
+  if (options.webhook === undefined) return [serviceAccount, deployment]
+  const service = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: `${options.name}-webhook`, namespace: options.namespace, labels: labels() },
+    spec: {
+      selector: labels(),
+      ports: [{ name: "webhook", port: 443, targetPort: "webhook", protocol: "TCP" }]
+    }
+  }
+  return [serviceAccount, deployment, service]
 }

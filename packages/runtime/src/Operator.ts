@@ -24,6 +24,7 @@ import * as Processor from "./Processor.ts"
 import * as Settings from "./Settings.ts"
 import * as Tracing from "./Tracing.ts"
 import * as Watcher from "./Watcher.ts"
+import * as Webhooks from "./Webhooks.ts"
 import * as WorkQueue from "./WorkQueue.ts"
 
 /**
@@ -39,6 +40,7 @@ export type StartError =
   | Discovery.NotServed
   | HealthServer.HealthServerError
   | Tracing.TracingConfigError
+  | Webhooks.StartError
 
 /**
  * A running operator, started by {@link start}.
@@ -56,6 +58,8 @@ export interface Operator {
   readonly stop: Effect.Effect<void>
   /** The health server's address (`http://host:port`) when `Settings.health` is set. */
   readonly healthUrl: string | undefined
+  /** The webhook server's address (`https://host:port`) when `Settings.webhooks` is set. */
+  readonly webhookUrl: string | undefined
   /** The operator's fiber: it ends only by interruption or a watcher's fatal error. */
   readonly fiber: Fiber.Fiber<never, KubeError.KubeError | Discovery.NotServed>
 }
@@ -82,8 +86,8 @@ const withLogging = <A, E, R>(settings: Settings.Settings, effect: Effect.Effect
     ? effect
     : Effect.provide(effect, Logging.layer({ format: settings.logFormat }))
 
-/** The probes' record, the health server when `settings.health` is set, and the tracer of
- * the `OTEL_*` variables (`Tracing.layerFromEnv`), if any. */
+/** The probes' record, the health server when `settings.health` is set, the webhooks when
+ * `settings.webhooks` is, and the tracer of the `OTEL_*` variables (`Tracing.layerFromEnv`). */
 const operations = <R>(settings: Settings.Settings, registry: Registry.Registry<R>) =>
   Effect.gen(function* () {
     const tracing = yield* Layer.build(Tracing.layerFromEnv(settings.reportingComponent))
@@ -99,7 +103,8 @@ const operations = <R>(settings: Settings.Settings, registry: Registry.Registry<
             () => Effect.runPromiseWith(context)(Activities.probes(registry.activities))
           )
     if (server !== undefined) yield* Effect.logInfo(`health server listening on ${server.url}`)
-    return { health, url: server?.url, tracing }
+    const webhookUrl = yield* Webhooks.start(registry, settings)
+    return { health, url: server?.url, webhookUrl, tracing }
   })
 
 interface Prepared {
@@ -309,7 +314,10 @@ export const start = <R>(
     const complete = Settings.make(settings)
     // The health server and the exporter live in a scope of their own: `stop` closes it too.
     const own = yield* Scope.fork(yield* Effect.scope)
-    const { health, url, tracing } = yield* Scope.provide(operations(complete, registry), own)
+    const { health, url, webhookUrl, tracing } = yield* Scope.provide(
+      withLogging(complete, operations(complete, registry)),
+      own
+    )
     yield* Activities.startup(registry.activities)
     const prepared = yield* prepare(registry)
     const ready = yield* Deferred.make<void>()
@@ -327,6 +335,7 @@ export const start = <R>(
       ready: Effect.raceFirst(Deferred.await(ready), Fiber.join(fiber)),
       stop: Effect.andThen(Fiber.interrupt(fiber), Scope.close(own, Exit.void)),
       healthUrl: url,
+      webhookUrl,
       fiber
     } satisfies Operator
   })

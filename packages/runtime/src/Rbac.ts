@@ -11,6 +11,10 @@
  * - **Namespaces**: `list` and `watch` when the namespaces are given with globs or exclusions
  *   (the watcher follows the namespaces that match).
  * - **Declared uses**: the verbs of each `Registry.uses(resource, verbs)`.
+ * - **Webhook configurations**, with `manageWebhooks`: `get`, `create`, `patch` and `delete` on
+ *   the Validating- and MutatingWebhookConfigurations its admission handlers have (cluster-scoped:
+ *   the server-side apply that keeps them, and their removal on stop); `patch` on CRDs when the
+ *   registry converts versions (their `spec.conversion` points at the webhook server).
  *
  * Discovery is not granted: every authenticated user may read it by default.
  *
@@ -54,6 +58,9 @@ export interface Options {
   readonly namespaces?: ReadonlyArray<string> | undefined
   /** Which Events the operator posts (default `"warnings"`); `"none"` needs no rule. */
   readonly postEvents?: Settings.PostEvents | undefined
+  /** The operator keeps its webhook configurations (`Settings.webhooks.managed`): the rights
+   * to create, update and delete them. */
+  readonly manageWebhooks?: boolean | undefined
 }
 
 /**
@@ -152,6 +159,15 @@ const grants = (registry: Registry.Registry<unknown>, options: Options): Readonl
     grant(Builtins.namespaces, "namespaces", [undefined], ["list", "watch"])
   for (const use of registry.uses)
     grant(use.resource, use.resource.plural, at(use.resource), use.verbs)
+  if (options.manageWebhooks === true)
+    for (const [kind, r] of [
+      ["validate", Builtins.validatingWebhookConfigurations],
+      ["mutate", Builtins.mutatingWebhookConfigurations]
+    ] as const)
+      if (registry.webhooks.some((w) => w.kind === kind))
+        grant(r, r.plural, [undefined], ["get", "create", "patch", "delete"])
+  if (options.manageWebhooks === true && registry.conversions.length > 0)
+    grant(Builtins.customResourceDefinitions, "customresourcedefinitions", [undefined], ["patch"])
   return out
 }
 

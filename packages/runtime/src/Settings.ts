@@ -21,6 +21,7 @@
  * | `watcher`            | the `Watcher`'s defaults                  | selectors, page size, timeouts, backoff; `keepManagedFields` (dropped by default)                 |
  * | `logFormat`          | the context's logger                      | `"plain"` (`[namespace/name]` lines for a terminal) or `"json"` (one object a line); see `Logging` |
  * | `health`             | off                                       | `{ port, host? }`: serve `/healthz`, `/readyz`, `/metrics` there (`HealthServer`; port 0: any)    |
+ * | `webhooks`           | off                                       | the webhook server of the registry's admission handlers and its configurations (see {@link WebhookSettings}) |
  *
  * `namespaces` reads its entries as Kopf's `--namespace` does (`NamespaceSelector`): a namespace
  * is served when no `!` exclusion matches it and some inclusion does (with exclusions only:
@@ -37,6 +38,8 @@ import { Duration, Schedule } from "effect"
 import type * as HealthServer from "./HealthServer.ts"
 import type * as Logging from "./Logging.ts"
 import * as Watcher from "./Watcher.ts"
+import type * as WebhookConfig from "./WebhookConfig.ts"
+import type * as WebhookServer from "./WebhookServer.ts"
 
 /**
  * Complete settings (see the module's table for defaults).
@@ -65,6 +68,42 @@ export interface Settings {
   readonly logFormat: Logging.Format | undefined
   /** Where the health server listens; `undefined`: no server. */
   readonly health: HealthServer.HealthOptions | undefined
+  /** The webhook server and its configurations; `undefined`: no server. */
+  readonly webhooks: WebhookSettings | undefined
+}
+
+/**
+ * The webhook server (`WebhookServer.Options`: port, host, certificates, body limit) and, with
+ * `managed`, the webhook configurations the operator keeps current (`WebhookConfig`):
+ *
+ * - `managed`: the configurations' name (with a dot: `widgets.example.com`); the operator
+ *   applies them once its server listens, and again when its certificates change. Without it,
+ *   the user installs them (`kubefx generate webhooks`).
+ * - `client`: how the API server reaches the server: a URL or a Service (default: the server's
+ *   own URL, right when the API server runs on the same machine, as in development);
+ * - `removeOnStop`: delete the configurations when the operator stops gracefully (default
+ *   `false`: webhooks with `failurePolicy: Fail` keep refusing writes while the operator is away,
+ *   which is what `Fail` asks for; `Ignore` ones admit).
+ *
+ * @example
+ * ```ts
+ * import { Certificates, type Settings } from "@kubefx/runtime"
+ *
+ * const webhooks: Settings.WebhookSettings = {
+ *   port: 9443,
+ *   certificates: Certificates.directory("/etc/webhook/tls"),
+ *   managed: "widgets.example.com",
+ *   client: { _tag: "Service", namespace: "operators", name: "widgets-webhook" }
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WebhookSettings extends WebhookServer.Options {
+  readonly managed?: string | undefined
+  readonly client?: WebhookConfig.Client | undefined
+  readonly removeOnStop?: boolean | undefined
 }
 
 /**
@@ -108,6 +147,9 @@ export interface Input {
   /** Serve `/healthz`, `/readyz` and `/metrics` on this port (0: any free one; the handle of
    * `Operator.start` tells the URL) and host (default `0.0.0.0`). Off by default. */
   readonly health?: HealthServer.HealthOptions | undefined
+  /** Serve the registry's admission handlers over HTTPS (see {@link WebhookSettings}). Off by
+   * default; an operator whose registry has admission handlers needs it. */
+  readonly webhooks?: WebhookSettings | undefined
 }
 
 /**
@@ -163,6 +205,7 @@ export const make = (input: Input = {}): Settings => {
     ownWriteTimeout: Duration.fromInputUnsafe(input.ownWriteTimeout ?? "10 seconds"),
     watcher: input.watcher ?? {},
     health: input.health,
+    webhooks: input.webhooks,
     logFormat: input.logFormat
   }
 }

@@ -33,6 +33,12 @@ export * as Activities from "./Activities.ts"
  */
 export * as ApiPatch from "./ApiPatch.ts"
 /**
+ * The webhook server's TLS material: PEM files (cert-manager's Secret) or generated at start.
+ *
+ * @since 0.1.0
+ */
+export * as Certificates from "./Certificates.ts"
+/**
  * @since 0.1.0
  */
 export * as Config from "./Config.ts"
@@ -166,6 +172,24 @@ export * as Watcher from "./Watcher.ts"
  * @since 0.1.0
  */
 export * as WatchState from "./WatchState.ts"
+/**
+ * The managed Validating- and MutatingWebhookConfigurations of a registry's admission handlers.
+ *
+ * @since 0.1.0
+ */
+export * as WebhookConfig from "./WebhookConfig.ts"
+/**
+ * The HTTPS server of the admission (and conversion) webhooks.
+ *
+ * @since 0.1.0
+ */
+export * as WebhookServer from "./WebhookServer.ts"
+/**
+ * The operator's webhooks while it runs: the server and its managed configurations.
+ *
+ * @since 0.1.0
+ */
+export * as Webhooks from "./Webhooks.ts"
 /**
  * @since 0.1.0
  */

@@ -149,7 +149,8 @@ export const arbitrary = (max = 0.2): fc.Arbitrary<Faults> => {
 }
 
 /**
- * A small seeded PRNG (mulberry32): `next()` answers a float in `[0, 1)`.
+ * A small seeded PRNG (mulberry32): `next()` answers a float in `[0, 1)`; `state()` and
+ * `restore(state)` take it back to an earlier point.
  *
  * @since 0.1.0
  * @category constructors
@@ -157,6 +158,10 @@ export const arbitrary = (max = 0.2): fc.Arbitrary<Faults> => {
 export const prng = (seed: number) => {
   let state = seed >>> 0
   return {
+    state: (): number => state,
+    restore: (saved: number): void => {
+      state = saved
+    },
     next: (): number => {
       state = (state + 0x6d2b79f5) >>> 0
       let t = state

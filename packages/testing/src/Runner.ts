@@ -185,6 +185,13 @@ export const eventually = <A, E, R>(
     }
   })
 
+/** The registry without its admission handlers and conversions (same prototype: `pipe` stays). */
+const withoutWebhooks = <R>(registry: Registry.Registry<R>): Registry.Registry<R> =>
+  Object.assign(Object.create(Object.getPrototypeOf(registry)), registry, {
+    webhooks: [],
+    conversions: []
+  })
+
 const describe = (exit: Exit.Exit<unknown, unknown>): string => {
   if (Exit.isSuccess(exit)) return "ok"
   const error = Option.getOrUndefined(Exit.findErrorOption(exit))
@@ -241,7 +248,12 @@ export const make = <R>(
       const conn = Option.isSome(sim)
         ? yield* Scope.provide(sim.value.connect, scope)
         : { kube, close: Effect.void }
-      const operator = yield* Operator.start(registry, settings).pipe(
+      // In the simulation the API server calls the admission handlers itself, while this
+      // process runs: the operator serves no webhook server there.
+      if (Option.isSome(sim))
+        yield* Scope.provide(sim.value.serveWebhooks(registry.webhooks, context), scope)
+      const served = Option.isSome(sim) ? withoutWebhooks(registry) : registry
+      const operator = yield* Operator.start(served, settings).pipe(
         Effect.provideService(Kube, conn.kube),
         Scope.provide(scope),
         Effect.provideContext(context),

@@ -37,7 +37,7 @@
  *
  * @since 0.1.0
  */
-import { Builtins, type KubeObject, type Resource } from "@kubefx/core"
+import { type Admission, Builtins, type KubeObject, type Resource } from "@kubefx/core"
 import {
   type ApiPatch,
   type Discovery,
@@ -54,6 +54,7 @@ import { attempt } from "./internal/sim/attempt.ts"
 import * as Client from "./internal/sim/client.ts"
 import * as Network from "./internal/sim/network.ts"
 import * as Pages from "./internal/sim/pages.ts"
+import * as Webhooks from "./internal/sim/webhooks.ts"
 import * as Store from "./internal/store.ts"
 
 type ApiResource = Resource.ApiResource
@@ -158,6 +159,16 @@ export interface SimClusterService {
   readonly requests: Effect.Effect<ReadonlyArray<string>>
   /** The current resourceVersion. */
   readonly resourceVersion: Effect.Effect<string>
+  /**
+   * Runs these admission handlers on the writes of the resources they serve, with the services
+   * of `context`, until the scope closes; then, as webhook configurations left behind by a
+   * stopped operator, they refuse those writes (`failurePolicy: Fail`) or let them through
+   * (`ignoreFailure`). `Runner.make` does it for the registry's handlers.
+   */
+  readonly serveWebhooks: <R>(
+    webhooks: ReadonlyArray<Admission.Webhook<R>>,
+    context: Context.Context<R>
+  ) => Effect.Effect<void, never, Scope.Scope>
 }
 
 /**
@@ -288,7 +299,17 @@ const handle = (env: Client.Env, settle: Effect.Effect<void>): SimClusterService
     bind: (namespace, name) => bindClaim(admin, namespace, name),
     apply: (objects) => applyAll(admin, objects),
     requests: Effect.sync(network.requests),
-    resourceVersion: Effect.sync(store.currentVersion)
+    resourceVersion: Effect.sync(store.currentVersion),
+    serveWebhooks: (webhooks, context) =>
+      Effect.acquireRelease(
+        Effect.sync(() =>
+          env.webhooks.register(
+            webhooks as ReadonlyArray<Admission.Webhook<unknown>>,
+            context as Context.Context<unknown>
+          )
+        ),
+        (served) => Effect.sync(served.unreachable)
+      ).pipe(Effect.asVoid)
   }
 }
 
@@ -327,7 +348,8 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
         attemptTimeout: options.requestTimeout ?? "30 seconds"
       }),
       bookmarkInterval: Duration.fromInputUnsafe(options.bookmarkInterval ?? "60 seconds"),
-      watchTimeout: Duration.fromInputUnsafe(options.watchTimeout ?? "30 minutes")
+      watchTimeout: Duration.fromInputUnsafe(options.watchTimeout ?? "30 minutes"),
+      webhooks: Webhooks.make()
     }
     const settle = yield* controllerLoop(
       store,

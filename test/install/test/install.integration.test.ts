@@ -97,7 +97,9 @@ const operatorProject = (tarballs: Pack.Tarballs) =>
   })
 
 /** What `dist/packages.js` prints: each entry point's export names. */
-type Loaded = Record<"Core" | "Runtime" | "Testing" | "ControlPlane", Array<string>>
+type Loaded = Record<"Core" | "Runtime" | "Testing" | "ControlPlane", Array<string>> & {
+  readonly certificate: boolean
+}
 
 /** Runs the compiled operator with `node` against the cluster until it annotates a ConfigMap. */
 const handlesAConfigMap = (project: Pack.Project, node: string, kubeconfig: string) =>
@@ -119,6 +121,8 @@ const handlesAConfigMap = (project: Pack.Project, node: string, kubeconfig: stri
       assert.include(loaded.Runtime, "Operator")
       assert.include(loaded.Testing, "SimCluster")
       assert.include(loaded.ControlPlane, "ControlPlane")
+      assert.include(loaded.Core, "Admission")
+      assert.isTrue(loaded.certificate, "a webhook certificate is generated")
       const operator = yield* Command.background(node, ["dist/operator.js"], {
         cwd: project.dir,
         env: { ...process.env, KUBECONFIG: kubeconfig, NAMESPACE: namespace }

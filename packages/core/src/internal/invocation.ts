@@ -30,7 +30,7 @@ import * as Patch from "../Patch.ts"
 import type * as Progress from "../Progress.ts"
 import type { Event } from "../Reconcile.ts"
 import type * as Resource from "../Resource.ts"
-import { stringMap } from "./metadata.ts"
+import { logger, stringMap } from "./metadata.ts"
 import * as SubHandlers from "./subHandlers.ts"
 
 /** The longest message kept in progress, status and events. @internal */
@@ -208,10 +208,6 @@ const makeContext = (
   const name = typeof meta.name === "string" ? meta.name : ""
   const namespace = typeof meta.namespace === "string" ? meta.namespace : undefined
   const annotations = logAnnotations(handler.id, name, namespace)
-  const log =
-    (f: (message: string) => Effect.Effect<void>) =>
-    (message: string): Effect.Effect<void> =>
-      f(message).pipe(Effect.annotateLogs(annotations))
   return {
     id: handler.id,
     resource: input.resource,
@@ -233,12 +229,7 @@ const makeContext = (
     started: DateTime.makeUnsafe(state.started),
     runtime: Duration.millis(Math.max(0, now - state.started)),
     patch,
-    logger: {
-      debug: log(Effect.logDebug),
-      info: log(Effect.logInfo),
-      warn: log(Effect.logWarning),
-      error: log(Effect.logError)
-    },
+    logger: logger(annotations),
     execute,
     ...input.signals
   }

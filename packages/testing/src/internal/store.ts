@@ -9,6 +9,7 @@
  * the controllers (`controllers/`, one module each).
  */
 import type { KubeObject } from "@kubefx/core"
+import type { KubeError } from "@kubefx/runtime"
 import * as Controllers from "./controllers/controller.ts"
 import * as GarbageCollector from "./controllers/garbageCollector.ts"
 import * as NamespaceController from "./controllers/namespaceController.ts"
@@ -16,6 +17,7 @@ import * as Provisioner from "./controllers/provisioner.ts"
 import * as PvcProtection from "./controllers/pvcProtection.ts"
 import * as Crds from "./store/crds.ts"
 import type { Def } from "./store/defs.ts"
+import { Fail } from "./store/failures.ts"
 import type { Obj } from "./store/object.ts"
 import * as Objects from "./store/objects.ts"
 import * as Operations from "./store/operations.ts"
@@ -23,7 +25,19 @@ import * as Operations from "./store/operations.ts"
 export type { ControllerOptions } from "./controllers/controller.ts"
 export { apiVersionOf, type Def } from "./store/defs.ts"
 export { Fail } from "./store/failures.ts"
-export type { Change, Watch } from "./store/objects.ts"
+export type {
+  Admission,
+  AdmissionAttributes,
+  Change,
+  IdentityMark,
+  Watch
+} from "./store/objects.ts"
+
+/** How a write ran with an admission hook: its value, its failure, or the answer it needs. */
+export type Admitted<A> =
+  | { readonly _tag: "Done"; readonly value: A }
+  | { readonly _tag: "Failed"; readonly error: KubeError.KubeError }
+  | { readonly _tag: "Need"; readonly need: Objects.NeedAdmission }
 
 export interface StoreOptions {
   /** How many changes the watch history keeps. */
@@ -51,6 +65,11 @@ export interface Store extends Operations.Operations {
   readonly compact: () => void
   /** Calls `f` after every change (the controllers' wake-up). */
   readonly setOnChange: (f: () => void) => void
+  /** Where the uids and generated names are; `reset` takes them back there. */
+  readonly mark: () => Objects.IdentityMark
+  readonly reset: (mark: Objects.IdentityMark) => void
+  /** Runs a write with `hook` as the admission webhooks' say (none: admitted as it is). */
+  readonly withAdmission: <A>(hook: Objects.Admission | undefined, run: () => A) => Admitted<A>
 }
 
 /** The enabled controllers, in the order they look at each object. */
@@ -81,6 +100,21 @@ export const make = (options: StoreOptions): Store => {
     compact: objects.compact,
     setOnChange: (f) => {
       onChange = f
+    },
+    mark: objects.mark,
+    reset: objects.reset,
+    withAdmission: (hook, run) => {
+      const before = objects.admission
+      if (hook !== undefined) objects.admission = hook
+      try {
+        return { _tag: "Done", value: run() }
+      } catch (e) {
+        if (e instanceof Fail) return { _tag: "Failed", error: e.error }
+        if (e instanceof Objects.NeedAdmission) return { _tag: "Need", need: e }
+        throw e
+      } finally {
+        objects.admission = before
+      }
     }
   }
 }

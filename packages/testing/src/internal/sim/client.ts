@@ -19,6 +19,7 @@ import * as Discovery from "./discovery.ts"
 import * as Network from "./network.ts"
 import type { Pages } from "./pages.ts"
 import * as Watch from "./watch.ts"
+import type * as Webhooks from "./webhooks.ts"
 
 type Err = KubeError.KubeError
 type ApiResource = Resource.ApiResource
@@ -32,6 +33,7 @@ export interface Env {
   readonly policy: RequestPolicy.RequestPolicy
   readonly bookmarkInterval: Duration.Duration
   readonly watchTimeout: Duration.Duration
+  readonly webhooks: Webhooks.Webhooks
 }
 
 /** One request on a connection: faults first, then `run` on the store at the current time. */
@@ -59,7 +61,11 @@ const call = <A>(
       return yield* Effect.fail(fault.error)
     }
     const now = yield* Clock.currentTimeMillis
-    return yield* attempt(() => run(now)).pipe(
+    const ran =
+      kind === "read"
+        ? attempt(() => run(now))
+        : env.webhooks.admitted(env.store, req, () => run(now))
+    return yield* ran.pipe(
       Effect.tapError((e) => logged(e._tag)),
       Effect.tap(() => logged("ok"))
     )

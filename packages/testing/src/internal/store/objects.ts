@@ -69,6 +69,41 @@ export interface Objects {
   readonly newUid: () => string
   /** A `generateName` suffix. */
   readonly suffix: () => string
+  readonly mark: () => IdentityMark
+  readonly reset: (mark: IdentityMark) => void
+  /** Admission webhooks' say on a write (see `admission.ts`); by default none. */
+  admission: Admission
+}
+
+/** What the admission webhooks make of a write in one phase: the object to go on with
+ * (`undefined`: unchanged), or a thrown `Fail` (denied) or `NeedAdmission`. */
+export type Admission = (
+  phase: "mutate" | "validate",
+  attrs: AdmissionAttributes
+) => Obj | undefined
+
+/** Thrown by an {@link Admission} that has no answer yet: the write runs again once it has. */
+export class NeedAdmission {
+  readonly phase: "mutate" | "validate"
+  readonly attributes: AdmissionAttributes
+  constructor(phase: "mutate" | "validate", attributes: AdmissionAttributes) {
+    this.phase = phase
+    this.attributes = attributes
+  }
+}
+
+/** A write as the admission webhooks see it. */
+export interface AdmissionAttributes {
+  readonly def: Def
+  /** The version the request was made at. */
+  readonly version: string
+  readonly operation: "CREATE" | "UPDATE" | "DELETE"
+  readonly name: string
+  readonly namespace: string | undefined
+  readonly subresource: string | undefined
+  readonly object: Obj | undefined
+  readonly old: Obj | undefined
+  readonly dryRun: boolean
 }
 
 /** Built-in types are Go structs: empty maps and lists (`omitempty`) vanish when stored. */
@@ -104,6 +139,12 @@ export const deliver = (w: Watch, c: Change) => {
   else if (before) w.deliver("DELETED", c.object)
 }
 
+/** A point in the sequence of uids and generated names. */
+export interface IdentityMark {
+  readonly uids: number
+  readonly names: number
+}
+
 /** Uids (random but for a counter at the end, so never twice) and generated-name suffixes. */
 const identities = (seed: number) => {
   const names = Faults.prng(seed ^ 0x5eed)
@@ -111,6 +152,12 @@ const identities = (seed: number) => {
   const hex = (n: number) =>
     Array.from({ length: n }, () => Math.floor(names.next() * 16).toString(16)).join("")
   return {
+    /** Where the identities are now; `reset(mark())` makes the next ones the same again. */
+    mark: (): IdentityMark => ({ uids: uidCounter, names: names.state() }),
+    reset: (mark: IdentityMark): void => {
+      uidCounter = mark.uids
+      names.restore(mark.names)
+    },
     newUid: () => {
       uidCounter++
       return `${hex(8)}-${hex(4)}-4${hex(3)}-a${hex(3)}-${uidCounter.toString(16).padStart(12, "0")}`
@@ -252,6 +299,7 @@ export const make = (options: { readonly historySize: number; readonly seed: num
       c.apiVersion = apiVersionOf(d.group, version ?? d.versions[0]!)
       return c as KubeObject.KubeObject
     },
-    ...identities(options.seed)
+    ...identities(options.seed),
+    admission: () => undefined
   }
 }

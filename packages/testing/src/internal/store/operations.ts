@@ -10,7 +10,16 @@ import * as JsonPatch from "../jsonPatch.ts"
 import * as Admission from "./admission.ts"
 import { type Def, keys } from "./defs.ts"
 import { badRequest, fail, notFound, notServed } from "./failures.ts"
-import { canonical, clone, finalizersOf, isRecord, metaOf, type Obj, timestamp } from "./object.ts"
+import {
+  canonical,
+  clone,
+  finalizersOf,
+  isRecord,
+  metaOf,
+  type Obj,
+  str,
+  timestamp
+} from "./object.ts"
 import type { Objects, Opened, Watch } from "./objects.ts"
 
 type Req = KubeError.RequestInfo
@@ -167,14 +176,30 @@ const create =
   (objects: Objects): Operations["create"] =>
   (req, resource, body, namespace, now, dryRun = false) => {
     const d = resolve(objects)(req, resource)
-    const next = clone(body) as Obj
+    const given = clone(body) as Obj
+    const ns = Admission.namespaceOf(req, d, given, namespace)
+    if (ns !== undefined) {
+      Admission.namespaceOpen(req, objects, d, ns, metaOf(given))
+      metaOf(given).namespace = ns
+    }
+    const attributes = (object: Obj) => ({
+      def: d,
+      version: resource.version,
+      operation: "CREATE" as const,
+      name: str(metaOf(object).name) ?? "",
+      namespace: ns,
+      subresource: undefined,
+      object,
+      old: undefined,
+      dryRun
+    })
+    const next = objects.admission("mutate", attributes(given)) ?? given
     const m = metaOf(next)
-    const ns = Admission.namespaceOf(req, d, next, namespace)
-    if (ns !== undefined) Admission.namespaceOpen(req, objects, d, ns, m)
     const name = Admission.nameFor(req, objects, d, ns, m)
     Admission.stamp(objects, d, next, name, ns, now)
     Admission.defaults(d, next, now)
     Admission.admit(req, objects, d, next, undefined, undefined)
+    objects.admission("validate", attributes(next))
     if (dryRun) return objects.out(d, next, resource.version)
     return objects.out(d, objects.commit(d, "ADDED", next, undefined), resource.version)
   }
@@ -215,8 +240,29 @@ const update = (
   const proposed = change(clone(current))
   if (!isRecord(proposed)) return badRequest(req, "the body must be an object")
   Admission.updatePreconditions(req, d, name, proposed, current, options.put)
-  const next = status ? withStatus(current, proposed) : mainUpdate(req, d, name, proposed, current)
+  const attributes = (object: Obj) => ({
+    def: d,
+    version: resource.version,
+    operation: "UPDATE" as const,
+    name,
+    namespace,
+    subresource: options.subresource,
+    object,
+    old: current,
+    dryRun: options.dryRun === true
+  })
+  const proposedNext = status
+    ? withStatus(current, proposed)
+    : mainUpdate(req, d, name, proposed, current)
+  const mutated = objects.admission("mutate", attributes(proposedNext))
+  const next =
+    mutated === undefined
+      ? proposedNext
+      : status
+        ? withStatus(current, mutated)
+        : mainUpdate(req, d, name, mutated, current)
   Admission.admit(req, objects, d, next, current, options.subresource)
+  objects.admission("validate", attributes(next))
   if (!status) Admission.nextGeneration(d, next, current)
   if (options.dryRun) return objects.out(d, next, resource.version)
   if (canonical(next) === canonical(current)) return objects.out(d, current, resource.version)
@@ -309,6 +355,19 @@ const remove =
     const current = objects.lookup(d, namespace, name)
     if (current === undefined) return notFound(req, d, name)
     Admission.deletePreconditions(req, d, name, current, options.preconditions)
+    const attributes = {
+      def: d,
+      version: resource.version,
+      operation: "DELETE" as const,
+      name,
+      namespace,
+      subresource: undefined,
+      object: undefined,
+      old: current,
+      dryRun: options.dryRun === true
+    }
+    objects.admission("mutate", attributes)
+    objects.admission("validate", attributes)
     const answer = (o: Obj) => objects.out(d, o, resource.version)
     if (options.dryRun) return answer(current)
     const deletion = deleting(d, current, options.propagationPolicy, now)
