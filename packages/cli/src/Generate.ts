@@ -47,6 +47,20 @@ const name = Flag.String("name").pipe(
   Flag.withDefault("kubefx-operator")
 )
 
+const leaderElect = Flag.Boolean("leader-elect").pipe(
+  Flag.withDescription(
+    "The operator runs with kubefx run --leader-elect (several replicas, one handles)"
+  ),
+  Flag.withDefault(false)
+)
+
+const leaseNamespace = Flag.String("lease-namespace").pipe(
+  Flag.withDescription(
+    "Where the operator's Leases live, as kubefx run --lease-namespace (default: --operator-namespace)"
+  ),
+  Flag.optional
+)
+
 const operatorNamespace = Flag.String("operator-namespace").pipe(
   Flag.withDescription(
     "The namespace of the ServiceAccount and Deployment (default kubefx-system)"
@@ -67,9 +81,11 @@ const emit = (
       catch: (cause) =>
         cause instanceof Failure
           ? cause
-          : new Failure({
-              message: `cannot generate from ${specifier}: ${String((cause as Error).message ?? cause)}`
-            })
+          : (cause as { _tag?: unknown })._tag === "TooManyReplicas"
+            ? new Failure({ message: String((cause as Error).message).replace(/^kubefx: /, "") })
+            : new Failure({
+                message: `cannot generate from ${specifier}: ${String((cause as Error).message ?? cause)}`
+              })
     })
     if (Option.isNone(target)) return yield* Console.log(text.trimEnd())
     yield* Effect.try({
@@ -112,7 +128,9 @@ const rbac = Command.make(
     postEvents: Flag.Literals("post-events", ["all", "warnings", "none"]).pipe(
       Flag.withDescription("As kubefx run --post-events (none needs no Events rule)"),
       Flag.withDefault("warnings" as Settings.PostEvents)
-    )
+    ),
+    leaderElect,
+    leaseNamespace
   },
   (input) =>
     emit(input.module, input.output, (loaded) =>
@@ -120,7 +138,14 @@ const rbac = Command.make(
         name: input.name,
         namespace: input.operatorNamespace,
         postEvents: input.postEvents,
-        ...(input.namespace.length === 0 ? {} : { namespaces: input.namespace })
+        ...(input.namespace.length === 0 ? {} : { namespaces: input.namespace }),
+        ...(input.leaderElect
+          ? {
+              leaderElection: {
+                namespace: Option.getOrElse(input.leaseNamespace, () => input.operatorNamespace)
+              }
+            }
+          : {})
       })
     )
 ).pipe(
@@ -156,7 +181,12 @@ const deploy = Command.make(
     healthPort: Flag.Int("health-port").pipe(
       Flag.withDescription("The port of the operator's /healthz and /readyz: exposed and probed"),
       Flag.optional
-    )
+    ),
+    replicas: Flag.Int("replicas").pipe(
+      Flag.withDescription("How many pods (default 1; more needs --leader-elect)"),
+      Flag.withDefault(1)
+    ),
+    leaderElect
   },
   (input) =>
     emit(input.module, input.output, (loaded) =>
@@ -164,6 +194,8 @@ const deploy = Command.make(
         name: input.name,
         namespace: input.operatorNamespace,
         image: input.image,
+        replicas: input.replicas,
+        leaderElection: input.leaderElect,
         ...(input.arg.length === 0 ? {} : { args: input.arg }),
         ...Option.match(input.env, { onNone: () => ({}), onSome: (env) => ({ env }) }),
         ...Option.match(input.healthPort, {
@@ -178,6 +210,11 @@ const deploy = Command.make(
     {
       command: "kubefx generate deploy src/operator.ts --image registry.example.com/op:1.0.0",
       description: "The Deployment of that image"
+    },
+    {
+      command:
+        "kubefx generate deploy src/operator.ts --image registry.example.com/op:1.0.0 --replicas 2 --leader-elect --arg run --arg src/operator.ts --arg --leader-elect --arg --in-cluster",
+      description: "Two pods, one leading"
     }
   ])
 )

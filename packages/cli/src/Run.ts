@@ -8,8 +8,8 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import type { Registry } from "@kubefx/core"
-import { Kube, Operator, type Settings } from "@kubefx/runtime"
-import { Cause, Effect, Layer, Option } from "effect"
+import { Kube, type LeaderElection, Operator, type Settings } from "@kubefx/runtime"
+import { Cause, Duration, Effect, Layer, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Failure } from "./Failure.ts"
 import * as Logging from "./Logging.ts"
@@ -82,6 +82,34 @@ const flags = {
   healthHost: optionalString(
     "health-host",
     "The address the health server listens on (default: every address)"
+  ),
+  leaderElect: boolean(
+    "leader-elect",
+    "Run as one of several replicas of which one handles objects (a Lease; the others stand by)"
+  ),
+  leaseName: optionalString(
+    "lease-name",
+    "The Lease of --leader-elect (default: <reporting component>-leader)"
+  ),
+  leaseNamespace: optionalString(
+    "lease-namespace",
+    "Where the Lease lives (default: the pod's namespace, else default)"
+  ),
+  identity: optionalString(
+    "identity",
+    "This replica's identity, unique among the replicas (default: <hostname>_<random uuid>)"
+  ),
+  leaseDuration: optionalString(
+    "lease-duration",
+    "How long a Lease nobody renews stays held, e.g. 15s (default 15s)"
+  ),
+  renewDeadline: optionalString(
+    "renew-deadline",
+    "How long a holder may fail to renew before it stops handling, e.g. 10s (default 10s)"
+  ),
+  retryPeriod: optionalString(
+    "retry-period",
+    "How often Leases are renewed and tried, e.g. 2s (default 2s)"
   )
 }
 
@@ -108,7 +136,106 @@ export interface Input {
   readonly reportingComponent: Option.Option<string>
   readonly healthPort: Option.Option<number>
   readonly healthHost: Option.Option<string>
+  readonly leaderElect: boolean
+  readonly leaseName: Option.Option<string>
+  readonly leaseNamespace: Option.Option<string>
+  readonly identity: Option.Option<string>
+  readonly leaseDuration: Option.Option<string>
+  readonly renewDeadline: Option.Option<string>
+  readonly retryPeriod: Option.Option<string>
 }
+
+/**
+ * A duration flag's value: `15s`, `500ms`, `2m`, `1h`, or Effect's own form (`15 seconds`).
+ *
+ * @example
+ * ```ts
+ * import { Run } from "kubefx"
+ *
+ * Run.parseDuration("1500ms") // Option.some(Duration.millis(1500))
+ * ```
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
+  const short = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim())
+  if (short !== null) {
+    const n = Number(short[1])
+    const unit = { ms: "millis", s: "seconds", m: "minutes", h: "hours" }[short[2] as "ms"]
+    return Option.some(Duration.fromInputUnsafe(`${n} ${unit}` as Duration.Input))
+  }
+  return Duration.fromInput(text as Duration.Input)
+}
+
+/** A duration flag, or the line saying it is not one. */
+const durationFlag = (
+  name: string,
+  value: Option.Option<string>
+): Effect.Effect<Option.Option<Duration.Duration>, Failure> =>
+  Option.match(value, {
+    onNone: () => Effect.succeed(Option.none()),
+    onSome: (text) =>
+      Option.match(parseDuration(text), {
+        onNone: () =>
+          Effect.fail(
+            new Failure({
+              message: `--${name} ${text} is not a duration; write it as 15s, 500ms or 2m`
+            })
+          ),
+        onSome: (d) => Effect.succeed(Option.some(d))
+      })
+  })
+
+/**
+ * The leader-election settings of the flags (`undefined` without `--leader-elect`), or the line
+ * that says why they do not fit together.
+ *
+ * @example
+ * ```ts
+ * import { Run } from "kubefx"
+ *
+ * declare const input: Run.Input
+ * const election = Run.replication({ ...input, leaderElect: true })
+ * ```
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const replication = (
+  input: Input
+): Effect.Effect<LeaderElection.Input | undefined, Failure> =>
+  Effect.gen(function* () {
+    const given = (
+      [
+        ["lease-name", input.leaseName],
+        ["lease-namespace", input.leaseNamespace],
+        ["identity", input.identity],
+        ["lease-duration", input.leaseDuration],
+        ["renew-deadline", input.renewDeadline],
+        ["retry-period", input.retryPeriod]
+      ] as const
+    ).filter(([, v]) => Option.isSome(v))
+    if (!input.leaderElect) {
+      if (given.length === 0) return undefined
+      return yield* new Failure({
+        message: `--${given[0]![0]} needs --leader-elect; add it, or drop --${given[0]![0]}`
+      })
+    }
+    const leaseDuration = yield* durationFlag("lease-duration", input.leaseDuration)
+    const renewDeadline = yield* durationFlag("renew-deadline", input.renewDeadline)
+    const retryPeriod = yield* durationFlag("retry-period", input.retryPeriod)
+    const some = <K extends string, A>(key: K, value: Option.Option<A>) =>
+      Option.match(value, { onNone: () => ({}), onSome: (v) => ({ [key]: v }) as Record<K, A> })
+    return {
+      ...some("leaseName", input.leaseName),
+      ...some("namespace", input.leaseNamespace),
+      ...some("identity", input.identity),
+      ...some("leaseDuration", leaseDuration),
+      ...some("renewDeadline", renewDeadline),
+      ...some("retryPeriod", retryPeriod)
+    }
+  })
 
 /**
  * The operator's settings from the flags.
@@ -229,6 +356,8 @@ export const explain = (error: unknown, specifier: string): Failure => {
     }
     case "StartupFailed":
       return new Failure({ message: `${messageOf(error)}; the operator did not start` })
+    case "LeaseSettingsError":
+      return new Failure({ message: messageOf(error).replace(/^kubefx: /, "") })
     default:
       return new Failure({
         message: `kubefx run failed: ${String(tag ?? "error")}: ${messageOf(error)}`
@@ -264,6 +393,7 @@ export const run = (input: Input): Effect.Effect<void, Failure> =>
         message: "--all-namespaces excludes --namespace; give one or the other"
       })
     const client = yield* kube(input)
+    const leaderElection = yield* replication(input)
     const loaded = yield* Module.load(input.module)
     const where =
       input.namespace.length === 0 ? "every namespace" : `namespaces ${input.namespace.join(", ")}`
@@ -272,7 +402,12 @@ export const run = (input: Input): Effect.Effect<void, Failure> =>
     return yield* Effect.logInfo(
       `kubefx: running ${registry.handlers.length} handlers of ${loaded.file} in ${where}`
     ).pipe(
-      Effect.andThen(Operator.run(registry, settings(input))),
+      Effect.andThen(
+        Operator.run(registry, {
+          ...settings(input),
+          ...(leaderElection === undefined ? {} : { leaderElection })
+        })
+      ),
       Effect.provide(services(loaded, client) as Layer.Layer<Kube, unknown>)
     )
   }).pipe(
@@ -302,6 +437,10 @@ export const command = Command.make("run", flags, run).pipe(
     {
       command: "kubefx run src/operator.ts -n 'team-*' -n '!team-secret' --log-format json",
       description: "Serve matching namespaces, logging JSON"
+    },
+    {
+      command: "kubefx run src/operator.ts --leader-elect --lease-namespace operators",
+      description: "One of several replicas: the one holding the Lease handles, the others stand by"
     }
   ])
 )

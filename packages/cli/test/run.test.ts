@@ -91,9 +91,27 @@ describe("kubefx run", () => {
       "--concurrency",
       "--post-events",
       "--field-manager",
-      "--reporting-component"
+      "--reporting-component",
+      "--leader-elect",
+      "--lease-name",
+      "--lease-namespace",
+      "--identity",
+      "--lease-duration",
+      "--renew-deadline",
+      "--retry-period"
     ])
       assert.include(result.stdout, flag)
+  })
+
+  it("says what is wrong with the leader-election flags", () => {
+    failsWith(
+      ["run", widget, "--lease-name", "x"],
+      "kubefx: --lease-name needs --leader-elect; add it, or drop --lease-name"
+    )
+    failsWith(
+      ["run", widget, "--leader-elect", "--lease-duration", "soon"],
+      "kubefx: --lease-duration soon is not a duration; write it as 15s, 500ms or 2m"
+    )
   })
 })
 

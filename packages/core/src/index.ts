@@ -73,6 +73,14 @@ export * as Json from "./Json.ts"
 export * as KubeObject from "./KubeObject.ts"
 
 /**
+ * `coordination.k8s.io/v1` Leases as client-go's leader election reads and writes them: expiry
+ * from local observation, the records to take, renew and release a Lease.
+ *
+ * @since 0.1.0
+ */
+export * as Lease from "./Lease.ts"
+
+/**
  * In-memory indexes of watched objects, read by handlers as services.
  *
  * @since 0.1.0

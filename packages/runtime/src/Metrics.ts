@@ -225,6 +225,16 @@ export const objects = Metric.gauge("kubefx_objects", {
 })
 
 /**
+ * `kubefx_leader{lease}`: 1 while this replica holds the leader-election Lease, 0 otherwise.
+ *
+ * @since 0.1.0
+ * @category kubefx
+ */
+export const leader = Metric.gauge("kubefx_leader", {
+  description: "Whether this replica is the leader (1) or stands by (0)"
+})
+
+/**
  * `kubefx_spans_dropped_total`: spans the OTLP exporter dropped: its queue was full, or
  * their batch could not be sent (the collector is slow, down or refusing).
  *

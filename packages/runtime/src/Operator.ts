@@ -9,15 +9,28 @@
  * @since 0.1.0
  */
 import { Resource as CoreResource, Index, Registry } from "@kubefx/core"
-import { type Context, Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Stream } from "effect"
+import {
+  type Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  Stream
+} from "effect"
 import * as Scope from "effect/Scope"
 import * as Activities from "./Activities.ts"
 import * as Discovery from "./Discovery.ts"
 import * as Health from "./Health.ts"
 import * as HealthServer from "./HealthServer.ts"
 import * as Indexer from "./Indexer.ts"
-import { Kube } from "./Kube.ts"
+import type * as Leases from "./internal/lease.ts"
+import { Kube, type KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
+import * as LeaderElection from "./LeaderElection.ts"
 import * as Logging from "./Logging.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Processor from "./Processor.ts"
@@ -39,6 +52,7 @@ export type StartError =
   | Discovery.NotServed
   | HealthServer.HealthServerError
   | Tracing.TracingConfigError
+  | LeaderElection.LeaseSettingsError
 
 /**
  * A running operator, started by {@link start}.
@@ -142,7 +156,8 @@ const serve = <R>(
   { targets, indexer }: Prepared,
   settings: Settings.Settings,
   health: Health.Health,
-  onReady: Effect.Effect<void>
+  onReady: Effect.Effect<void>,
+  stopWithin: Leases.StopWithin
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -204,18 +219,21 @@ const serve = <R>(
         Effect.gen(function* () {
           yield* Fiber.interrupt(watching)
           yield* Effect.logInfo("stopping: watchers stopped; waiting for running handlers")
+          const within =
+            stopWithin.millis === undefined
+              ? settings.shutdownTimeout
+              : Duration.min(settings.shutdownTimeout, Duration.millis(stopWithin.millis))
           const finished = yield* Effect.timeoutOption(
             Effect.andThen(
               Effect.forEach(processors, (p) => p.stop, { concurrency: "unbounded" }),
               queue.shutdown
             ),
-            settings.shutdownTimeout
+            within
           )
           if (Option.isNone(finished))
             yield* Effect.logWarning(
-              "handlers still running after the shutdown timeout; interrupting them"
+              `handlers still running after ${stopWithin.millis === undefined ? "the shutdown timeout" : Duration.format(within)}; interrupting them`
             )
-          yield* Activities.cleanup(registry.activities)
           yield* Effect.logInfo("stopped")
         })
       )
@@ -230,12 +248,47 @@ const served = <R>(
   prepared: Prepared,
   settings: Settings.Settings,
   health: Health.Health,
-  onReady: Effect.Effect<void>
+  onReady: Effect.Effect<void>,
+  stopWithin: Leases.StopWithin = { millis: undefined }
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
   Effect.provideContext(
-    serve(registry, prepared, settings, health, onReady),
+    serve(registry, prepared, settings, health, onReady, stopWithin),
     prepared.indexer.context
   )
+
+/**
+ * The operator's work: `served` at once, or, with leader election, whenever this replica
+ * leads (standing by, it is ready and handles nothing); the cleanup activities when it stops.
+ */
+const body = <R>(
+  registry: Registry.Registry<R>,
+  prepared: Prepared,
+  settings: Settings.Settings,
+  health: Health.Health,
+  onReady: Effect.Effect<void>
+): Effect.Effect<never, KubeError.KubeError, Kube | R> => {
+  const election = settings.leaderElection
+  const work =
+    election === undefined
+      ? served(registry, prepared, settings, health, onReady)
+      : LeaderElection.run(
+          election,
+          (kube: KubeService, stopWithin) =>
+            Effect.provideService(
+              served(registry, prepared, settings, health, onReady, stopWithin),
+              Kube,
+              kube
+            ),
+          { standby: Effect.andThen(Effect.sync(health.setReady), onReady) }
+        )
+  return Effect.ensuring(work, Activities.cleanup(registry.activities))
+}
+
+/** Fails when the settings of several replicas cannot work. */
+const checkReplicas = (settings: Settings.Settings) =>
+  settings.leaderElection === undefined
+    ? Effect.void
+    : LeaderElection.check(settings.leaderElection)
 
 /**
  * Runs an operator for the registry's handlers until interrupted (see the module's
@@ -268,13 +321,11 @@ export const run = <R>(
   Effect.scoped(
     Effect.gen(function* () {
       const complete = Settings.make(settings)
+      yield* checkReplicas(complete)
       const { health, tracing } = yield* operations(complete, registry)
       yield* Activities.startup(registry.activities)
       const prepared = yield* prepare(registry)
-      return yield* Effect.provide(
-        served(registry, prepared, complete, health, Effect.void),
-        tracing
-      )
+      return yield* Effect.provide(body(registry, prepared, complete, health, Effect.void), tracing)
     })
   ).pipe((effect) => withLogging(Settings.make(settings), effect))
 
@@ -307,6 +358,7 @@ export const start = <R>(
 ): Effect.Effect<Operator, StartError, Kube | R | Scope.Scope> =>
   Effect.gen(function* () {
     const complete = Settings.make(settings)
+    yield* checkReplicas(complete)
     // The health server and the exporter live in a scope of their own: `stop` closes it too.
     const own = yield* Scope.fork(yield* Effect.scope)
     const { health, url, tracing } = yield* Scope.provide(operations(complete, registry), own)
@@ -317,7 +369,13 @@ export const start = <R>(
       withLogging(
         complete,
         Effect.provide(
-          served(registry, prepared, complete, health, Deferred.succeed(ready, undefined)),
+          body(
+            registry,
+            prepared,
+            complete,
+            health,
+            Deferred.succeed(ready, undefined).pipe(Effect.asVoid)
+          ),
           tracing
         )
       )

@@ -11,6 +11,8 @@
  * - **Namespaces**: `list` and `watch` when the namespaces are given with globs or exclusions
  *   (the watcher follows the namespaces that match).
  * - **Declared uses**: the verbs of each `Registry.uses(resource, verbs)`.
+ * - **Leases** (`coordination.k8s.io`), with leader election: `get`, `create` and `update` in
+ *   the namespace of the Lease.
  *
  * Discovery is not granted: every authenticated user may read it by default.
  *
@@ -54,6 +56,8 @@ export interface Options {
   readonly namespaces?: ReadonlyArray<string> | undefined
   /** Which Events the operator posts (default `"warnings"`); `"none"` needs no rule. */
   readonly postEvents?: Settings.PostEvents | undefined
+  /** Leader election is on, with its Lease in this namespace (`Settings.leaderElection`). */
+  readonly leaderElection?: { readonly namespace: string } | undefined
 }
 
 /**
@@ -152,6 +156,9 @@ const grants = (registry: Registry.Registry<unknown>, options: Options): Readonl
     grant(Builtins.namespaces, "namespaces", [undefined], ["list", "watch"])
   for (const use of registry.uses)
     grant(use.resource, use.resource.plural, at(use.resource), use.verbs)
+  const leases = Builtins.leases
+  if (options.leaderElection !== undefined)
+    grant(leases, leases.plural, [options.leaderElection.namespace], ["get", "create", "update"])
   return out
 }
 

@@ -21,6 +21,7 @@
  * | `watcher`            | the `Watcher`'s defaults                  | selectors, page size, timeouts, backoff; `keepManagedFields` (dropped by default)                 |
  * | `logFormat`          | the context's logger                      | `"plain"` (`[namespace/name]` lines for a terminal) or `"json"` (one object a line); see `Logging` |
  * | `health`             | off                                       | `{ port, host? }`: serve `/healthz`, `/readyz`, `/metrics` there (`HealthServer`; port 0: any)    |
+ * | `leaderElection`     | off                                       | `true` or `{ leaseName, namespace, identity, leaseDuration, renewDeadline, retryPeriod }`: one replica handles, the others stand by (`LeaderElection`) |
  *
  * `namespaces` reads its entries as Kopf's `--namespace` does (`NamespaceSelector`): a namespace
  * is served when no `!` exclusion matches it and some inclusion does (with exclusions only:
@@ -35,6 +36,7 @@
 import { Storage } from "@kubefx/core"
 import { Duration, Schedule } from "effect"
 import type * as HealthServer from "./HealthServer.ts"
+import * as LeaderElection from "./LeaderElection.ts"
 import type * as Logging from "./Logging.ts"
 import * as Watcher from "./Watcher.ts"
 
@@ -65,6 +67,8 @@ export interface Settings {
   readonly logFormat: Logging.Format | undefined
   /** Where the health server listens; `undefined`: no server. */
   readonly health: HealthServer.HealthOptions | undefined
+  /** Leader election, when on (`undefined`: this replica handles everything at once). */
+  readonly leaderElection: LeaderElection.Options | undefined
 }
 
 /**
@@ -108,6 +112,9 @@ export interface Input {
   /** Serve `/healthz`, `/readyz` and `/metrics` on this port (0: any free one; the handle of
    * `Operator.start` tells the URL) and host (default `0.0.0.0`). Off by default. */
   readonly health?: HealthServer.HealthOptions | undefined
+  /** Run several replicas of which one handles objects (see `LeaderElection`): `true` for the
+   * defaults, or the settings to change. Off by default. */
+  readonly leaderElection?: LeaderElection.Input | boolean | undefined
 }
 
 /**
@@ -163,7 +170,14 @@ export const make = (input: Input = {}): Settings => {
     ownWriteTimeout: Duration.fromInputUnsafe(input.ownWriteTimeout ?? "10 seconds"),
     watcher: input.watcher ?? {},
     health: input.health,
-    logFormat: input.logFormat
+    logFormat: input.logFormat,
+    leaderElection:
+      input.leaderElection === undefined || input.leaderElection === false
+        ? undefined
+        : LeaderElection.resolve(
+            input.leaderElection === true ? {} : input.leaderElection,
+            reportingComponent
+          )
   }
 }
 

@@ -16,6 +16,8 @@
  * - {@link Health}, {@link HealthServer} and {@link Metrics}: the probes, `/healthz`, `/readyz`
  *   and `/metrics` (controller-runtime's metric names); {@link Tracing}: the spans' export
  *   over OTLP/HTTP when the `OTEL_*` variables ask for it.
+ * - {@link LeaderElection}: several replicas, one of which handles objects (a Lease, with
+ *   client-go's semantics).
  * - {@link Rbac} and {@link Deployment}: the manifests that let it run in a cluster, computed
  *   from the registry.
  *
@@ -102,6 +104,12 @@ export {
   TransportError,
   Unauthorized
 } from "./KubeError.ts"
+/**
+ * Leader election on a Lease: one replica handles objects, the others stand by.
+ *
+ * @since 0.1.0
+ */
+export * as LeaderElection from "./LeaderElection.ts"
 /**
  * @since 0.1.0
  */

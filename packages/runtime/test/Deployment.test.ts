@@ -60,6 +60,7 @@ describe("Deployment.manifests", () => {
     const [, deployment] = Deployment.manifests(registry, {
       ...options,
       replicas: 2,
+      leaderElection: true,
       args: ["--namespace", "a"],
       env: { B: "2", A: "1" },
       resources: { requests: { cpu: "1" } }
@@ -86,6 +87,24 @@ describe("Deployment.manifests", () => {
     assert.deepStrictEqual(Json.get(c, ["readinessProbe", "httpGet"]), {
       path: "/readyz",
       port: "health"
+    })
+  })
+
+  it("runs several replicas only with leader election, then rolling", () => {
+    assert.throws(
+      () => Deployment.manifests(registry, { ...options, replicas: 3 }),
+      /3 replicas of op would each handle every object; run it with leader election/
+    )
+    const [, deployment] = Deployment.manifests(registry, {
+      ...options,
+      replicas: 3,
+      leaderElection: true
+    })
+    const spec = Json.get(deployment as Json.Json, ["spec"])
+    assert.strictEqual(Json.get(spec, ["replicas"]), 3)
+    assert.deepStrictEqual(Json.get(spec, ["strategy"]), {
+      type: "RollingUpdate",
+      rollingUpdate: { maxSurge: 1, maxUnavailable: 0 }
     })
   })
 })

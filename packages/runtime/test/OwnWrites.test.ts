@@ -35,6 +35,17 @@ describe("OwnWrites", () => {
     assert.deepStrictEqual(OwnWrites.judge(w, "6", 0), { _tag: "Process" })
   })
 
+  it("a relist ends the wait, unless it brings a copy the watch delivered (a list from before the write)", () => {
+    const w = OwnWrites.empty()
+    OwnWrites.delivered(w, "5")
+    OwnWrites.wrote(w, "7", "5", 1_000)
+    assert.isFalse(OwnWrites.relisted(w, "5"), "the list raced our write: keep waiting")
+    assert.strictEqual(OwnWrites.judge(w, "5", 0)._tag, "Stale")
+    assert.isTrue(OwnWrites.relisted(w, "8"), "a newer list ends the wait")
+    assert.deepStrictEqual(OwnWrites.judge(w, "5", 0), { _tag: "Process" })
+    assert.isFalse(OwnWrites.relisted(w, "8"), "nothing was expected")
+  })
+
   it("remembers only the last 16 delivered versions", () => {
     const w = OwnWrites.empty()
     for (let i = 0; i < 20; i++) OwnWrites.delivered(w, String(i))

@@ -43,7 +43,20 @@ export const wrote = (writes: Writes, rv: string, readAt: string, deadline: numb
   writes.expected = { resourceVersion: rv, deadline }
 }
 
-/** Stop waiting (a relist or a deletion); answers whether a write was expected. @internal */
+/**
+ * A relist brought the copy at `rv`: the wait ends (answers true: process the listed copy),
+ * unless the watch had delivered that copy already, which means the list was taken before our
+ * write (it raced the step that wrote); then the wait goes on.
+ *
+ * @internal
+ */
+export const relisted = (writes: Writes, rv: string): boolean => {
+  if (writes.expected === undefined || writes.recent.includes(rv)) return false
+  writes.expected = undefined
+  return true
+}
+
+/** Stop waiting (a deletion); answers whether a write was expected. @internal */
 export const clear = (writes: Writes): boolean => {
   const was = writes.expected !== undefined
   writes.expected = undefined
