@@ -54,6 +54,13 @@ const leaderElect = Flag.Boolean("leader-elect").pipe(
   Flag.withDefault(false)
 )
 
+const sharded = Flag.Boolean("sharded").pipe(
+  Flag.withDescription(
+    "The operator runs with kubefx run --sharded (several replicas, each a share)"
+  ),
+  Flag.withDefault(false)
+)
+
 const leaseNamespace = Flag.String("lease-namespace").pipe(
   Flag.withDescription(
     "Where the operator's Leases live, as kubefx run --lease-namespace (default: --operator-namespace)"
@@ -130,6 +137,7 @@ const rbac = Command.make(
       Flag.withDefault("warnings" as Settings.PostEvents)
     ),
     leaderElect,
+    sharded,
     leaseNamespace
   },
   (input) =>
@@ -142,6 +150,13 @@ const rbac = Command.make(
         ...(input.leaderElect
           ? {
               leaderElection: {
+                namespace: Option.getOrElse(input.leaseNamespace, () => input.operatorNamespace)
+              }
+            }
+          : {}),
+        ...(input.sharded
+          ? {
+              sharding: {
                 namespace: Option.getOrElse(input.leaseNamespace, () => input.operatorNamespace)
               }
             }
@@ -183,10 +198,11 @@ const deploy = Command.make(
       Flag.optional
     ),
     replicas: Flag.Int("replicas").pipe(
-      Flag.withDescription("How many pods (default 1; more needs --leader-elect)"),
+      Flag.withDescription("How many pods (default 1; more needs --leader-elect or --sharded)"),
       Flag.withDefault(1)
     ),
-    leaderElect
+    leaderElect,
+    sharded
   },
   (input) =>
     emit(input.module, input.output, (loaded) =>
@@ -196,6 +212,7 @@ const deploy = Command.make(
         image: input.image,
         replicas: input.replicas,
         leaderElection: input.leaderElect,
+        sharding: input.sharded,
         ...(input.arg.length === 0 ? {} : { args: input.arg }),
         ...Option.match(input.env, { onNone: () => ({}), onSome: (env) => ({ env }) }),
         ...Option.match(input.healthPort, {

@@ -8,7 +8,7 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import type { Registry } from "@kubefx/core"
-import { Kube, type LeaderElection, Operator, type Settings } from "@kubefx/runtime"
+import { Kube, type LeaderElection, Operator, type Settings, type Sharding } from "@kubefx/runtime"
 import { Cause, Duration, Effect, Layer, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Failure } from "./Failure.ts"
@@ -87,9 +87,23 @@ const flags = {
     "leader-elect",
     "Run as one of several replicas of which one handles objects (a Lease; the others stand by)"
   ),
+  sharded: boolean(
+    "sharded",
+    "Run as one of several replicas that each handle a share of the objects (Leases; the API server's sharded watch where it has it)"
+  ),
+  shardKey: Flag.Literals("shard-key", ["uid", "namespace"]).pipe(
+    Flag.withDescription("With --sharded: what objects are hashed by (default uid)"),
+    Flag.optional
+  ),
+  shardFilter: Flag.Literals("shard-filter", ["server", "client"]).pipe(
+    Flag.withDescription(
+      "With --sharded: ask the API server for the shard (server, the default) or filter every object on the client"
+    ),
+    Flag.optional
+  ),
   leaseName: optionalString(
     "lease-name",
-    "The Lease of --leader-elect (default: <reporting component>-leader)"
+    "The Lease of --leader-elect (default: <reporting component>-leader), or the group of --sharded (default: <reporting component>-shards)"
   ),
   leaseNamespace: optionalString(
     "lease-namespace",
@@ -137,6 +151,9 @@ export interface Input {
   readonly healthPort: Option.Option<number>
   readonly healthHost: Option.Option<string>
   readonly leaderElect: boolean
+  readonly sharded: boolean
+  readonly shardKey: Option.Option<"uid" | "namespace">
+  readonly shardFilter: Option.Option<"server" | "client">
   readonly leaseName: Option.Option<string>
   readonly leaseNamespace: Option.Option<string>
   readonly identity: Option.Option<string>
@@ -188,15 +205,16 @@ const durationFlag = (
   })
 
 /**
- * The leader-election settings of the flags (`undefined` without `--leader-elect`), or the line
- * that says why they do not fit together.
+ * The settings of several replicas from the flags: `leaderElection` with `--leader-elect`,
+ * `sharding` with `--sharded` (nothing without either), or the line that says why the flags
+ * do not fit together.
  *
  * @example
  * ```ts
  * import { Run } from "kubefx"
  *
  * declare const input: Run.Input
- * const election = Run.replication({ ...input, leaderElect: true })
+ * const replicas = Run.replication({ ...input, leaderElect: true })
  * ```
  *
  * @since 0.1.0
@@ -204,7 +222,10 @@ const durationFlag = (
  */
 export const replication = (
   input: Input
-): Effect.Effect<LeaderElection.Input | undefined, Failure> =>
+): Effect.Effect<
+  { readonly leaderElection?: LeaderElection.Input; readonly sharding?: Sharding.Input },
+  Failure
+> =>
   Effect.gen(function* () {
     const given = (
       [
@@ -213,28 +234,52 @@ export const replication = (
         ["identity", input.identity],
         ["lease-duration", input.leaseDuration],
         ["renew-deadline", input.renewDeadline],
-        ["retry-period", input.retryPeriod]
+        ["retry-period", input.retryPeriod],
+        ["shard-key", input.shardKey],
+        ["shard-filter", input.shardFilter]
       ] as const
     ).filter(([, v]) => Option.isSome(v))
-    if (!input.leaderElect) {
-      if (given.length === 0) return undefined
+    if (input.leaderElect && input.sharded)
       return yield* new Failure({
-        message: `--${given[0]![0]} needs --leader-elect; add it, or drop --${given[0]![0]}`
+        message:
+          "--leader-elect excludes --sharded: with one, a single replica handles everything; with the other, each handles a share; give one"
+      })
+    if (!input.leaderElect && !input.sharded) {
+      if (given.length === 0) return {}
+      return yield* new Failure({
+        message: `--${given[0]![0]} needs --leader-elect or --sharded; add one, or drop --${given[0]![0]}`
       })
     }
+    const shardOnly = given.find(([name]) => name.startsWith("shard-"))
+    if (input.leaderElect && shardOnly !== undefined)
+      return yield* new Failure({
+        message: `--${shardOnly[0]} needs --sharded; drop it, or run --sharded instead of --leader-elect`
+      })
     const leaseDuration = yield* durationFlag("lease-duration", input.leaseDuration)
     const renewDeadline = yield* durationFlag("renew-deadline", input.renewDeadline)
     const retryPeriod = yield* durationFlag("retry-period", input.retryPeriod)
     const some = <K extends string, A>(key: K, value: Option.Option<A>) =>
       Option.match(value, { onNone: () => ({}), onSome: (v) => ({ [key]: v }) as Record<K, A> })
-    return {
-      ...some("leaseName", input.leaseName),
+    const common = {
       ...some("namespace", input.leaseNamespace),
       ...some("identity", input.identity),
       ...some("leaseDuration", leaseDuration),
       ...some("renewDeadline", renewDeadline),
       ...some("retryPeriod", retryPeriod)
     }
+    return input.leaderElect
+      ? { leaderElection: { ...common, ...some("leaseName", input.leaseName) } }
+      : {
+          sharding: {
+            ...common,
+            ...some("group", input.leaseName),
+            ...some("key", input.shardKey),
+            ...some(
+              "serverSide",
+              Option.map(input.shardFilter, (f) => f === "server")
+            )
+          }
+        }
   })
 
 /**
@@ -393,7 +438,7 @@ export const run = (input: Input): Effect.Effect<void, Failure> =>
         message: "--all-namespaces excludes --namespace; give one or the other"
       })
     const client = yield* kube(input)
-    const leaderElection = yield* replication(input)
+    const replicas = yield* replication(input)
     const loaded = yield* Module.load(input.module)
     const where =
       input.namespace.length === 0 ? "every namespace" : `namespaces ${input.namespace.join(", ")}`
@@ -402,12 +447,7 @@ export const run = (input: Input): Effect.Effect<void, Failure> =>
     return yield* Effect.logInfo(
       `kubefx: running ${registry.handlers.length} handlers of ${loaded.file} in ${where}`
     ).pipe(
-      Effect.andThen(
-        Operator.run(registry, {
-          ...settings(input),
-          ...(leaderElection === undefined ? {} : { leaderElection })
-        })
-      ),
+      Effect.andThen(Operator.run(registry, { ...settings(input), ...replicas })),
       Effect.provide(services(loaded, client) as Layer.Layer<Kube, unknown>)
     )
   }).pipe(
@@ -441,6 +481,10 @@ export const command = Command.make("run", flags, run).pipe(
     {
       command: "kubefx run src/operator.ts --leader-elect --lease-namespace operators",
       description: "One of several replicas: the one holding the Lease handles, the others stand by"
+    },
+    {
+      command: "kubefx run src/operator.ts --sharded --lease-namespace operators",
+      description: "One of several replicas, each handling a share of the objects"
     }
   ])
 )

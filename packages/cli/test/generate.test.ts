@@ -91,7 +91,7 @@ describe("kubefx generate", () => {
     const refused = kubefx(["generate", "deploy", evc, "--image", "op:1", "--replicas", "2"])
     assert.strictEqual(refused.status, 1)
     assert.deepStrictEqual(errorLines(refused), [
-      "kubefx: 2 replicas of kubefx-operator would each handle every object; run it with leader election (kubefx run --leader-elect; generate with --leader-elect), or keep one replica"
+      "kubefx: 2 replicas of kubefx-operator would each handle every object; run it with leader election or sharding (kubefx run --leader-elect or --sharded; generate with the same flag), or keep one replica"
     ])
     const two = kubefx([
       "generate",

@@ -145,6 +145,14 @@ export * as SchemaPath from "./SchemaPath.ts"
 export * as Selector from "./Selector.ts"
 
 /**
+ * The split of objects across sharded replicas: FNV-1a hashes, buckets assigned by rendezvous
+ * hashing, hash ranges and the API server's `shardSelector`, the handoff's plan.
+ *
+ * @since 0.1.0
+ */
+export * as Shard from "./Shard.ts"
+
+/**
  * Daemons and timers as decisions: which ones an object should have running, when a timer is
  * due, what one run comes to.
  *

@@ -4,11 +4,11 @@
  *
  * One replica with the `Recreate` strategy by default: two replicas would handle each object
  * twice, and so would an old pod still running beside a new one. With `leaderElection` (one
- * replica handles, the others stand by), `replicas` may be more than one and the strategy is
- * `RollingUpdate` (a new pod starts beside the old one, which hands over as it stops); the
- * operator must then run with leader election on (`Settings.leaderElection`,
- * `kubefx run --leader-elect`). More than one replica without it is refused
- * ({@link TooManyReplicas}). The pod
+ * replica handles, the others stand by) or `sharding` (each handles its share), `replicas` may
+ * be more than one and the strategy is `RollingUpdate` (a new pod starts beside the old one,
+ * which hands over as it stops); the operator must then run with the same setting
+ * (`Settings.leaderElection`, `Settings.sharding`; `kubefx run --leader-elect`, `--sharded`).
+ * More than one replica without either is refused ({@link TooManyReplicas}). The pod
  * runs as the ServiceAccount (in-cluster credentials), as a non-root user (uid 1000, the `node`
  * user of Node's images) with a read-only root filesystem, no privilege escalation, no
  * capabilities, the runtime's default seccomp profile and a writable `/tmp`. With a
@@ -42,10 +42,12 @@ export interface Options {
   readonly name: string
   readonly image: string
   readonly namespace: string
-  /** Default 1; more only with `leaderElection`. */
+  /** Default 1; more only with `leaderElection` or `sharding`. */
   readonly replicas?: number | undefined
   /** The operator runs with leader election (`Settings.leaderElection`). */
   readonly leaderElection?: boolean | undefined
+  /** The operator runs sharded (`Settings.sharding`). */
+  readonly sharding?: boolean | undefined
   /** The container's arguments (default: the image's command). */
   readonly args?: ReadonlyArray<string> | undefined
   /** Environment variables of the container, in this order. */
@@ -57,8 +59,8 @@ export interface Options {
 }
 
 /**
- * More than one replica of an operator that does not run leader election: each would handle
- * every object.
+ * More than one replica of an operator that runs neither leader election nor sharding: each
+ * would handle every object.
  *
  * @example
  * ```ts
@@ -137,7 +139,7 @@ const serves = (registry: Registry.Registry<unknown>): string =>
 /**
  * The ServiceAccount and the Deployment that run the operator of `registry` (see the module's
  * documentation); the Deployment's `kubefx.dev/serves` annotation names what it serves.
- * Throws {@link TooManyReplicas} for more than one replica without leader election.
+ * Throws {@link TooManyReplicas} for more than one replica without leader election or sharding.
  *
  * @example
  * ```ts
@@ -163,10 +165,10 @@ export const manifests = (
   options: Options
 ): ReadonlyArray<KubeObject.KubeObject> => {
   const replicas = options.replicas ?? 1
-  const several = options.leaderElection === true
+  const several = options.leaderElection === true || options.sharding === true
   if (replicas > 1 && !several)
     throw new TooManyReplicas({
-      message: `kubefx: ${replicas} replicas of ${options.name} would each handle every object; run it with leader election (kubefx run --leader-elect; generate with --leader-elect), or keep one replica`
+      message: `kubefx: ${replicas} replicas of ${options.name} would each handle every object; run it with leader election or sharding (kubefx run --leader-elect or --sharded; generate with the same flag), or keep one replica`
     })
   const labels = () => ({ "app.kubernetes.io/name": options.name })
   const serviceAccount = {

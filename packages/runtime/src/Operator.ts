@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Resource as CoreResource, Index, Registry } from "@kubefx/core"
+import { Resource as CoreResource, Index, type KubeObject, Registry, Shard } from "@kubefx/core"
 import {
   type Context,
   Deferred,
@@ -35,6 +35,7 @@ import * as Logging from "./Logging.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Processor from "./Processor.ts"
 import * as Settings from "./Settings.ts"
+import * as Sharding from "./Sharding.ts"
 import * as Tracing from "./Tracing.ts"
 import * as Watcher from "./Watcher.ts"
 import * as WorkQueue from "./WorkQueue.ts"
@@ -151,13 +152,37 @@ const watchedOf = <R>(
   return [...out.values()]
 }
 
+/** How one serving runs: what to do once it has listed, how soon it must stop when it is
+ * interrupted (set when a Lease was lost), and the shard it serves (when sharded). */
+interface Term {
+  readonly onReady: Effect.Effect<void>
+  readonly stopWithin: Leases.StopWithin
+  readonly shard?: Watcher.ShardOptions | undefined
+}
+
+/** The events of a watcher shared with the indexes, as a sharded processor sees them: only
+ * its shard's objects. */
+const onlyShard = (
+  shard: Watcher.ShardOptions,
+  event: Watcher.WatchEvent
+): Watcher.WatchEvent | undefined => {
+  const has = (o: KubeObject.KubeObject) =>
+    Shard.contains(shard.ranges, Shard.keyValue(o, shard.key))
+  switch (event._tag) {
+    case "Applied":
+    case "Deleted":
+      return has(event.object) ? event : undefined
+    case "Synced":
+      return { ...event, objects: event.objects.filter(has) }
+  }
+}
+
 const serve = <R>(
   registry: Registry.Registry<R>,
   { targets, indexer }: Prepared,
   settings: Settings.Settings,
   health: Health.Health,
-  onReady: Effect.Effect<void>,
-  stopWithin: Leases.StopWithin
+  { onReady, stopWithin, shard }: Term
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -186,28 +211,39 @@ const serve = <R>(
         onReady
       )
       const watcherReady = Effect.suspend(() => (--unsynced === 0 ? allReady : Effect.void))
-      const processed = (p: Processor.Processor<R>, event: Watcher.WatchEvent) =>
-        Effect.andThen(
-          Effect.forEach(p.observe(event), (item) => queue.offer({ processor: p, item }), {
-            discard: true
-          }),
-          Metric.update(objectsOf(p), p.objects())
-        )
-      const watchers = watched.map(({ key, api, processor }) =>
-        Watcher.watch(api, {
+      const processed = (p: Processor.Processor<R>, event: Watcher.WatchEvent | undefined) =>
+        event === undefined
+          ? Effect.void
+          : Effect.andThen(
+              Effect.forEach(p.observe(event), (item) => queue.offer({ processor: p, item }), {
+                discard: true
+              }),
+              Metric.update(objectsOf(p), p.objects())
+            )
+      const watchers = watched.map(({ key, api, processor }) => {
+        // Sharded: a watcher only for handlers watches the shard; one the indexes share
+        // watches everything, and its processor takes only the shard's objects.
+        const shared = indexer.targets.has(key)
+        return Watcher.watch(api, {
           ...settings.watcher,
           scope: settings.scope,
           onReady: Effect.andThen(indexer.listed(key), watcherReady),
-          health
+          health,
+          shard: shared ? undefined : shard
         }).pipe(
           Stream.runForEach((event) =>
             Effect.andThen(
               indexer.observe(key, event),
-              processor === undefined ? Effect.void : processed(processor, event)
+              processor === undefined
+                ? Effect.void
+                : processed(
+                    processor,
+                    shared && shard !== undefined ? onlyShard(shard, event) : event
+                  )
             )
           )
         )
-      )
+      })
       yield* Effect.logInfo(
         `serving ${targets.map((t) => CoreResource.format(t.resource)).join(", ")} in ${Watcher.describeScope(settings.scope)}`
       )
@@ -248,17 +284,14 @@ const served = <R>(
   prepared: Prepared,
   settings: Settings.Settings,
   health: Health.Health,
-  onReady: Effect.Effect<void>,
-  stopWithin: Leases.StopWithin = { millis: undefined }
+  term: Term
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
-  Effect.provideContext(
-    serve(registry, prepared, settings, health, onReady, stopWithin),
-    prepared.indexer.context
-  )
+  Effect.provideContext(serve(registry, prepared, settings, health, term), prepared.indexer.context)
 
 /**
- * The operator's work: `served` at once, or, with leader election, whenever this replica
- * leads (standing by, it is ready and handles nothing); the cleanup activities when it stops.
+ * The operator's work: `served` at once; with leader election, whenever this replica leads
+ * (standing by, it is ready and handles nothing); sharded, for the buckets it holds; the
+ * cleanup activities when it stops.
  */
 const body = <R>(
   registry: Registry.Registry<R>,
@@ -267,28 +300,49 @@ const body = <R>(
   health: Health.Health,
   onReady: Effect.Effect<void>
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> => {
-  const election = settings.leaderElection
+  const run = (term: Term) => served(registry, prepared, settings, health, term)
+  const ready = Effect.andThen(Effect.sync(health.setReady), onReady)
   const work =
-    election === undefined
-      ? served(registry, prepared, settings, health, onReady)
-      : LeaderElection.run(
-          election,
+    settings.leaderElection !== undefined
+      ? LeaderElection.run(
+          settings.leaderElection,
           (kube: KubeService, stopWithin) =>
-            Effect.provideService(
-              served(registry, prepared, settings, health, onReady, stopWithin),
-              Kube,
-              kube
-            ),
-          { standby: Effect.andThen(Effect.sync(health.setReady), onReady) }
+            Effect.provideService(run({ onReady, stopWithin }), Kube, kube),
+          { standby: ready }
         )
+      : settings.sharding !== undefined
+        ? Sharding.run(
+            settings.sharding,
+            (serving) =>
+              Effect.provideService(
+                run({
+                  onReady: serving.listed,
+                  stopWithin: serving.stopWithin,
+                  shard: serving.shard
+                }),
+                Kube,
+                serving.kube
+              ),
+            { health, ready }
+          )
+        : run({ onReady, stopWithin: { millis: undefined } })
   return Effect.ensuring(work, Activities.cleanup(registry.activities))
 }
 
 /** Fails when the settings of several replicas cannot work. */
 const checkReplicas = (settings: Settings.Settings) =>
-  settings.leaderElection === undefined
-    ? Effect.void
-    : LeaderElection.check(settings.leaderElection)
+  settings.leaderElection !== undefined && settings.sharding !== undefined
+    ? Effect.fail(
+        new LeaderElection.LeaseSettingsError({
+          message:
+            "kubefx: leaderElection and sharding exclude each other: with leader election one replica handles everything, sharded each handles its share; choose one"
+        })
+      )
+    : settings.leaderElection !== undefined
+      ? LeaderElection.check(settings.leaderElection)
+      : settings.sharding !== undefined
+        ? Sharding.check(settings.sharding)
+        : Effect.void
 
 /**
  * Runs an operator for the registry's handlers until interrupted (see the module's

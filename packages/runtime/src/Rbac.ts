@@ -11,8 +11,9 @@
  * - **Namespaces**: `list` and `watch` when the namespaces are given with globs or exclusions
  *   (the watcher follows the namespaces that match).
  * - **Declared uses**: the verbs of each `Registry.uses(resource, verbs)`.
- * - **Leases** (`coordination.k8s.io`), with leader election: `get`, `create` and `update` in
- *   the namespace of the Lease.
+ * - **Leases** (`coordination.k8s.io`), in the namespace where they live: `get`, `create` and
+ *   `update` with leader election; also `list`, `watch` and `delete` with sharding (members
+ *   find each other, and remove the Leases of replicas that are gone).
  *
  * Discovery is not granted: every authenticated user may read it by default.
  *
@@ -58,6 +59,8 @@ export interface Options {
   readonly postEvents?: Settings.PostEvents | undefined
   /** Leader election is on, with its Lease in this namespace (`Settings.leaderElection`). */
   readonly leaderElection?: { readonly namespace: string } | undefined
+  /** Sharding is on, with its Leases in this namespace (`Settings.sharding`). */
+  readonly sharding?: { readonly namespace: string } | undefined
 }
 
 /**
@@ -159,6 +162,13 @@ const grants = (registry: Registry.Registry<unknown>, options: Options): Readonl
   const leases = Builtins.leases
   if (options.leaderElection !== undefined)
     grant(leases, leases.plural, [options.leaderElection.namespace], ["get", "create", "update"])
+  if (options.sharding !== undefined)
+    grant(
+      leases,
+      leases.plural,
+      [options.sharding.namespace],
+      ["get", "list", "watch", "create", "update", "delete"]
+    )
   return out
 }
 

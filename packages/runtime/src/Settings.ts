@@ -22,6 +22,7 @@
  * | `logFormat`          | the context's logger                      | `"plain"` (`[namespace/name]` lines for a terminal) or `"json"` (one object a line); see `Logging` |
  * | `health`             | off                                       | `{ port, host? }`: serve `/healthz`, `/readyz`, `/metrics` there (`HealthServer`; port 0: any)    |
  * | `leaderElection`     | off                                       | `true` or `{ leaseName, namespace, identity, leaseDuration, renewDeadline, retryPeriod }`: one replica handles, the others stand by (`LeaderElection`) |
+ * | `sharding`           | off                                       | `true` or `{ group, namespace, identity, key, serverSide, leaseDuration, renewDeadline, retryPeriod }`: each replica handles a share (`Sharding`) |
  *
  * `namespaces` reads its entries as Kopf's `--namespace` does (`NamespaceSelector`): a namespace
  * is served when no `!` exclusion matches it and some inclusion does (with exclusions only:
@@ -38,6 +39,7 @@ import { Duration, Schedule } from "effect"
 import type * as HealthServer from "./HealthServer.ts"
 import * as LeaderElection from "./LeaderElection.ts"
 import type * as Logging from "./Logging.ts"
+import * as Sharding from "./Sharding.ts"
 import * as Watcher from "./Watcher.ts"
 
 /**
@@ -69,6 +71,8 @@ export interface Settings {
   readonly health: HealthServer.HealthOptions | undefined
   /** Leader election, when on (`undefined`: this replica handles everything at once). */
   readonly leaderElection: LeaderElection.Options | undefined
+  /** Sharding, when on (`undefined`: this replica handles everything at once). */
+  readonly sharding: Sharding.Options | undefined
 }
 
 /**
@@ -115,6 +119,9 @@ export interface Input {
   /** Run several replicas of which one handles objects (see `LeaderElection`): `true` for the
    * defaults, or the settings to change. Off by default. */
   readonly leaderElection?: LeaderElection.Input | boolean | undefined
+  /** Run several replicas that each handle a share of the objects (see `Sharding`): `true`
+   * for the defaults, or the settings to change. Off by default; excludes `leaderElection`. */
+  readonly sharding?: Sharding.Input | boolean | undefined
 }
 
 /**
@@ -177,7 +184,11 @@ export const make = (input: Input = {}): Settings => {
         : LeaderElection.resolve(
             input.leaderElection === true ? {} : input.leaderElection,
             reportingComponent
-          )
+          ),
+    sharding:
+      input.sharding === undefined || input.sharding === false
+        ? undefined
+        : Sharding.resolve(input.sharding === true ? {} : input.sharding, reportingComponent)
   }
 }
 

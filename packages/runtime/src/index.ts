@@ -17,7 +17,7 @@
  *   and `/metrics` (controller-runtime's metric names); {@link Tracing}: the spans' export
  *   over OTLP/HTTP when the `OTEL_*` variables ask for it.
  * - {@link LeaderElection}: several replicas, one of which handles objects (a Lease, with
- *   client-go's semantics).
+ *   client-go's semantics); {@link Sharding}: several replicas that each handle a share.
  * - {@link Rbac} and {@link Deployment}: the manifests that let it run in a cluster, computed
  *   from the registry.
  *
@@ -154,6 +154,12 @@ export * as RequestPolicy from "./RequestPolicy.ts"
  * @since 0.1.0
  */
 export * as Settings from "./Settings.ts"
+/**
+ * Sharding: several replicas that each handle a share of the objects, never one object twice.
+ *
+ * @since 0.1.0
+ */
+export * as Sharding from "./Sharding.ts"
 /**
  * @since 0.1.0
  */

@@ -90,10 +90,10 @@ describe("Deployment.manifests", () => {
     })
   })
 
-  it("runs several replicas only with leader election, then rolling", () => {
+  it("runs several replicas only with leader election or sharding, then rolling", () => {
     assert.throws(
       () => Deployment.manifests(registry, { ...options, replicas: 3 }),
-      /3 replicas of op would each handle every object; run it with leader election/
+      /3 replicas of op would each handle every object; run it with leader election or sharding/
     )
     const [, deployment] = Deployment.manifests(registry, {
       ...options,
@@ -106,5 +106,7 @@ describe("Deployment.manifests", () => {
       type: "RollingUpdate",
       rollingUpdate: { maxSurge: 1, maxUnavailable: 0 }
     })
+    const [, sharded] = Deployment.manifests(registry, { ...options, replicas: 4, sharding: true })
+    assert.strictEqual(Json.get(sharded as Json.Json, ["spec", "replicas"]), 4)
   })
 })

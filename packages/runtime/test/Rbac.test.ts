@@ -191,4 +191,14 @@ describe("Rbac.manifests", () => {
       rule("coordination.k8s.io", "leases", "get", "create", "update")
     ])
   })
+
+  it("grants sharding its Leases: members list, watch and remove each other's", () => {
+    const objects = Rbac.manifests(evcRegistry, {
+      ...account,
+      sharding: { namespace: "operators" }
+    })
+    assert.deepStrictEqual(rulesOf(objects, "Role", "operators"), [
+      rule("coordination.k8s.io", "leases", "get", "list", "watch", "create", "update", "delete")
+    ])
+  })
 })
