@@ -213,6 +213,12 @@ const describeBuckets = (buckets: ReadonlySet<number>, total: number) =>
     ? "no bucket"
     : `${buckets.size} of ${total} buckets (${Shard.format(buckets)}; ${Shard.ranges(buckets, total).length} hash ranges)`
 
+/** How a renewal went. */
+type Renewal =
+  | { readonly _tag: "Renewed" }
+  | { readonly _tag: "Failed" }
+  | { readonly _tag: "Evicted"; readonly why: string }
+
 /** The member's Lease I/O: renew (listing `holds`), end, read the group, end another. */
 const makeLeases = (kube: KubeService, options: Options, state: State) => {
   const { group, namespace, timing } = options
@@ -228,10 +234,7 @@ const makeLeases = (kube: KubeService, options: Options, state: State) => {
 
   /** Renews this member's Lease, listing `holds`: `Renewed`, `Evicted` (ended by another, or
    * gone), or `Failed`. A Lease edited by hand but still ours is rewritten. */
-  const renew = (
-    holds: ReadonlySet<number>,
-    millis: number
-  ): Effect.Effect<"Renewed" | "Evicted" | "Failed"> =>
+  const renew = (holds: ReadonlySet<number>, millis: number): Effect.Effect<Renewal> =>
     Effect.gen(function* () {
       const wall = yield* Clock.currentTimeMillis
       const record = Lease.acquire(
@@ -250,20 +253,31 @@ const makeLeases = (kube: KubeService, options: Options, state: State) => {
       if (written._tag === "Success") {
         state.lease = written.success
         state.listed = holds
-        return "Renewed"
+        return { _tag: "Renewed" }
       }
       const e = written.failure
       if (e._tag !== "Conflict" && e._tag !== "NotFound" && e._tag !== "AlreadyExists") {
         yield* Effect.logWarning(
           `sharding: renewing the lease ${Leases.describe(ref())} failed (${Leases.reason(e)})`
         )
-        return "Failed"
+        return { _tag: "Failed" }
       }
       const fresh = yield* Effect.result(Leases.within(Leases.get(kube, ref()), millis, ref().name))
-      if (fresh._tag === "Failure") return "Failed"
+      if (fresh._tag === "Failure") return { _tag: "Failed" }
       const lease = Option.getOrUndefined(fresh.success)
       const read = lease === undefined ? undefined : Group.readMember(lease, options.buckets)
-      if (read?._tag !== "Live" || read.member !== state.id) return "Evicted"
+      if (read?._tag !== "Live" || read.member !== state.id)
+        return {
+          _tag: "Evicted",
+          why: "its lease was ended by another member (it could not renew in time)"
+        }
+      // A Lease of this id that this process never wrote: another process runs (or ran) with
+      // the same identity. Its holdings cannot be ours.
+      if (state.lease === undefined)
+        return {
+          _tag: "Evicted",
+          why: `a lease for ${state.id} exists already (another replica with the same identity, or an earlier run of this one; identities must be unique)`
+        }
       yield* Effect.logWarning(
         `sharding: the lease ${Leases.describe(ref())} was changed by someone else (edited by hand?); rewriting it`
       )
@@ -479,7 +493,7 @@ export const run = <E, R>(
     const renew = Effect.gen(function* () {
       const sent = yield* Leases.localMillis
       const renewed = yield* io.renew(state.held, period)
-      if (renewed === "Renewed") fence.until = sent + Duration.toMillis(renewDeadline)
+      if (renewed._tag === "Renewed") fence.until = sent + Duration.toMillis(renewDeadline)
       return renewed
     })
 
@@ -576,19 +590,21 @@ export const run = <E, R>(
       })
     )
 
-    /** Ended by another member while it lagged: serve nothing, rejoin with a new id. */
-    const evicted = Effect.gen(function* () {
-      yield* Effect.logWarning(
-        `sharding: the lease of ${state.id} was ended by another member (it could not renew in time); rejoining as a new member`
-      )
-      fence.until = Number.NEGATIVE_INFINITY
-      yield* lock.withPermits(1)(stopServing(true))
-      state.rejoins++
-      state.id = `${options.identity}#${state.rejoins}`
-      state.lease = undefined
-      state.held = new Set()
-      state.listed = new Set()
-    })
+    /** Out of the group (its Lease ended while it lagged, or another process has its id):
+     * serve nothing, rejoin with a new id. */
+    const evicted = (why: string) =>
+      Effect.gen(function* () {
+        yield* Effect.logWarning(
+          `sharding: ${state.id} is out of the group: ${why}; rejoining as a new member`
+        )
+        fence.until = Number.NEGATIVE_INFINITY
+        yield* lock.withPermits(1)(stopServing(true))
+        state.rejoins++
+        state.id = `${options.identity}#${state.rejoins}`
+        state.lease = undefined
+        state.held = new Set()
+        state.listed = new Set()
+      })
 
     /** Gives buckets up: stop serving, unlist them, then (by the caller) free them. */
     const giveUp = (buckets: ReadonlySet<number>) =>
@@ -596,13 +612,13 @@ export const run = <E, R>(
         yield* lock.withPermits(1)(whileRenewing(stopServing(false)))
         state.held = new Set([...state.held].filter((b) => !buckets.has(b)))
         yield* Metric.update(handoffsSeries({ ...labels, direction: "released" }), buckets.size)
-        return (yield* renew) === "Renewed"
+        return (yield* renew)._tag === "Renewed"
       })
 
     const round = Effect.gen(function* () {
       const renewed = yield* renew
-      if (renewed === "Evicted") return yield* evicted
-      if (renewed === "Failed") return
+      if (renewed._tag === "Evicted") return yield* evicted(renewed.why)
+      if (renewed._tag === "Failed") return
       const found = yield* Effect.result(io.list)
       if (found._tag === "Failure") return
       const snapshot = found.success
@@ -703,7 +719,7 @@ export const run = <E, R>(
       yield* lock.withPermits(1)(whileRenewing(stopServing(false)))
       const mine = state.held
       state.held = new Set()
-      let freed = mine.size === 0 || (yield* renew) === "Renewed"
+      let freed = mine.size === 0 || (yield* renew)._tag === "Renewed"
       for (let attempt = 0; freed && mine.size > 0 && attempt < 3; attempt++) {
         const found = yield* Effect.result(io.list)
         freed = found._tag === "Success"

@@ -8,6 +8,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Builtins, type KubeObject, Shard } from "@kubefx/core"
+import { Kube, Operator } from "@kubefx/runtime"
 import { Clock, Effect, Option } from "effect"
 import { Runner, SimCluster } from "../src/index.ts"
 import { simWidgetCluster, simWidgets } from "./fixtures.ts"
@@ -16,6 +17,7 @@ import {
   replica as makeReplica,
   makeTracker,
   ns,
+  registry,
   runningNowhere,
   type Tracker,
   widget
@@ -135,7 +137,9 @@ describe("sharding", () => {
         yield* Runner.eventually(placed(tracker, uids, ["a#1", "b"]), { timeout: "2 minutes" })
         assert.isTrue(
           logs.lines.some((l) =>
-            l.message.startsWith("sharding: the lease of a was ended by another member")
+            l.message.startsWith(
+              "sharding: a is out of the group: its lease was ended by another member"
+            )
           )
         )
         assert.strictEqual(tracker.created.length, uids.size)
@@ -207,4 +211,40 @@ describe("sharding", () => {
       yield* b.stop
     }).pipe(Effect.provide(simWidgetCluster), Effect.provide(logs.layer))
   })
+
+  it.effect("a member set that changes every second converges and never runs an object twice", () =>
+    Effect.gen(function* () {
+      const sim = yield* SimCluster.SimCluster
+      const tracker = makeTracker()
+      const a = yield* replica("a", tracker)
+      const b = yield* replica("b", tracker)
+      const uids = yield* create(16)
+      // A replica that joins without waiting to be ready, on a connection of its own.
+      const join = (identity: string) =>
+        Effect.gen(function* () {
+          const conn = yield* sim.connect
+          const operator = yield* Operator.start(registry(identity, tracker), {
+            namespaces: [ns],
+            sharding: { group: "widgets", namespace: ns, identity }
+          }).pipe(Effect.provideService(Kube, conn.kube))
+          return { stop: operator.stop, crash: Effect.andThen(conn.close, operator.stop) }
+        })
+      // Every second, one replica joins and another leaves (gracefully or crashing).
+      let previous:
+        | { readonly stop: Effect.Effect<void>; readonly crash: Effect.Effect<void> }
+        | undefined
+      for (let i = 0; i < 40; i++) {
+        const next = yield* join(`flap-${i}`)
+        yield* Runner.advance("1 second")
+        if (previous !== undefined)
+          yield* Effect.forkChild(i % 2 === 0 ? previous.stop : previous.crash)
+        previous = next
+      }
+      if (previous !== undefined) yield* Effect.forkChild(previous.stop)
+      yield* Runner.eventually(placed(tracker, uids, ["a", "b"]), { timeout: "3 minutes" })
+      assert.deepStrictEqual(tracker.overlaps, [])
+      yield* a.stop
+      yield* b.stop
+    }).pipe(Effect.scoped, Effect.provide(simWidgetCluster))
+  )
 })

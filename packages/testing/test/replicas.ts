@@ -54,10 +54,11 @@ export const registry = (identity: string, tracker: Tracker) =>
         return { by: identity }
       })
     ),
-    Handler.daemon(simWidgets, { id: "watch", cancellationTimeout: "1 second" }, (ctx) =>
+    // Asked to stop, the daemon takes a second to finish: a handoff must wait for it.
+    Handler.daemon(simWidgets, { id: "watch", cancellationTimeout: "3 seconds" }, (ctx) =>
       Effect.acquireUseRelease(
         tracker.enter(ctx.name, identity),
-        () => ctx.stopped,
+        () => Effect.andThen(ctx.stopped, Effect.sleep("1 second")),
         () => tracker.leave(ctx.name, identity)
       )
     )
