@@ -24,15 +24,15 @@ import { Kube, type KubeService } from "./Kube.ts"
 import * as Metrics from "./Metrics.ts"
 
 /**
- * Leader election as users give it: every field is optional (see {@link resolve}).
+ * What leader election and sharding take alike: where their Leases live, who this replica is,
+ * and the timing. Every field is optional.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Input {
-  /** The Lease's name (default: `<reportingComponent>-leader`). */
-  readonly leaseName?: string | undefined
-  /** The Lease's namespace (default: the pod's, from its service account, else `default`). */
+export interface LeaseInput {
+  /** Where the Leases live (default: the pod's namespace, from its service account, else
+   * `default`). */
   readonly namespace?: string | undefined
   /** This replica's identity, unique among the replicas (default: `<hostname>_<random uuid>`,
    * as controller-runtime makes it). */
@@ -43,6 +43,17 @@ export interface Input {
   readonly renewDeadline?: Duration.Input | undefined
   /** Default 2 s. */
   readonly retryPeriod?: Duration.Input | undefined
+}
+
+/**
+ * Leader election as users give it: every field is optional (see {@link resolve}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Input extends LeaseInput {
+  /** The Lease's name (default: `<reportingComponent>-leader`). */
+  readonly leaseName?: string | undefined
 }
 
 /**
@@ -137,7 +148,7 @@ export const resolve = (input: Input, component: string): Options => ({
 })
 
 /** The timing of an input, defaults filled in. @internal */
-export const timingOf = (input: Input): Lease.Timing => ({
+export const timingOf = (input: LeaseInput): Lease.Timing => ({
   leaseDuration: Duration.fromInputUnsafe(input.leaseDuration ?? Lease.defaultTiming.leaseDuration),
   renewDeadline: Duration.fromInputUnsafe(input.renewDeadline ?? Lease.defaultTiming.renewDeadline),
   retryPeriod: Duration.fromInputUnsafe(input.retryPeriod ?? Lease.defaultTiming.retryPeriod)

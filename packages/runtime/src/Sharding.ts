@@ -43,25 +43,15 @@ import * as Watcher from "./Watcher.ts"
  * @since 0.1.0
  * @category models
  */
-export interface Input {
+export interface Input extends LeaderElection.LeaseInput {
   /** The group's name: its table Lease, and the prefix of its members' Leases (default
    * `<reportingComponent>-shards`). */
   readonly group?: string | undefined
-  /** Where the Leases live (default: the pod's namespace, else `default`). */
-  readonly namespace?: string | undefined
-  /** This replica's identity, unique among the replicas (default `<hostname>_<random uuid>`). */
-  readonly identity?: string | undefined
   /** What objects are hashed by: `"uid"` (default) or `"namespace"`. */
   readonly key?: Shard.Key | undefined
   /** Ask the API server to filter lists and watches (`shardSelector`; default true); false
    * filters on the client only. */
   readonly serverSide?: boolean | undefined
-  /** Default 15 s. */
-  readonly leaseDuration?: Duration.Input | undefined
-  /** Default 10 s. */
-  readonly renewDeadline?: Duration.Input | undefined
-  /** Default 2 s. */
-  readonly retryPeriod?: Duration.Input | undefined
 }
 
 /**
