@@ -48,6 +48,27 @@ const name = Flag.String("name").pipe(
   Flag.withDefault("kubefx-operator")
 )
 
+const leaderElect = Flag.Boolean("leader-elect").pipe(
+  Flag.withDescription(
+    "The operator runs with kubefx run --leader-elect (several replicas, one handles)"
+  ),
+  Flag.withDefault(false)
+)
+
+const sharded = Flag.Boolean("sharded").pipe(
+  Flag.withDescription(
+    "The operator runs with kubefx run --sharded (several replicas, each a share)"
+  ),
+  Flag.withDefault(false)
+)
+
+const leaseNamespace = Flag.String("lease-namespace").pipe(
+  Flag.withDescription(
+    "Where the operator's Leases live, as kubefx run --lease-namespace (default: --operator-namespace)"
+  ),
+  Flag.optional
+)
+
 const operatorNamespace = Flag.String("operator-namespace").pipe(
   Flag.withDescription(
     "The namespace of the ServiceAccount and Deployment (default kubefx-system)"
@@ -105,9 +126,11 @@ const emit = (
       catch: (cause) =>
         cause instanceof Failure
           ? cause
-          : new Failure({
-              message: `cannot generate from ${specifier}: ${String((cause as Error).message ?? cause)}`
-            })
+          : (cause as { _tag?: unknown })._tag === "TooManyReplicas"
+            ? new Failure({ message: String((cause as Error).message).replace(/^kubefx: /, "") })
+            : new Failure({
+                message: `cannot generate from ${specifier}: ${String((cause as Error).message ?? cause)}`
+              })
     })
     if (Option.isNone(target)) return yield* Console.log(text.trimEnd())
     yield* Effect.try({
@@ -193,7 +216,10 @@ const rbac = Command.make(
         "The operator keeps its webhook configurations (kubefx run --webhook-managed): grant it their rights"
       ),
       Flag.withDefault(false)
-    )
+    ),
+    leaderElect,
+    sharded,
+    leaseNamespace
   },
   (input) =>
     emit(input.module, input.output, (loaded) =>
@@ -202,7 +228,21 @@ const rbac = Command.make(
         namespace: input.operatorNamespace,
         postEvents: input.postEvents,
         manageWebhooks: input.manageWebhooks,
-        ...(input.namespace.length === 0 ? {} : { namespaces: input.namespace })
+        ...(input.namespace.length === 0 ? {} : { namespaces: input.namespace }),
+        ...(input.leaderElect
+          ? {
+              leaderElection: {
+                namespace: Option.getOrElse(input.leaseNamespace, () => input.operatorNamespace)
+              }
+            }
+          : {}),
+        ...(input.sharded
+          ? {
+              sharding: {
+                namespace: Option.getOrElse(input.leaseNamespace, () => input.operatorNamespace)
+              }
+            }
+          : {})
       })
     )
 ).pipe(
@@ -248,7 +288,13 @@ const deploy = Command.make(
     webhookSecret: optionalString(
       "webhook-secret",
       "The kubernetes.io/tls Secret (e.g. cert-manager's) mounted at /etc/kubefx/webhook for --webhook-cert-dir"
-    )
+    ),
+    replicas: Flag.Int("replicas").pipe(
+      Flag.withDescription("How many pods (default 1; more needs --leader-elect or --sharded)"),
+      Flag.withDefault(1)
+    ),
+    leaderElect,
+    sharded
   },
   (input) =>
     emit(input.module, input.output, (loaded) =>
@@ -256,6 +302,9 @@ const deploy = Command.make(
         name: input.name,
         namespace: input.operatorNamespace,
         image: input.image,
+        replicas: input.replicas,
+        leaderElection: input.leaderElect,
+        sharding: input.sharded,
         ...(input.arg.length === 0 ? {} : { args: input.arg }),
         ...Option.match(input.env, { onNone: () => ({}), onSome: (env) => ({ env }) }),
         ...Option.match(input.healthPort, {
@@ -271,6 +320,11 @@ const deploy = Command.make(
     {
       command: "kubefx generate deploy src/operator.ts --image registry.example.com/op:1.0.0",
       description: "The Deployment of that image"
+    },
+    {
+      command:
+        "kubefx generate deploy src/operator.ts --image registry.example.com/op:1.0.0 --replicas 2 --leader-elect --arg run --arg src/operator.ts --arg --leader-elect --arg --in-cluster",
+      description: "Two pods, one leading"
     }
   ])
 )

@@ -8,8 +8,16 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import type { Registry } from "@kubefx/core"
-import { Certificates, Kube, Operator, type Settings, type WebhookConfig } from "@kubefx/runtime"
-import { Cause, Effect, Layer, Option } from "effect"
+import {
+  Certificates,
+  Kube,
+  type LeaderElection,
+  Operator,
+  type Settings,
+  type Sharding,
+  type WebhookConfig
+} from "@kubefx/runtime"
+import { Cause, Duration, Effect, Layer, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Failure } from "./Failure.ts"
 import * as Logging from "./Logging.ts"
@@ -131,6 +139,48 @@ const flags = {
   webhookRemoveOnStop: boolean(
     "webhook-remove-on-stop",
     "Delete the managed webhook configurations when the operator stops"
+  ),
+  leaderElect: boolean(
+    "leader-elect",
+    "Run as one of several replicas of which one handles objects (a Lease; the others stand by)"
+  ),
+  sharded: boolean(
+    "sharded",
+    "Run as one of several replicas that each handle a share of the objects (Leases; the API server's sharded watch where it has it)"
+  ),
+  shardKey: Flag.Literals("shard-key", ["uid", "namespace"]).pipe(
+    Flag.withDescription("With --sharded: what objects are hashed by (default uid)"),
+    Flag.optional
+  ),
+  shardFilter: Flag.Literals("shard-filter", ["server", "client"]).pipe(
+    Flag.withDescription(
+      "With --sharded: ask the API server for the shard (server, the default) or filter every object on the client"
+    ),
+    Flag.optional
+  ),
+  leaseName: optionalString(
+    "lease-name",
+    "The Lease of --leader-elect (default: <reporting component>-leader), or the group of --sharded (default: <reporting component>-shards)"
+  ),
+  leaseNamespace: optionalString(
+    "lease-namespace",
+    "Where the Lease lives (default: the pod's namespace, else default)"
+  ),
+  identity: optionalString(
+    "identity",
+    "This replica's identity, unique among the replicas (default: <hostname>_<random uuid>)"
+  ),
+  leaseDuration: optionalString(
+    "lease-duration",
+    "How long a Lease nobody renews stays held, e.g. 15s (default 15s)"
+  ),
+  renewDeadline: optionalString(
+    "renew-deadline",
+    "How long a holder may fail to renew before it stops handling, e.g. 10s (default 10s)"
+  ),
+  retryPeriod: optionalString(
+    "retry-period",
+    "How often Leases are renewed and tried, e.g. 2s (default 2s)"
   )
 }
 
@@ -165,7 +215,137 @@ export interface Input {
   readonly webhookUrl: Option.Option<string>
   readonly webhookService: Option.Option<string>
   readonly webhookRemoveOnStop: boolean
+  readonly leaderElect: boolean
+  readonly sharded: boolean
+  readonly shardKey: Option.Option<"uid" | "namespace">
+  readonly shardFilter: Option.Option<"server" | "client">
+  readonly leaseName: Option.Option<string>
+  readonly leaseNamespace: Option.Option<string>
+  readonly identity: Option.Option<string>
+  readonly leaseDuration: Option.Option<string>
+  readonly renewDeadline: Option.Option<string>
+  readonly retryPeriod: Option.Option<string>
 }
+
+/**
+ * A duration flag's value: `15s`, `500ms`, `2m`, `1h`, or Effect's own form (`15 seconds`).
+ *
+ * @example
+ * ```ts
+ * import { Run } from "kubefx"
+ *
+ * Run.parseDuration("1500ms") // Option.some(Duration.millis(1500))
+ * ```
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
+  const short = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim())
+  if (short !== null) {
+    const n = Number(short[1])
+    const unit = { ms: "millis", s: "seconds", m: "minutes", h: "hours" }[short[2] as "ms"]
+    return Option.some(Duration.fromInputUnsafe(`${n} ${unit}` as Duration.Input))
+  }
+  return Duration.fromInput(text as Duration.Input)
+}
+
+/** A duration flag, or the line saying it is not one. */
+const durationFlag = (
+  name: string,
+  value: Option.Option<string>
+): Effect.Effect<Option.Option<Duration.Duration>, Failure> =>
+  Option.match(value, {
+    onNone: () => Effect.succeed(Option.none()),
+    onSome: (text) =>
+      Option.match(parseDuration(text), {
+        onNone: () =>
+          Effect.fail(
+            new Failure({
+              message: `--${name} ${text} is not a duration; write it as 15s, 500ms or 2m`
+            })
+          ),
+        onSome: (d) => Effect.succeed(Option.some(d))
+      })
+  })
+
+/**
+ * The settings of several replicas from the flags: `leaderElection` with `--leader-elect`,
+ * `sharding` with `--sharded` (nothing without either), or the line that says why the flags
+ * do not fit together.
+ *
+ * @example
+ * ```ts
+ * import { Run } from "kubefx"
+ *
+ * declare const input: Run.Input
+ * const replicas = Run.replication({ ...input, leaderElect: true })
+ * ```
+ *
+ * @since 0.1.0
+ * @category settings
+ */
+export const replication = (
+  input: Input
+): Effect.Effect<
+  { readonly leaderElection?: LeaderElection.Input; readonly sharding?: Sharding.Input },
+  Failure
+> =>
+  Effect.gen(function* () {
+    const given = (
+      [
+        ["lease-name", input.leaseName],
+        ["lease-namespace", input.leaseNamespace],
+        ["identity", input.identity],
+        ["lease-duration", input.leaseDuration],
+        ["renew-deadline", input.renewDeadline],
+        ["retry-period", input.retryPeriod],
+        ["shard-key", input.shardKey],
+        ["shard-filter", input.shardFilter]
+      ] as const
+    ).filter(([, v]) => Option.isSome(v))
+    if (input.leaderElect && input.sharded)
+      return yield* new Failure({
+        message:
+          "--leader-elect excludes --sharded: with one, a single replica handles everything; with the other, each handles a share; give one"
+      })
+    if (!input.leaderElect && !input.sharded) {
+      if (given.length === 0) return {}
+      return yield* new Failure({
+        message: `--${given[0]![0]} needs --leader-elect or --sharded; add one, or drop --${given[0]![0]}`
+      })
+    }
+    const shardOnly = given.find(([name]) => name.startsWith("shard-"))
+    if (input.leaderElect && shardOnly !== undefined)
+      return yield* new Failure({
+        message: `--${shardOnly[0]} needs --sharded; drop it, or run --sharded instead of --leader-elect`
+      })
+    const leaseDuration = yield* durationFlag("lease-duration", input.leaseDuration)
+    const renewDeadline = yield* durationFlag("renew-deadline", input.renewDeadline)
+    const retryPeriod = yield* durationFlag("retry-period", input.retryPeriod)
+    const some = <K extends string, A>(key: K, value: Option.Option<A>) =>
+      Option.match(value, { onNone: () => ({}), onSome: (v) => ({ [key]: v }) as Record<K, A> })
+    const common = {
+      ...some("namespace", input.leaseNamespace),
+      ...some("identity", input.identity),
+      ...some("leaseDuration", leaseDuration),
+      ...some("renewDeadline", renewDeadline),
+      ...some("retryPeriod", retryPeriod)
+    }
+    return input.leaderElect
+      ? { leaderElection: { ...common, ...some("leaseName", input.leaseName) } }
+      : {
+          sharding: {
+            ...common,
+            ...some("group", input.leaseName),
+            ...some("key", input.shardKey),
+            ...some(
+              "serverSide",
+              Option.map(input.shardFilter, (f) => f === "server")
+            )
+          }
+        }
+  })
 
 /**
  * The operator's settings from the flags.
@@ -416,6 +596,8 @@ export const explain = (error: unknown, specifier: string): Failure => {
     case "WebhookServerError":
     case "CertificateError":
       return new Failure({ message: messageOf(error) })
+    case "LeaseSettingsError":
+      return new Failure({ message: messageOf(error).replace(/^kubefx: /, "") })
     default:
       return new Failure({
         message: `kubefx run failed: ${String(tag ?? "error")}: ${messageOf(error)}`
@@ -451,6 +633,7 @@ export const run = (input: Input): Effect.Effect<void, Failure> =>
         message: "--all-namespaces excludes --namespace; give one or the other"
       })
     const flagged = yield* kube(input)
+    const replicas = yield* replication(input)
     const loaded = yield* Module.load(input.module)
     const where =
       input.namespace.length === 0 ? "every namespace" : `namespaces ${input.namespace.join(", ")}`
@@ -466,6 +649,7 @@ export const run = (input: Input): Effect.Effect<void, Failure> =>
       Effect.andThen(
         Operator.run(registry, {
           ...settings(input),
+          ...replicas,
           ...(webhooks === undefined ? {} : { webhooks })
         })
       ),
@@ -498,6 +682,14 @@ export const command = Command.make("run", flags, run).pipe(
     {
       command: "kubefx run src/operator.ts -n 'team-*' -n '!team-secret' --log-format json",
       description: "Serve matching namespaces, logging JSON"
+    },
+    {
+      command: "kubefx run src/operator.ts --leader-elect --lease-namespace operators",
+      description: "One of several replicas: the one holding the Lease handles, the others stand by"
+    },
+    {
+      command: "kubefx run src/operator.ts --sharded --lease-namespace operators",
+      description: "One of several replicas, each handling a share of the objects"
     }
   ])
 )

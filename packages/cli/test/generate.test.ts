@@ -83,6 +83,31 @@ describe("kubefx generate", () => {
       "kubefx: no custom resource in packages/cli/test/fixtures/configmaps.ts: its handlers serve built-in resources or select by name only; declare a custom one with Resource.make({ group, version, plural, kind, spec })"
     ])
   })
+
+  it("rbac --leader-elect grants the Lease; deploy --replicas needs --leader-elect", () => {
+    const rbac = kubefx(["generate", "rbac", evc, "--leader-elect", "--lease-namespace", "ops"])
+    assert.strictEqual(rbac.status, 0)
+    assert.include(rbac.stdout, "kind: Role\nmetadata:\n  name: kubefx-operator\n  namespace: ops")
+    assert.include(rbac.stdout, "- coordination.k8s.io")
+    const refused = kubefx(["generate", "deploy", evc, "--image", "op:1", "--replicas", "2"])
+    assert.strictEqual(refused.status, 1)
+    assert.deepStrictEqual(errorLines(refused), [
+      "kubefx: 2 replicas of kubefx-operator would each handle every object; run it with leader election or sharding (kubefx run --leader-elect or --sharded; generate with the same flag), or keep one replica"
+    ])
+    const two = kubefx([
+      "generate",
+      "deploy",
+      evc,
+      "--image",
+      "op:1",
+      "--replicas",
+      "2",
+      "--leader-elect"
+    ])
+    assert.strictEqual(two.status, 0)
+    assert.include(two.stdout, "replicas: 2")
+    assert.include(two.stdout, "type: RollingUpdate")
+  })
 })
 
 describe("kubefx generate webhooks", () => {

@@ -103,9 +103,38 @@ describe("kubefx run", () => {
       "--concurrency",
       "--post-events",
       "--field-manager",
-      "--reporting-component"
+      "--reporting-component",
+      "--leader-elect",
+      "--lease-name",
+      "--lease-namespace",
+      "--identity",
+      "--lease-duration",
+      "--renew-deadline",
+      "--retry-period",
+      "--sharded",
+      "--shard-key",
+      "--shard-filter"
     ])
       assert.include(result.stdout, flag)
+  })
+
+  it("says what is wrong with the flags of several replicas", () => {
+    failsWith(
+      ["run", widget, "--lease-name", "x"],
+      "kubefx: --lease-name needs --leader-elect or --sharded; add one, or drop --lease-name"
+    )
+    failsWith(
+      ["run", widget, "--leader-elect", "--lease-duration", "soon"],
+      "kubefx: --lease-duration soon is not a duration; write it as 15s, 500ms or 2m"
+    )
+    failsWith(
+      ["run", widget, "--leader-elect", "--sharded"],
+      "kubefx: --leader-elect excludes --sharded: with one, a single replica handles everything; with the other, each handles a share; give one"
+    )
+    failsWith(
+      ["run", widget, "--leader-elect", "--shard-key", "namespace"],
+      "kubefx: --shard-key needs --sharded; drop it, or run --sharded instead of --leader-elect"
+    )
   })
 })
 

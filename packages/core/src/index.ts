@@ -86,6 +86,14 @@ export * as Json from "./Json.ts"
 export * as KubeObject from "./KubeObject.ts"
 
 /**
+ * `coordination.k8s.io/v1` Leases as client-go's leader election reads and writes them: expiry
+ * from local observation, the records to take, renew and release a Lease.
+ *
+ * @since 0.1.0
+ */
+export * as Lease from "./Lease.ts"
+
+/**
  * In-memory indexes of watched objects, read by handlers as services.
  *
  * @since 0.1.0
@@ -148,6 +156,14 @@ export * as SchemaPath from "./SchemaPath.ts"
  * @since 0.1.0
  */
 export * as Selector from "./Selector.ts"
+
+/**
+ * The split of objects across sharded replicas: FNV-1a hashes, buckets assigned by rendezvous
+ * hashing, hash ranges and the API server's `shardSelector`, the handoff's plan.
+ *
+ * @since 0.1.0
+ */
+export * as Shard from "./Shard.ts"
 
 /**
  * Daemons and timers as decisions: which ones an object should have running, when a timer is

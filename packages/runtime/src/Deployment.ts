@@ -2,8 +2,13 @@
  * The manifests that run an operator in a cluster: its ServiceAccount (what {@link Rbac} binds
  * the roles to) and a Deployment of its image.
  *
- * One replica with the `Recreate` strategy: until leader election exists, two replicas would
- * handle each object twice, and so would an old pod still running beside a new one. The pod
+ * One replica with the `Recreate` strategy by default: two replicas would handle each object
+ * twice, and so would an old pod still running beside a new one. With `leaderElection` (one
+ * replica handles, the others stand by) or `sharding` (each handles its share), `replicas` may
+ * be more than one and the strategy is `RollingUpdate` (a new pod starts beside the old one,
+ * which hands over as it stops); the operator must then run with the same setting
+ * (`Settings.leaderElection`, `Settings.sharding`; `kubefx run --leader-elect`, `--sharded`).
+ * More than one replica without either is refused ({@link TooManyReplicas}). The pod
  * runs as the ServiceAccount (in-cluster credentials), as a non-root user (uid 1000, the `node`
  * user of Node's images) with a read-only root filesystem, no privilege escalation, no
  * capabilities, the runtime's default seccomp profile and a writable `/tmp`. With a
@@ -13,6 +18,7 @@
  * @since 0.1.0
  */
 import { type KubeObject, Registry, Selector } from "@kubefx/core"
+import { Data } from "effect"
 
 /**
  * Compute resources of the container, as Kubernetes quantities.
@@ -36,8 +42,12 @@ export interface Options {
   readonly name: string
   readonly image: string
   readonly namespace: string
-  /** Default 1 (see the module's documentation before raising it). */
+  /** Default 1; more only with `leaderElection` or `sharding`. */
   readonly replicas?: number | undefined
+  /** The operator runs with leader election (`Settings.leaderElection`). */
+  readonly leaderElection?: boolean | undefined
+  /** The operator runs sharded (`Settings.sharding`). */
+  readonly sharding?: boolean | undefined
   /** The container's arguments (default: the image's command). */
   readonly args?: ReadonlyArray<string> | undefined
   /** Environment variables of the container, in this order. */
@@ -69,6 +79,24 @@ export interface Options {
  * @category defaults
  */
 export const webhookCertDir = "/etc/kubefx/webhook"
+
+/**
+ * More than one replica of an operator that runs neither leader election nor sharding: each
+ * would handle every object.
+ *
+ * @example
+ * ```ts
+ * import { Deployment } from "@kubefx/runtime"
+ *
+ * const e = new Deployment.TooManyReplicas({ message: "..." })
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TooManyReplicas extends Data.TaggedError("TooManyReplicas")<{
+  readonly message: string
+}> {}
 
 /**
  * The container's resources unless told otherwise: 50m CPU and 96Mi memory requested, 256Mi
@@ -147,6 +175,7 @@ const serves = (registry: Registry.Registry<unknown>): string =>
 /**
  * The ServiceAccount and the Deployment that run the operator of `registry` (see the module's
  * documentation); the Deployment's `kubefx.dev/serves` annotation names what it serves.
+ * Throws {@link TooManyReplicas} for more than one replica without leader election or sharding.
  *
  * @example
  * ```ts
@@ -171,6 +200,12 @@ export const manifests = (
   registry: Registry.Registry<unknown>,
   options: Options
 ): ReadonlyArray<KubeObject.KubeObject> => {
+  const replicas = options.replicas ?? 1
+  const several = options.leaderElection === true || options.sharding === true
+  if (replicas > 1 && !several)
+    throw new TooManyReplicas({
+      message: `kubefx: ${replicas} replicas of ${options.name} would each handle every object; run it with leader election or sharding (kubefx run --leader-elect or --sharded; generate with the same flag), or keep one replica`
+    })
   const labels = () => ({ "app.kubernetes.io/name": options.name })
   const serviceAccount = {
     apiVersion: "v1",
@@ -187,8 +222,10 @@ export const manifests = (
       annotations: { "kubefx.dev/serves": serves(registry) }
     },
     spec: {
-      replicas: options.replicas ?? 1,
-      strategy: { type: "Recreate" },
+      replicas,
+      strategy: several
+        ? { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }
+        : { type: "Recreate" },
       selector: { matchLabels: labels() },
       template: {
         metadata: { labels: labels() },

@@ -7,7 +7,8 @@
  *   `WATCH_IDLE`); it recovers when a list completes, a watch is accepted or an event arrives.
  *   An operator whose connection to the API server stays broken is restarted by the kubelet.
  * - **readiness** (`/readyz`): the operator's first lists are complete (`Operator.ready`),
- *   every scope has listed once and none is failing now.
+ *   every scope has listed once and none is failing now, and nothing else holds it back
+ *   ({@link Health.block}: a sharded replica that does not hold its share yet).
  *
  * A {@link Health} is plain mutable bookkeeping (no fibers); the watcher calls its
  * {@link ScopeProbe} and the health server reads {@link liveness} and {@link readiness}.
@@ -50,8 +51,13 @@ interface ScopeState {
 export interface Health {
   /** The operator's first lists are complete (`Operator.ready`): readiness needs it. */
   readonly setReady: () => void
+  /** A reason readiness must wait for besides the watches (sharding: the replica does not
+   * hold its share yet); `undefined` clears it. */
+  readonly block: (reason: string | undefined) => void
   /** @internal */
   readonly isReady: () => boolean
+  /** @internal */
+  readonly blocked: () => string | undefined
   /** Starts tracking a scope, named for messages (`configmaps in team-a`). */
   readonly track: (name: string, idleTimeout: Duration.Duration) => ScopeProbe
   /** @internal */
@@ -93,6 +99,7 @@ export interface Report {
 export const make = (now: () => number = Date.now): Health => {
   const scopes = new Set<ScopeState>()
   let ready = false
+  let blocked: string | undefined
   const track = (name: string, idleTimeout: Duration.Duration): ScopeProbe => {
     const state: ScopeState = {
       name,
@@ -124,6 +131,10 @@ export const make = (now: () => number = Date.now): Health => {
       ready = true
     },
     isReady: () => ready,
+    block: (reason) => {
+      blocked = reason
+    },
+    blocked: () => blocked,
     track,
     scopes,
     now
@@ -177,6 +188,8 @@ export const liveness = (health: Health): Report => {
  */
 export const readiness = (health: Health): Report => {
   const problems: Array<string> = health.isReady() ? [] : ["the first lists are not complete"]
+  const blocked = health.blocked()
+  if (blocked !== undefined) problems.push(blocked)
   for (const s of health.scopes) {
     if (!s.listed) problems.push(`${s.name}: not listed yet`)
     else if (s.failing !== undefined) problems.push(`${s.name}: not watching (${s.failing.reason})`)

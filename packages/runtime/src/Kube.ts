@@ -30,6 +30,10 @@ export interface ObjectList {
   readonly resourceVersion: string
   /** Token for the next page; `undefined` on the last page. */
   readonly continue: string | undefined
+  /** The shard selector the server applied (`metadata.shardInfo.selector`), when it says so:
+   * lists of built-in resources do; lists of custom resources do not (kube-apiserver v1.36),
+   * though the server filters them too. */
+  readonly shard?: string | undefined
 }
 
 /**
@@ -49,6 +53,9 @@ export interface ListOptions {
   readonly continue?: string | undefined
   readonly resourceVersion?: string | undefined
   readonly resourceVersionMatch?: string | undefined
+  /** Only the objects whose hash falls in these ranges (`shardSelector`, KEP-5866; see the
+   * core's `Shard.selector`). A server without the `ShardedListAndWatch` gate ignores it. */
+  readonly shardSelector?: string | undefined
 }
 
 /**
@@ -70,6 +77,8 @@ export interface WatchOptions {
   /** Called when the server accepts the watch (its response headers arrived): a sign of life
    * for health checks before any event comes. */
   readonly onOpen?: (() => void) | undefined
+  /** As {@link ListOptions.shardSelector}. */
+  readonly shardSelector?: string | undefined
 }
 
 /**

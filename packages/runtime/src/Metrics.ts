@@ -225,6 +225,72 @@ export const objects = Metric.gauge("kubefx_objects", {
 })
 
 /**
+ * `kubefx_leader{lease}`: 1 while this replica holds the leader-election Lease, 0 otherwise.
+ *
+ * @since 0.1.0
+ * @category kubefx
+ */
+export const leader = Metric.gauge("kubefx_leader", {
+  description: "Whether this replica is the leader (1) or stands by (0)"
+})
+
+/**
+ * `kubefx_watch_events_total{resource}`: events the API server sent on the resource's watches
+ * (lists' items included), before the shard filter: what a replica receives.
+ *
+ * @since 0.1.0
+ * @category kubefx
+ */
+export const watchEvents = Metric.counter("kubefx_watch_events_total", {
+  description: "Objects received from lists and watch events by resource",
+  incremental: true
+})
+
+/**
+ * `kubefx_shard_filtered_total{resource}`: received objects the replica dropped because their
+ * hash lies outside its shard (the API server did not filter them: see `Sharding`).
+ *
+ * @since 0.1.0
+ * @category kubefx
+ */
+export const shardFiltered = Metric.counter("kubefx_shard_filtered_total", {
+  description: "Received objects outside this replica's shard, dropped on the client",
+  incremental: true
+})
+
+/**
+ * `kubefx_shard_buckets{group}`: the hash buckets this replica holds and serves now (of 256).
+ *
+ * @since 0.1.0
+ * @category kubefx
+ */
+export const shardBuckets = Metric.gauge("kubefx_shard_buckets", {
+  description: "Hash buckets this replica holds"
+})
+
+/**
+ * `kubefx_shard_members{group}`: the live members of the shard group this replica sees.
+ *
+ * @since 0.1.0
+ * @category kubefx
+ */
+export const shardMembers = Metric.gauge("kubefx_shard_members", {
+  description: "Live members of the shard group"
+})
+
+/**
+ * `kubefx_shard_handoffs_total{group,direction}`: buckets this replica took (`claimed`) or gave
+ * up (`released`, after draining them; `lost`, when its lease could not be renewed).
+ *
+ * @since 0.1.0
+ * @category kubefx
+ */
+export const shardHandoffs = Metric.counter("kubefx_shard_handoffs_total", {
+  description: "Buckets claimed and released by this replica",
+  incremental: true
+})
+
+/**
  * `kubefx_spans_dropped_total`: spans the OTLP exporter dropped: its queue was full, or
  * their batch could not be sent (the collector is slow, down or refusing).
  *

@@ -8,20 +8,34 @@
  *
  * @since 0.1.0
  */
-import { Resource as CoreResource, Index, Registry } from "@kubefx/core"
-import { type Context, Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Stream } from "effect"
+import { Resource as CoreResource, Index, type KubeObject, Registry, Shard } from "@kubefx/core"
+import {
+  type Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  Stream
+} from "effect"
 import * as Scope from "effect/Scope"
 import * as Activities from "./Activities.ts"
 import * as Discovery from "./Discovery.ts"
 import * as Health from "./Health.ts"
 import * as HealthServer from "./HealthServer.ts"
 import * as Indexer from "./Indexer.ts"
-import { Kube } from "./Kube.ts"
+import type * as Leases from "./internal/lease.ts"
+import { Kube, type KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
+import * as LeaderElection from "./LeaderElection.ts"
 import * as Logging from "./Logging.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Processor from "./Processor.ts"
 import * as Settings from "./Settings.ts"
+import * as Sharding from "./Sharding.ts"
 import * as Tracing from "./Tracing.ts"
 import * as Watcher from "./Watcher.ts"
 import * as Webhooks from "./Webhooks.ts"
@@ -41,6 +55,7 @@ export type StartError =
   | HealthServer.HealthServerError
   | Tracing.TracingConfigError
   | Webhooks.StartError
+  | LeaderElection.LeaseSettingsError
 
 /**
  * A running operator, started by {@link start}.
@@ -142,12 +157,37 @@ const watchedOf = <R>(
   return [...out.values()]
 }
 
+/** How one serving runs: what to do once it has listed, how soon it must stop when it is
+ * interrupted (set when a Lease was lost), and the shard it serves (when sharded). */
+interface Term {
+  readonly onReady: Effect.Effect<void>
+  readonly stopWithin: Leases.StopWithin
+  readonly shard?: Watcher.ShardOptions | undefined
+}
+
+/** The events of a watcher shared with the indexes, as a sharded processor sees them: only
+ * its shard's objects. */
+const onlyShard = (
+  shard: Watcher.ShardOptions,
+  event: Watcher.WatchEvent
+): Watcher.WatchEvent | undefined => {
+  const has = (o: KubeObject.KubeObject) =>
+    Shard.contains(shard.ranges, Shard.keyValue(o, shard.key))
+  switch (event._tag) {
+    case "Applied":
+    case "Deleted":
+      return has(event.object) ? event : undefined
+    case "Synced":
+      return { ...event, objects: event.objects.filter(has) }
+  }
+}
+
 const serve = <R>(
   registry: Registry.Registry<R>,
   { targets, indexer }: Prepared,
   settings: Settings.Settings,
   health: Health.Health,
-  onReady: Effect.Effect<void>
+  { onReady, stopWithin, shard }: Term
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -176,28 +216,39 @@ const serve = <R>(
         onReady
       )
       const watcherReady = Effect.suspend(() => (--unsynced === 0 ? allReady : Effect.void))
-      const processed = (p: Processor.Processor<R>, event: Watcher.WatchEvent) =>
-        Effect.andThen(
-          Effect.forEach(p.observe(event), (item) => queue.offer({ processor: p, item }), {
-            discard: true
-          }),
-          Metric.update(objectsOf(p), p.objects())
-        )
-      const watchers = watched.map(({ key, api, processor }) =>
-        Watcher.watch(api, {
+      const processed = (p: Processor.Processor<R>, event: Watcher.WatchEvent | undefined) =>
+        event === undefined
+          ? Effect.void
+          : Effect.andThen(
+              Effect.forEach(p.observe(event), (item) => queue.offer({ processor: p, item }), {
+                discard: true
+              }),
+              Metric.update(objectsOf(p), p.objects())
+            )
+      const watchers = watched.map(({ key, api, processor }) => {
+        // Sharded: a watcher only for handlers watches the shard; one the indexes share
+        // watches everything, and its processor takes only the shard's objects.
+        const shared = indexer.targets.has(key)
+        return Watcher.watch(api, {
           ...settings.watcher,
           scope: settings.scope,
           onReady: Effect.andThen(indexer.listed(key), watcherReady),
-          health
+          health,
+          shard: shared ? undefined : shard
         }).pipe(
           Stream.runForEach((event) =>
             Effect.andThen(
               indexer.observe(key, event),
-              processor === undefined ? Effect.void : processed(processor, event)
+              processor === undefined
+                ? Effect.void
+                : processed(
+                    processor,
+                    shared && shard !== undefined ? onlyShard(shard, event) : event
+                  )
             )
           )
         )
-      )
+      })
       yield* Effect.logInfo(
         `serving ${targets.map((t) => CoreResource.format(t.resource)).join(", ")} in ${Watcher.describeScope(settings.scope)}`
       )
@@ -209,18 +260,21 @@ const serve = <R>(
         Effect.gen(function* () {
           yield* Fiber.interrupt(watching)
           yield* Effect.logInfo("stopping: watchers stopped; waiting for running handlers")
+          const within =
+            stopWithin.millis === undefined
+              ? settings.shutdownTimeout
+              : Duration.min(settings.shutdownTimeout, Duration.millis(stopWithin.millis))
           const finished = yield* Effect.timeoutOption(
             Effect.andThen(
               Effect.forEach(processors, (p) => p.stop, { concurrency: "unbounded" }),
               queue.shutdown
             ),
-            settings.shutdownTimeout
+            within
           )
           if (Option.isNone(finished))
             yield* Effect.logWarning(
-              "handlers still running after the shutdown timeout; interrupting them"
+              `handlers still running after ${stopWithin.millis === undefined ? "the shutdown timeout" : Duration.format(within)}; interrupting them`
             )
-          yield* Activities.cleanup(registry.activities)
           yield* Effect.logInfo("stopped")
         })
       )
@@ -235,12 +289,65 @@ const served = <R>(
   prepared: Prepared,
   settings: Settings.Settings,
   health: Health.Health,
-  onReady: Effect.Effect<void>
+  term: Term
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
-  Effect.provideContext(
-    serve(registry, prepared, settings, health, onReady),
-    prepared.indexer.context
-  )
+  Effect.provideContext(serve(registry, prepared, settings, health, term), prepared.indexer.context)
+
+/**
+ * The operator's work: `served` at once; with leader election, whenever this replica leads
+ * (standing by, it is ready and handles nothing); sharded, for the buckets it holds; the
+ * cleanup activities when it stops.
+ */
+const body = <R>(
+  registry: Registry.Registry<R>,
+  prepared: Prepared,
+  settings: Settings.Settings,
+  health: Health.Health,
+  onReady: Effect.Effect<void>
+): Effect.Effect<never, KubeError.KubeError, Kube | R> => {
+  const run = (term: Term) => served(registry, prepared, settings, health, term)
+  const ready = Effect.andThen(Effect.sync(health.setReady), onReady)
+  const work =
+    settings.leaderElection !== undefined
+      ? LeaderElection.run(
+          settings.leaderElection,
+          (kube: KubeService, stopWithin) =>
+            Effect.provideService(run({ onReady, stopWithin }), Kube, kube),
+          { standby: ready }
+        )
+      : settings.sharding !== undefined
+        ? Sharding.run(
+            settings.sharding,
+            (serving) =>
+              Effect.provideService(
+                run({
+                  onReady: serving.listed,
+                  stopWithin: serving.stopWithin,
+                  shard: serving.shard
+                }),
+                Kube,
+                serving.kube
+              ),
+            { health, ready }
+          )
+        : run({ onReady, stopWithin: { millis: undefined } })
+  return Effect.ensuring(work, Activities.cleanup(registry.activities))
+}
+
+/** Fails when the settings of several replicas cannot work. */
+const checkReplicas = (settings: Settings.Settings) =>
+  settings.leaderElection !== undefined && settings.sharding !== undefined
+    ? Effect.fail(
+        new LeaderElection.LeaseSettingsError({
+          message:
+            "kubefx: leaderElection and sharding exclude each other: with leader election one replica handles everything, sharded each handles its share; choose one"
+        })
+      )
+    : settings.leaderElection !== undefined
+      ? LeaderElection.check(settings.leaderElection)
+      : settings.sharding !== undefined
+        ? Sharding.check(settings.sharding)
+        : Effect.void
 
 /**
  * Runs an operator for the registry's handlers until interrupted (see the module's
@@ -273,13 +380,11 @@ export const run = <R>(
   Effect.scoped(
     Effect.gen(function* () {
       const complete = Settings.make(settings)
+      yield* checkReplicas(complete)
       const { health, tracing } = yield* operations(complete, registry)
       yield* Activities.startup(registry.activities)
       const prepared = yield* prepare(registry)
-      return yield* Effect.provide(
-        served(registry, prepared, complete, health, Effect.void),
-        tracing
-      )
+      return yield* Effect.provide(body(registry, prepared, complete, health, Effect.void), tracing)
     })
   ).pipe((effect) => withLogging(Settings.make(settings), effect))
 
@@ -312,6 +417,7 @@ export const start = <R>(
 ): Effect.Effect<Operator, StartError, Kube | R | Scope.Scope> =>
   Effect.gen(function* () {
     const complete = Settings.make(settings)
+    yield* checkReplicas(complete)
     // The health server and the exporter live in a scope of their own: `stop` closes it too.
     const own = yield* Scope.fork(yield* Effect.scope)
     const { health, url, webhookUrl, tracing } = yield* Scope.provide(
@@ -325,7 +431,13 @@ export const start = <R>(
       withLogging(
         complete,
         Effect.provide(
-          served(registry, prepared, complete, health, Deferred.succeed(ready, undefined)),
+          body(
+            registry,
+            prepared,
+            complete,
+            health,
+            Deferred.succeed(ready, undefined).pipe(Effect.asVoid)
+          ),
           tracing
         )
       )

@@ -24,6 +24,7 @@ export interface Page {
 /**
  * Lists every page with `list` (`limit` is the page size, default 500). An expired continue
  * token (410: the pages no longer form one snapshot) starts the list again, at most 3 times.
+ * The answer has the first page's resourceVersion and shard selector.
  *
  * @example
  * ```ts
@@ -49,12 +50,17 @@ export const listAll = <R>(
   return Effect.gen(function* () {
     const items: Array<KubeObject.KubeObject> = []
     let page = yield* list({ limit })
-    const resourceVersion = page.resourceVersion
+    const { resourceVersion, shard } = page
     items.push(...page.items)
     while (page.continue !== undefined) {
       page = yield* list({ limit, continue: page.continue })
       items.push(...page.items)
     }
-    return { items, resourceVersion, continue: undefined }
+    return {
+      items,
+      resourceVersion,
+      continue: undefined,
+      ...(shard === undefined ? {} : { shard })
+    }
   }).pipe(Effect.retry({ while: (e: KubeError.KubeError) => e._tag === "Expired", times: 3 }))
 }

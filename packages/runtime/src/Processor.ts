@@ -246,8 +246,8 @@ export const make = <R>(
           return [{ _tag: "Deleted", object }]
         }
         case "Synced": {
-          // A relist ends the waits for our writes it may have missed: the listed copy is
-          // processed (unless it is the copy a write was decided on).
+          // A relist ends the waits for our writes (the listed copy is processed), unless it
+          // brought a copy the watch delivered already: a list from before the write.
           const out: Array<Item> = []
           for (const raw of event.objects) {
             const object = normalize(raw)
@@ -299,7 +299,7 @@ export const make = <R>(
           "kubefx.attempt": conflicts
         })
         yield* Effect.logDebug(
-          `step: ${cause.reason}${cause.finalizer === "none" ? "" : `, finalizer ${cause.finalizer}`}${decision.done ? ", done" : ""}`
+          `step at ${KubeObject.resourceVersion(body)}: ${cause.reason}${cause.finalizer === "none" ? "" : `, finalizer ${cause.finalizer}`}${decision.done ? ", done" : ""}`
         )
         for (const run of decision.runs) yield* logRun(resourceName, run)
         const written = yield* writer.write(body, decision.patch, used).pipe(Effect.result)

@@ -15,6 +15,9 @@
  *   the Validating- and MutatingWebhookConfigurations its admission handlers have (cluster-scoped:
  *   the server-side apply that keeps them, and their removal on stop); `patch` on CRDs when the
  *   registry converts versions (their `spec.conversion` points at the webhook server).
+ * - **Leases** (`coordination.k8s.io`), in the namespace where they live: `get`, `create` and
+ *   `update` with leader election; also `list`, `watch` and `delete` with sharding (members
+ *   find each other, and remove the Leases of replicas that are gone).
  *
  * Discovery is not granted: every authenticated user may read it by default.
  *
@@ -61,6 +64,10 @@ export interface Options {
   /** The operator keeps its webhook configurations (`Settings.webhooks.managed`): the rights
    * to create, update and delete them. */
   readonly manageWebhooks?: boolean | undefined
+  /** Leader election is on, with its Lease in this namespace (`Settings.leaderElection`). */
+  readonly leaderElection?: { readonly namespace: string } | undefined
+  /** Sharding is on, with its Leases in this namespace (`Settings.sharding`). */
+  readonly sharding?: { readonly namespace: string } | undefined
 }
 
 /**
@@ -168,6 +175,16 @@ const grants = (registry: Registry.Registry<unknown>, options: Options): Readonl
         grant(r, r.plural, [undefined], ["get", "create", "patch", "delete"])
   if (options.manageWebhooks === true && registry.conversions.length > 0)
     grant(Builtins.customResourceDefinitions, "customresourcedefinitions", [undefined], ["patch"])
+  const leases = Builtins.leases
+  if (options.leaderElection !== undefined)
+    grant(leases, leases.plural, [options.leaderElection.namespace], ["get", "create", "update"])
+  if (options.sharding !== undefined)
+    grant(
+      leases,
+      leases.plural,
+      [options.sharding.namespace],
+      ["get", "list", "watch", "create", "update", "delete"]
+    )
   return out
 }
 

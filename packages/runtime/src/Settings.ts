@@ -22,6 +22,8 @@
  * | `logFormat`          | the context's logger                      | `"plain"` (`[namespace/name]` lines for a terminal) or `"json"` (one object a line); see `Logging` |
  * | `health`             | off                                       | `{ port, host? }`: serve `/healthz`, `/readyz`, `/metrics` there (`HealthServer`; port 0: any)    |
  * | `webhooks`           | off                                       | the webhook server of the registry's admission handlers and its configurations (see {@link WebhookSettings}) |
+ * | `leaderElection`     | off                                       | `true` or `{ leaseName, namespace, identity, leaseDuration, renewDeadline, retryPeriod }`: one replica handles, the others stand by (`LeaderElection`) |
+ * | `sharding`           | off                                       | `true` or `{ group, namespace, identity, key, serverSide, leaseDuration, renewDeadline, retryPeriod }`: each replica handles a share (`Sharding`) |
  *
  * `namespaces` reads its entries as Kopf's `--namespace` does (`NamespaceSelector`): a namespace
  * is served when no `!` exclusion matches it and some inclusion does (with exclusions only:
@@ -36,7 +38,9 @@
 import { Storage } from "@kubefx/core"
 import { Duration, Schedule } from "effect"
 import type * as HealthServer from "./HealthServer.ts"
+import * as LeaderElection from "./LeaderElection.ts"
 import type * as Logging from "./Logging.ts"
+import * as Sharding from "./Sharding.ts"
 import * as Watcher from "./Watcher.ts"
 import type * as WebhookConfig from "./WebhookConfig.ts"
 import type * as WebhookServer from "./WebhookServer.ts"
@@ -70,6 +74,10 @@ export interface Settings {
   readonly health: HealthServer.HealthOptions | undefined
   /** The webhook server and its configurations; `undefined`: no server. */
   readonly webhooks: WebhookSettings | undefined
+  /** Leader election, when on (`undefined`: this replica handles everything at once). */
+  readonly leaderElection: LeaderElection.Options | undefined
+  /** Sharding, when on (`undefined`: this replica handles everything at once). */
+  readonly sharding: Sharding.Options | undefined
 }
 
 /**
@@ -150,6 +158,12 @@ export interface Input {
   /** Serve the registry's admission handlers over HTTPS (see {@link WebhookSettings}). Off by
    * default; an operator whose registry has admission handlers needs it. */
   readonly webhooks?: WebhookSettings | undefined
+  /** Run several replicas of which one handles objects (see `LeaderElection`): `true` for the
+   * defaults, or the settings to change. Off by default. */
+  readonly leaderElection?: LeaderElection.Input | boolean | undefined
+  /** Run several replicas that each handle a share of the objects (see `Sharding`): `true`
+   * for the defaults, or the settings to change. Off by default; excludes `leaderElection`. */
+  readonly sharding?: Sharding.Input | boolean | undefined
 }
 
 /**
@@ -206,7 +220,18 @@ export const make = (input: Input = {}): Settings => {
     watcher: input.watcher ?? {},
     health: input.health,
     webhooks: input.webhooks,
-    logFormat: input.logFormat
+    logFormat: input.logFormat,
+    leaderElection:
+      input.leaderElection === undefined || input.leaderElection === false
+        ? undefined
+        : LeaderElection.resolve(
+            input.leaderElection === true ? {} : input.leaderElection,
+            reportingComponent
+          ),
+    sharding:
+      input.sharding === undefined || input.sharding === false
+        ? undefined
+        : Sharding.resolve(input.sharding === true ? {} : input.sharding, reportingComponent)
   }
 }
 

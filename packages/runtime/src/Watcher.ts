@@ -5,7 +5,9 @@
  * {@link StreamBackoff} around it (any failure but a malformed request heals by waiting: the
  * scope goes on from where it was), and the namespace fan-out (`internal/fanout.ts`): one
  * scope per namespace of a fixed set, or per namespace that matches globs and exclusions as
- * namespaces come and go. The event model is {@link WatchState}'s.
+ * namespaces come and go. The event model is {@link WatchState}'s. A watcher may watch only a
+ * shard of the objects ({@link ShardOptions}): the API server's sharded list and watch where it
+ * honours it, a filter on the client in any case.
  *
  * Failures are logged as they are retried: transient ones (connection refused or reset, no
  * response headers in time, 5xx, 429, a silent watch) as warnings; refusals (401, 403: a missing
@@ -14,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Builtins, type KubeObject, type Resource } from "@kubefx/core"
+import { Builtins, type KubeObject, type Resource, type Shard } from "@kubefx/core"
 import { Duration, Effect, Schedule, Stream } from "effect"
 import type * as Health from "./Health.ts"
 import * as FanOut from "./internal/fanout.ts"
@@ -156,6 +158,27 @@ export interface WatcherOptions {
   /** Where each scope reports lists, accepted watches, events and failures (the operator's
    * probes; default: nowhere). */
   readonly health?: Health.Health | undefined
+  /** Only a shard of the objects (see {@link ShardOptions}); default: every object. */
+  readonly shard?: ShardOptions | undefined
+}
+
+/**
+ * A shard of a resource's objects: those whose FNV-1a hash of `key` falls in `ranges` (the
+ * core's `Shard`). With `serverSide` (the default) lists and watches carry the API server's
+ * `shardSelector` (KEP-5866), so a server with the `ShardedListAndWatch` gate sends only
+ * those; a server that shows it ignores the selector (an object outside the ranges in a list)
+ * is not asked again. Either way the watcher drops every object outside the ranges itself, and
+ * counts what it received (`kubefx_watch_events_total`) and dropped
+ * (`kubefx_shard_filtered_total`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ShardOptions {
+  readonly key: Shard.Key
+  readonly ranges: ReadonlyArray<Shard.Range>
+  /** Ask the API server to filter (default true). */
+  readonly serverSide?: boolean | undefined
 }
 
 /**
@@ -264,7 +287,15 @@ export const watchScope = (
       timeoutSeconds: options.timeoutSeconds ?? 290,
       idleTimeout,
       slim: options.keepManagedFields === true ? identity : dropManagedFields,
-      probe
+      probe,
+      shard:
+        options.shard === undefined
+          ? undefined
+          : Scope.shardFilter(
+              options.shard.key,
+              options.shard.ranges,
+              options.shard.serverSide ?? true
+            )
     }
     return Scope.run(scope).pipe(
       StreamBackoff.withBackoff({

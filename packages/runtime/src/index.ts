@@ -16,6 +16,8 @@
  * - {@link Health}, {@link HealthServer} and {@link Metrics}: the probes, `/healthz`, `/readyz`
  *   and `/metrics` (controller-runtime's metric names); {@link Tracing}: the spans' export
  *   over OTLP/HTTP when the `OTEL_*` variables ask for it.
+ * - {@link LeaderElection}: several replicas, one of which handles objects (a Lease, with
+ *   client-go's semantics); {@link Sharding}: several replicas that each handle a share.
  * - {@link Rbac} and {@link Deployment}: the manifests that let it run in a cluster, computed
  *   from the registry.
  *
@@ -109,6 +111,12 @@ export {
   Unauthorized
 } from "./KubeError.ts"
 /**
+ * Leader election on a Lease: one replica handles objects, the others stand by.
+ *
+ * @since 0.1.0
+ */
+export * as LeaderElection from "./LeaderElection.ts"
+/**
  * @since 0.1.0
  */
 export * as Logging from "./Logging.ts"
@@ -152,6 +160,12 @@ export * as RequestPolicy from "./RequestPolicy.ts"
  * @since 0.1.0
  */
 export * as Settings from "./Settings.ts"
+/**
+ * Sharding: several replicas that each handle a share of the objects, never one object twice.
+ *
+ * @since 0.1.0
+ */
+export * as Sharding from "./Sharding.ts"
 /**
  * @since 0.1.0
  */

@@ -60,6 +60,7 @@ describe("Deployment.manifests", () => {
     const [, deployment] = Deployment.manifests(registry, {
       ...options,
       replicas: 2,
+      leaderElection: true,
       args: ["--namespace", "a"],
       env: { B: "2", A: "1" },
       resources: { requests: { cpu: "1" } }
@@ -87,5 +88,25 @@ describe("Deployment.manifests", () => {
       path: "/readyz",
       port: "health"
     })
+  })
+
+  it("runs several replicas only with leader election or sharding, then rolling", () => {
+    assert.throws(
+      () => Deployment.manifests(registry, { ...options, replicas: 3 }),
+      /3 replicas of op would each handle every object; run it with leader election or sharding/
+    )
+    const [, deployment] = Deployment.manifests(registry, {
+      ...options,
+      replicas: 3,
+      leaderElection: true
+    })
+    const spec = Json.get(deployment as Json.Json, ["spec"])
+    assert.strictEqual(Json.get(spec, ["replicas"]), 3)
+    assert.deepStrictEqual(Json.get(spec, ["strategy"]), {
+      type: "RollingUpdate",
+      rollingUpdate: { maxSurge: 1, maxUnavailable: 0 }
+    })
+    const [, sharded] = Deployment.manifests(registry, { ...options, replicas: 4, sharding: true })
+    assert.strictEqual(Json.get(sharded as Json.Json, ["spec", "replicas"]), 4)
   })
 })

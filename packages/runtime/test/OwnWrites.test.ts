@@ -35,20 +35,15 @@ describe("OwnWrites", () => {
     assert.deepStrictEqual(OwnWrites.judge(w, "6", 0), { _tag: "Process" })
   })
 
-  it("a relist ends the wait, unless it brings the copy the write was decided on", () => {
+  it("a relist ends the wait, unless it brings a copy the watch delivered (a list from before the write)", () => {
     const w = OwnWrites.empty()
-    OwnWrites.wrote(w, "9", "5", 1_000)
-    // The first list's answer (5) was processed and written before the list's end was seen.
-    assert.isFalse(OwnWrites.relisted(w, "5"))
-    assert.deepStrictEqual(OwnWrites.judge(w, "5", 0), {
-      _tag: "Stale",
-      waiting: "9",
-      millis: 1_000
-    })
-    // A later relist (the watch missed the write, and somebody changed the object since).
-    assert.isTrue(OwnWrites.relisted(w, "12"))
-    assert.deepStrictEqual(OwnWrites.judge(w, "12", 0), { _tag: "Process" })
-    assert.isFalse(OwnWrites.relisted(w, "12"), "nothing expected any more")
+    OwnWrites.delivered(w, "5")
+    OwnWrites.wrote(w, "7", "5", 1_000)
+    assert.isFalse(OwnWrites.relisted(w, "5"), "the list raced our write: keep waiting")
+    assert.strictEqual(OwnWrites.judge(w, "5", 0)._tag, "Stale")
+    assert.isTrue(OwnWrites.relisted(w, "8"), "a newer list ends the wait")
+    assert.deepStrictEqual(OwnWrites.judge(w, "5", 0), { _tag: "Process" })
+    assert.isFalse(OwnWrites.relisted(w, "8"), "nothing was expected")
   })
 
   it("remembers only the last 16 delivered versions", () => {

@@ -174,4 +174,31 @@ describe("Rbac.manifests", () => {
       "kubefx: cannot compute RBAC for handler 'make': widgets is not a built-in resource, so its API group and scope are known only to the API server; declare it with its Resource (Resource.make({ group, version, plural, kind, namespaced }))"
     )
   })
+
+  it("grants leader election its Lease, in the Lease's namespace", () => {
+    const objects = Rbac.manifests(evcRegistry, {
+      ...account,
+      leaderElection: { namespace: "operators" }
+    })
+    assert.deepStrictEqual(summary(objects), [
+      "ClusterRole -/op",
+      "ClusterRoleBinding -/op",
+      "Role operators/op",
+      "RoleBinding operators/op"
+    ])
+    assert.deepStrictEqual(rulesOf(objects, "ClusterRole"), evcRules)
+    assert.deepStrictEqual(rulesOf(objects, "Role", "operators"), [
+      rule("coordination.k8s.io", "leases", "get", "create", "update")
+    ])
+  })
+
+  it("grants sharding its Leases: members list, watch and remove each other's", () => {
+    const objects = Rbac.manifests(evcRegistry, {
+      ...account,
+      sharding: { namespace: "operators" }
+    })
+    assert.deepStrictEqual(rulesOf(objects, "Role", "operators"), [
+      rule("coordination.k8s.io", "leases", "get", "list", "watch", "create", "update", "delete")
+    ])
+  })
 })

@@ -30,6 +30,11 @@ export interface Runner {
   /** Kills it: its connection is cut first (no request of it is answered any more), then it
    * is stopped; on a real cluster the same as `stop`. */
   readonly crash: Effect.Effect<void>
+  /** Cuts this operator process off from the simulated API server for `duration` (its
+   * requests and watches get no answer meanwhile, as in a network partition); the others keep
+   * theirs. Only on the simulated cluster (a real cluster has the fault proxy of
+   * `@kubefx/controlplane`). */
+  readonly stall: (duration: Duration.Input) => Effect.Effect<void>
   /** `stop` (or `crash`) then `start`. */
   readonly restart: (options?: {
     readonly crash?: boolean | undefined
@@ -238,6 +243,7 @@ export const make = <R>(
           readonly scope: Scope.Closeable
           readonly operator: Operator.Operator
           readonly cut: Effect.Effect<void>
+          readonly stall: ((duration: Duration.Input) => Effect.Effect<void>) | undefined
         }
       | undefined
     let starts = 0
@@ -247,7 +253,7 @@ export const make = <R>(
       const scope = yield* Scope.make()
       const conn = Option.isSome(sim)
         ? yield* Scope.provide(sim.value.connect, scope)
-        : { kube, close: Effect.void }
+        : { kube, close: Effect.void, blackhole: undefined }
       // In the simulation the API server calls the admission handlers itself, while this
       // process runs: the operator serves no webhook server there.
       if (Option.isSome(sim))
@@ -261,7 +267,7 @@ export const make = <R>(
         Effect.onError(() => Scope.close(scope, Exit.void))
       )
       starts++
-      current = { scope, operator, cut: conn.close }
+      current = { scope, operator, cut: conn.close, stall: conn.blackhole }
       yield* drive(operator.ready).pipe(
         Effect.onError(() =>
           Effect.suspend(() => {
@@ -289,6 +295,16 @@ export const make = <R>(
       stop: halt(false),
       crash: halt(true),
       restart: (o = {}) => Effect.andThen(halt(o.crash === true), start),
+      stall: (duration) =>
+        Effect.suspend(() =>
+          current?.stall === undefined
+            ? Effect.die(
+                new Error(
+                  "Runner.stall needs a running operator on the simulated cluster; on a real one, use the fault proxy of @kubefx/controlplane"
+                )
+              )
+            : current.stall(duration)
+        ),
       operator: Effect.sync(() => Option.fromUndefinedOr(current?.operator)),
       starts: Effect.sync(() => starts)
     }

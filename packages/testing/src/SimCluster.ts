@@ -104,6 +104,9 @@ export interface Options {
 export interface Connection {
   readonly kube: KubeService
   readonly close: Effect.Effect<void>
+  /** Silences this connection alone for `duration` from now, as {@link SimClusterService.blackhole}
+   * does every connection: the process is cut off from the API server meanwhile. */
+  readonly blackhole: (duration: Duration.Input) => Effect.Effect<void>
 }
 
 /**
@@ -221,7 +224,15 @@ const connection = (env: Client.Env): Effect.Effect<Connection, never, Scope.Sco
         conn.closed = true
         for (const k of [...conn.kills]) k()
       })
-      return { kube: Client.make(env, conn), close }
+      const blackhole = (duration: Duration.Input) =>
+        Effect.sync(() => {
+          const from = env.network.now()
+          conn.windows.push({
+            from,
+            until: from + Duration.toMillis(Duration.fromInputUnsafe(duration))
+          })
+        })
+      return { kube: Client.make(env, conn), close, blackhole }
     }),
     (c) => c.close
   )

@@ -61,6 +61,11 @@ export interface Info {
   readonly controllers: ReadonlyArray<string>
   /** Path of the audit log (JSON lines; read it with `Audit.read`), when one is written. */
   readonly auditLog: string | undefined
+  /**
+   * The alpha feature gates kube-apiserver runs with: `ShardedListAndWatch` (lists and watches
+   * with a `shardSelector`, KEP-5866) when the binary knows it (v1.36 and later), none otherwise.
+   */
+  readonly featureGates: ReadonlyArray<string>
   /** A kubeconfig for a new client-certificate user `name` in `groups`; returns its path. */
   readonly userKubeconfig: (
     name: string,
@@ -162,6 +167,7 @@ export const start = (options: Options = {}): Effect.Effect<Info, ControlPlaneEr
       processes,
       controllers: plane.controllerManager ? controllers : [],
       auditLog: plane.auditLog,
+      featureGates: plane.featureGates,
       userKubeconfig,
       ...lifecycle(plane)
     } satisfies Info

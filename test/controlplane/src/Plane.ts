@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:https"
 import { createServer } from "node:net"
@@ -116,6 +117,8 @@ interface Plane {
   readonly server: string
   readonly tls: Tls
   readonly auditLog: string | undefined
+  /** The feature gates kube-apiserver runs with (see {@link wantedFeatureGates}). */
+  readonly featureGates: ReadonlyArray<string>
   readonly components: Map<Component, Started>
 }
 
@@ -219,6 +222,7 @@ export const prepare = (options: Options) =>
         options.auditLog || options.auditRequestBodies !== undefined
           ? join(dataDir, "audit.log")
           : undefined,
+      featureGates: featureGatesOf(binaries.kubeApiserver),
       components: new Map()
     }
     return plane
@@ -255,6 +259,33 @@ export const startEtcd = (plane: Plane) => {
   )
 }
 
+/**
+ * The alpha feature gates the control plane turns on when its kube-apiserver knows them:
+ * `ShardedListAndWatch` (KEP-5866: lists and watches with a `shardSelector`), which kubefx's
+ * sharded operators use. An older kube-apiserver (envtest's, say) does not know it and would
+ * refuse to start with it, so it runs without.
+ *
+ * @internal
+ */
+export const wantedFeatureGates: ReadonlyArray<string> = ["ShardedListAndWatch"]
+
+const knownGates = new Map<string, ReadonlyArray<string>>()
+
+/** The gates of {@link wantedFeatureGates} that `kube-apiserver --help` lists. @internal */
+export const featureGatesOf = (kubeApiserver: string): ReadonlyArray<string> => {
+  const known = knownGates.get(kubeApiserver)
+  if (known !== undefined) return known
+  let help = ""
+  try {
+    help = execFileSync(kubeApiserver, ["--help"], { encoding: "utf8", timeout: 30_000 })
+  } catch (error) {
+    help = String((error as { stdout?: unknown }).stdout ?? "")
+  }
+  const gates = wantedFeatureGates.filter((gate) => help.includes(`${gate}=true|false`))
+  knownGates.set(kubeApiserver, gates)
+  return gates
+}
+
 const auditFlags = (plane: Plane): ReadonlyArray<string> =>
   plane.auditLog === undefined
     ? []
@@ -288,6 +319,9 @@ export const startApiServer = (plane: Plane) => {
       "--service-cluster-ip-range=10.0.0.0/24",
       "--allow-privileged=true",
       "--profiling=false",
+      ...(plane.featureGates.length === 0
+        ? []
+        : [`--feature-gates=${plane.featureGates.map((gate) => `${gate}=true`).join(",")}`]),
       // As envtest does: without the controller manager no namespace gets its default
       // ServiceAccount, which the ServiceAccount admission plugin would require of every pod.
       ...(plane.controllerManager ? [] : ["--disable-admission-plugins=ServiceAccount"]),

@@ -29,6 +29,7 @@ const start = Effect.scoped(
         `  admin kubeconfig:      ${cluster.kubeconfig}`,
         `  restricted kubeconfig: ${cluster.restrictedKubeconfig}`,
         `  logs:                  ${cluster.dataDir}/*.log`,
+        `  feature gates:         ${cluster.featureGates.join(", ") || "(none)"}`,
         "Press Ctrl-C to stop it (everything it wrote is removed)."
       ].join("\n")
     )

@@ -117,6 +117,64 @@ const setsCreateFn = (body: unknown): boolean => {
   return status?.create_fn != null
 }
 
+/** The completed requests of the operator's user (or users: its replicas) in `namespace`. */
+const operatorEvents = (
+  path: string,
+  namespace: string,
+  user: string | ReadonlySet<string>,
+  from: number
+) =>
+  Audit.read(path, { from }).filter(
+    (e) =>
+      e.stage === "ResponseComplete" &&
+      (typeof user === "string" ? e.user.username === user : user.has(e.user.username ?? "")) &&
+      e.objectRef?.namespace === namespace
+  )
+
+/** Whether an audited request is a successful write of `status.create_fn` to an EVC. */
+const isResultWrite = (e: Audit.Event) =>
+  (e.verb === "patch" || e.verb === "update") &&
+  e.objectRef?.resource === "ephemeralvolumeclaims" &&
+  setsCreateFn(e.requestObject) &&
+  (e.responseStatus?.code ?? 0) >= 200 &&
+  (e.responseStatus?.code ?? 0) < 300
+
+/**
+ * Who wrote each EVC's `status.create_fn` (2xx), by EVC name, from the audit log: the users of
+ * `users` in `namespace`. With several replicas, which replica handled each EVC.
+ */
+export const resultWriters = (
+  path: string,
+  namespace: string,
+  users: ReadonlySet<string>,
+  from = 0
+): Map<string, Array<string>> => {
+  const out = new Map<string, Array<string>>()
+  for (const e of operatorEvents(path, namespace, users, from)) {
+    if (!isResultWrite(e)) continue
+    const name = e.objectRef?.name ?? ""
+    out.set(name, [...(out.get(name) ?? []), e.user.username ?? ""])
+  }
+  return out
+}
+
+/** The users of `users` that wrote anything but Leases in `namespace` (standbys must not). */
+export const writers = (
+  path: string,
+  namespace: string,
+  users: ReadonlySet<string>,
+  from = 0
+): ReadonlySet<string> =>
+  new Set(
+    operatorEvents(path, namespace, users, from)
+      .filter(
+        (e) =>
+          ["create", "update", "patch", "delete"].includes(e.verb) &&
+          e.objectRef?.resource !== "leases"
+      )
+      .map((e) => e.user.username ?? "")
+  )
+
 const when = (e: Audit.Event) =>
   `${e.stageTimestamp} ${e.verb} ${e.requestURI} -> ${e.responseStatus?.code}`
 
@@ -150,17 +208,12 @@ const countBy = (
 export const audit = (
   path: string,
   namespace: string,
-  user: string,
+  user: string | ReadonlySet<string>,
   names: ReadonlyArray<string>,
   lossy: boolean,
   from = 0
 ): Array<Finding> => {
-  const events = Audit.read(path, { from }).filter(
-    (e) =>
-      e.stage === "ResponseComplete" &&
-      e.user.username === user &&
-      e.objectRef?.namespace === namespace
-  )
+  const events = operatorEvents(path, namespace, user, from)
   const code = (e: Audit.Event) => e.responseStatus?.code ?? 0
   const cut = (e: Audit.Event) => code(e) === 0 || code(e) >= 500
   const isCreate = (e: Audit.Event) =>

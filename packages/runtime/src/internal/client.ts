@@ -65,10 +65,14 @@ const asList = (req: Http.HttpRequest, value: unknown): Effect.Effect<ObjectList
       : {}
   const rv = metadata.resourceVersion
   const cont = metadata.continue
+  const shard = Predicate.isObject(metadata.shardInfo)
+    ? (metadata.shardInfo as { selector?: unknown }).selector
+    : undefined
   return Effect.succeed({
     items: items as ReadonlyArray<KubeObject.KubeObject>,
     resourceVersion: Predicate.isString(rv) ? rv : "",
-    continue: Predicate.isString(cont) && cont !== "" ? cont : undefined
+    continue: Predicate.isString(cont) && cont !== "" ? cont : undefined,
+    ...(Predicate.isString(shard) && shard !== "" ? { shard } : {})
   })
 }
 
@@ -140,7 +144,8 @@ export const fromConnection = (
           limit: o.limit,
           continue: o.continue,
           resourceVersion: o.resourceVersion,
-          resourceVersionMatch: o.resourceVersionMatch
+          resourceVersionMatch: o.resourceVersionMatch,
+          shardSelector: o.shardSelector
         })
     }
     return Effect.flatMap(json(req), (v) => asList(req, v))
@@ -157,7 +162,8 @@ export const fromConnection = (
           fieldSelector: o.fieldSelector,
           resourceVersion: o.resourceVersion,
           allowWatchBookmarks: o.allowWatchBookmarks ?? true,
-          timeoutSeconds: o.timeoutSeconds
+          timeoutSeconds: o.timeoutSeconds,
+          shardSelector: o.shardSelector
         })
     }
     return Http.lines(conn, req, o.onOpen).pipe(

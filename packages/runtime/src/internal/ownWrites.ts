@@ -15,11 +15,8 @@ const RECENT = 16
 
 /** One object's own-write state. @internal */
 export interface Writes {
-  /** The version of our last write the watch has not delivered yet, the version it was decided
-   * on, and until when to wait. */
-  expected:
-    | { readonly resourceVersion: string; readonly readAt: string; readonly deadline: number }
-    | undefined
+  /** The version of our last write the watch has not delivered yet, and until when to wait. */
+  expected: { readonly resourceVersion: string; readonly deadline: number } | undefined
   /** The versions the watch delivered last, oldest first. */
   readonly recent: Array<string>
 }
@@ -43,28 +40,27 @@ export const delivered = (writes: Writes, rv: string): void => {
  */
 export const wrote = (writes: Writes, rv: string, readAt: string, deadline: number): void => {
   if (rv === "" || rv === readAt || writes.recent.includes(rv)) return
-  writes.expected = { resourceVersion: rv, readAt, deadline }
-}
-
-/** Stop waiting (a relist or a deletion); answers whether a write was expected. @internal */
-export const clear = (writes: Writes): boolean => {
-  const was = writes.expected !== undefined
-  writes.expected = undefined
-  return was
+  writes.expected = { resourceVersion: rv, deadline }
 }
 
 /**
- * A relist brought the object at `rv`: it ends the wait, unless it is the copy our write was
- * decided on (a list taken before the write, whose answer came before it and whose end comes
- * after it: the watch from that list brings the write). Answers whether the listed copy must be
- * processed.
+ * A relist brought the copy at `rv`: the wait ends (answers true: process the listed copy),
+ * unless the watch had delivered that copy already, which means the list was taken before our
+ * write (it raced the step that wrote); then the wait goes on.
  *
  * @internal
  */
 export const relisted = (writes: Writes, rv: string): boolean => {
-  if (writes.expected === undefined || writes.expected.readAt === rv) return false
+  if (writes.expected === undefined || writes.recent.includes(rv)) return false
   writes.expected = undefined
   return true
+}
+
+/** Stop waiting (a deletion); answers whether a write was expected. @internal */
+export const clear = (writes: Writes): boolean => {
+  const was = writes.expected !== undefined
+  writes.expected = undefined
+  return was
 }
 
 /** What to do with a copy at `rv`, at `now`. @internal */
@@ -72,7 +68,7 @@ export type Verdict =
   | { readonly _tag: "Process" }
   /** A copy from before our write: skip it, come back in `millis` at the latest. */
   | { readonly _tag: "Stale"; readonly waiting: string; readonly millis: number }
-  /** Our write did not come back in time: process this copy anyway. */
+  /** Our write did not come back in time: the object is read again. */
   | { readonly _tag: "Overdue"; readonly waiting: string }
 
 /** The verdict on a copy at `rv` (clearing the wait when it is over). @internal */

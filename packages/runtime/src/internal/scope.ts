@@ -15,10 +15,10 @@
  *
  * @internal
  */
-import type { KubeObject, Resource } from "@kubefx/core"
+import { type KubeObject, type Resource, Shard } from "@kubefx/core"
 import { Duration, Effect, Metric, Schedule, Stream } from "effect"
 import type { ScopeProbe } from "../Health.ts"
-import type { KubeService, RawWatchEvent } from "../Kube.ts"
+import type { KubeService, ObjectList, RawWatchEvent } from "../Kube.ts"
 import * as KubeError from "../KubeError.ts"
 import * as Metrics from "../Metrics.ts"
 import * as WatchState from "../WatchState.ts"
@@ -37,25 +37,137 @@ export interface Scope {
   readonly slim: (object: KubeObject.KubeObject) => KubeObject.KubeObject
   /** Told of lists, accepted watches and events (the probes' signs of life). */
   readonly probe: ScopeProbe | undefined
+  /** Only a shard of the objects, when sharded. */
+  readonly shard: ShardFilter | undefined
 }
+
+/**
+ * A scope's shard: the objects whose hash of `key` falls in `ranges`. `selector` is sent to the
+ * API server (KEP-5866) until it shows it does not honour it (`undefined` then); the client
+ * filters every object either way. @internal
+ */
+export interface ShardFilter {
+  readonly key: Shard.Key
+  readonly ranges: ReadonlyArray<Shard.Range>
+  selector: string | undefined
+  /** How the server answered the first list: applied (echoed), ignored, or did not say. */
+  mode: "unknown" | "server" | "unconfirmed" | "client"
+}
+
+/** A scope's shard filter for `ranges` (`serverSide`: ask the server to filter too). @internal */
+export const shardFilter = (
+  key: Shard.Key,
+  ranges: ReadonlyArray<Shard.Range>,
+  serverSide: boolean
+): ShardFilter => {
+  const selector = Shard.selector(ranges, key)
+  return {
+    key,
+    ranges,
+    selector: serverSide && selector._tag === "Some" ? selector.value : undefined,
+    mode: serverSide ? "unknown" : "client"
+  }
+}
+
+/** Whether the scope's shard has the object (always, unsharded). @internal */
+export const inShard = (scope: Scope, object: KubeObject.KubeObject): boolean =>
+  scope.shard === undefined ||
+  Shard.contains(scope.shard.ranges, Shard.keyValue(object, scope.shard.key))
 
 /** `configmaps in ns`, for messages. @internal */
 export const where = (scope: Scope): string =>
   `${scope.resource.plural}${scope.state.namespace === undefined ? "" : ` in ${scope.state.namespace}`}`
 
-const list = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
-  Stream.fromEffect(
-    scope.kube.listAll(scope.resource, {
+const resourceName = (scope: Scope) =>
+  `${scope.resource.plural}${scope.resource.group === "" ? "" : `.${scope.resource.group}`}`
+
+const watchEvents = Metrics.series(Metrics.watchEvents)
+const shardFiltered = Metrics.series(Metrics.shardFiltered)
+
+/** Counts received objects, drops those outside the shard (counted too). */
+const sharded = (
+  scope: Scope,
+  items: ReadonlyArray<KubeObject.KubeObject>
+): Effect.Effect<ReadonlyArray<KubeObject.KubeObject>> =>
+  Effect.suspend(() => {
+    const kept = scope.shard === undefined ? items : items.filter((o) => inShard(scope, o))
+    const resource = resourceName(scope)
+    return Metric.update(watchEvents({ resource }), items.length).pipe(
+      Effect.andThen(
+        kept.length === items.length
+          ? Effect.void
+          : Metric.update(shardFiltered({ resource }), items.length - kept.length)
+      ),
+      Effect.as(kept)
+    )
+  })
+
+/** What the first list says of the server's sharding: applied, ignored, or nothing. */
+const judgeShard = (scope: Scope, found: ObjectList): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const shard = scope.shard
+    if (shard === undefined || shard.selector === undefined || shard.mode !== "unknown")
+      return Effect.void
+    if (found.shard !== undefined) {
+      shard.mode = "server"
+      return Effect.logInfo(`listed ${where(scope)}: the API server applied the shard selector`)
+    }
+    if (found.items.some((o) => !inShard(scope, o))) {
+      shard.mode = "client"
+      shard.selector = undefined
+      return Effect.logInfo(
+        `listed ${where(scope)}: the API server ignores shardSelector (its ShardedListAndWatch feature gate is off, or it is older than v1.36); filtering on the client`
+      )
+    }
+    shard.mode = "unconfirmed"
+    return Effect.logDebug(
+      `listed ${where(scope)}: the API server did not say whether it applied the shard selector (lists of custom resources do not); every object listed is in the shard`
+    )
+  })
+
+/** The API server refused the shard selector itself (it answers 500 for one it cannot read). */
+const refusesShard = (scope: Scope, e: KubeError.KubeError): boolean =>
+  scope.shard?.selector !== undefined &&
+  (e._tag === "ServerError" || e._tag === "BadRequest" || e._tag === "Invalid") &&
+  /shard/i.test(e.message)
+
+const listShard = (scope: Scope): Effect.Effect<ObjectList, KubeError.KubeError> =>
+  scope.kube
+    .listAll(scope.resource, {
       namespace: scope.state.namespace,
       labelSelector: scope.labelSelector,
       fieldSelector: scope.fieldSelector,
-      limit: scope.pageSize
+      limit: scope.pageSize,
+      shardSelector: scope.shard?.selector
     })
-  ).pipe(
+    .pipe(
+      Effect.catchIf(
+        (e) => refusesShard(scope, e),
+        (e) =>
+          Effect.gen(function* () {
+            const shard = scope.shard!
+            shard.selector = undefined
+            shard.mode = "client"
+            yield* Effect.logWarning(
+              `list ${where(scope)}: the API server refused the shard selector (${e._tag}: ${"message" in e ? e.message : ""}); filtering on the client`
+            )
+            return yield* listShard(scope)
+          })
+      )
+    )
+
+const list = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
+  Stream.fromEffect(listShard(scope)).pipe(
     Stream.tap((found) =>
       Effect.logDebug(
         `listed ${where(scope)}: ${found.items.length} objects at ${found.resourceVersion}`
-      ).pipe(Effect.andThen(Effect.sync(() => scope.probe?.listed())))
+      ).pipe(
+        Effect.andThen(judgeShard(scope, found)),
+        Effect.andThen(Effect.sync(() => scope.probe?.listed()))
+      )
+    ),
+    Stream.mapEffect((found) =>
+      Effect.map(sharded(scope, found.items), (items) => ({ ...found, items }))
     ),
     Stream.flatMap((found) =>
       Stream.fromIterable(
@@ -126,7 +238,8 @@ const watch = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.Kub
         resourceVersion: from,
         allowWatchBookmarks: true,
         timeoutSeconds: scope.timeoutSeconds,
-        onOpen: scope.probe?.alive
+        onOpen: scope.probe?.alive,
+        shardSelector: scope.shard?.selector
       })
       .pipe(
         Stream.timeoutOrElse({
@@ -143,7 +256,10 @@ const watch = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.Kub
         }),
         Stream.mapEffect((raw) => {
           scope.probe?.alive()
-          return stepOf(scope, raw)
+          if (raw.type === "BOOKMARK" || raw.type === "ERROR") return stepOf(scope, raw)
+          return Effect.flatMap(sharded(scope, [raw.object]), (kept) =>
+            kept.length === 0 ? Effect.succeed([]) : stepOf(scope, raw)
+          )
         }),
         Stream.flattenIterable,
         // 410 (an ERROR event, or the answer to the watch request): forget the

@@ -21,13 +21,16 @@ export interface Conn {
   readonly retried: boolean
   /** Cuts its open watches (when it closes). */
   readonly kills: Set<() => void>
+  /** Blackhole periods of this connection alone, `[from, until)` in epoch milliseconds. */
+  readonly windows: Array<{ readonly from: number; readonly until: number }>
 }
 
 export const newConn = (faulty: boolean, retried: boolean): Conn => ({
   closed: false,
   faulty,
   retried,
-  kills: new Set()
+  kills: new Set(),
+  windows: []
 })
 
 /** What a request drew. */
@@ -132,7 +135,9 @@ export const make = (clock: Clock.Clock, initial: Faults.Faults): Network => {
     silenced: (conn, since) => {
       if (!conn.faulty) return false
       const at = now()
-      return windows.some((w) => w.from < w.until && w.from <= at && w.until > since)
+      const meets = (w: { readonly from: number; readonly until: number }) =>
+        w.from < w.until && w.from <= at && w.until > since
+      return windows.some(meets) || conn.windows.some(meets)
     },
     draw: (conn, req, kind, blackhole) => {
       if (!conn.faulty || Faults.isNone(faults))
