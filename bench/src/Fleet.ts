@@ -6,25 +6,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { closeSync, mkdirSync, openSync } from "node:fs"
-import { createServer } from "node:net"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { ControlPlane } from "@kubefx/controlplane"
+import { type ControlPlane, Ports } from "@kubefx/controlplane"
 import { Effect, type Scope } from "effect"
 import type * as Client from "./Client.ts"
 import * as Proc from "./Proc.ts"
 
 const repo = fileURLToPath(new URL("../../", import.meta.url))
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 /** One replica process. */
 export interface Replica {
@@ -82,7 +71,7 @@ export const start = (
     const replicas: Array<Replica> = []
     for (const identity of identities) {
       const kubeconfig = yield* cluster.userKubeconfig(`bench-${identity}`, ["system:masters"])
-      const port = yield* Effect.promise(freePort)
+      const port = yield* Ports.free
       const child = yield* Effect.acquireRelease(
         Effect.sync(() => {
           const out = openSync(join(logs, `${identity}.log`), "w")

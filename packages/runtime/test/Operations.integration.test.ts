@@ -1,6 +1,6 @@
 import * as net from "node:net"
 import { assert, layer } from "@effect/vitest"
-import { ControlPlane, FaultProxy, Promlint } from "@kubefx/controlplane"
+import { ControlPlane, FaultProxy, Ports, Promlint } from "@kubefx/controlplane"
 import { Handler, Registry } from "@kubefx/core"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Exit, Fiber, Logger, Metric } from "effect"
@@ -40,18 +40,6 @@ const awaitStatus = (url: string, status: number) =>
     )
   )
 
-/** A free port on loopback (listened on once, then released). */
-const freePort = Effect.promise(
-  () =>
-    new Promise<number>((resolve) => {
-      const server = net.createServer()
-      server.listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as net.AddressInfo
-        server.close(() => resolve(port))
-      })
-    })
-)
-
 /** The value of one series in Prometheus text (`name{labels} value`); 0 when absent. */
 const sample = (text: string, series: string): number => {
   const line = text.split("\n").find((l) => l.startsWith(`${series} `))
@@ -80,7 +68,7 @@ layer(ClusterLayer, { excludeTestServices: true, timeout: "5 minutes" })("Operat
     Effect.gen(function* () {
       const ns = yield* freshNamespace
       const { proxy, kube } = yield* faultyClient()
-      const port = yield* freePort
+      const port = yield* Ports.free
       const url = `http://127.0.0.1:${port}`
       // Stalled: the API server gets the requests, the answers are held.
       yield* proxy.setMode("stall")

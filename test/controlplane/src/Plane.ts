@@ -7,7 +7,6 @@
 import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:https"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Data, Effect } from "effect"
@@ -16,6 +15,7 @@ import * as Binaries from "./Binaries.ts"
 import type { Component, Info, Options } from "./ControlPlane.ts"
 import * as Kubeconfig from "./Kubeconfig.ts"
 import * as Pki from "./Pki.ts"
+import * as Ports from "./Ports.ts"
 import * as Process from "./Process.ts"
 import * as Watchdog from "./Watchdog.ts"
 
@@ -24,18 +24,10 @@ export class ControlPlaneError extends Data.TaggedError("ControlPlaneError")<{
   readonly message: string
 }> {}
 
-const freePort = Effect.callback<number, ControlPlaneError>((resume) => {
-  const server = createServer()
-  server.unref()
-  server.on("error", (error) =>
-    resume(Effect.fail(new ControlPlaneError({ message: `no free port: ${error.message}` })))
-  )
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+/** A free port, or the control plane's error. */
+const freePort = Ports.free.pipe(
+  Effect.mapError((e) => new ControlPlaneError({ message: e.message }))
+)
 
 interface Tls {
   readonly ca: Buffer

@@ -4,8 +4,7 @@
  * a {@link Group} of operator processes (the fault suite's `operator.ts`), each with a user of
  * its own, so that the audit log says which replica wrote what.
  */
-import { createServer } from "node:net"
-import { Audit, ControlPlane, FaultProxy, Kubeconfig } from "@kubefx/controlplane"
+import { Audit, ControlPlane, FaultProxy, Kubeconfig, Ports } from "@kubefx/controlplane"
 import { Builtins, type KubeObject, Lease, Shard } from "@kubefx/core"
 import { Kube, type KubeService, Manifests, type Settings } from "@kubefx/runtime"
 import { Context, type Duration, Effect, Layer, Schedule, type Scope } from "effect"
@@ -58,18 +57,6 @@ const durations = {
   renewDeadline: `${timing.renewDeadline} seconds` as Duration.Input,
   retryPeriod: `${timing.retryPeriod} seconds` as Duration.Input
 }
-
-const freePort = Effect.promise(
-  () =>
-    new Promise<number>((resolve) => {
-      const server = createServer()
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        const port = typeof address === "object" && address !== null ? address.port : 0
-        server.close(() => resolve(port))
-      })
-    })
-)
 
 /** One replica: its process, user and health URL. */
 export interface Replica {
@@ -199,7 +186,7 @@ export const group = (
         const kubeconfig = options.proxied
           ? Kubeconfig.through(direct, `https://127.0.0.1:${proxy.port}`)
           : direct
-        const port = yield* freePort
+        const port = yield* Effect.orDie(Ports.free)
         const process = yield* OperatorProcess.start(kubeconfig, {
           namespaces: [namespace],
           health: { port, host: "127.0.0.1" },
