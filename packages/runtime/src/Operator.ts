@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Resource as CoreResource, Index, type KubeObject, Registry, Shard } from "@kubefx/core"
+import { Resource as CoreResource, Index, KubeObject, Registry, Shard } from "@kubefx/core"
 import {
   type Context,
   Deferred,
@@ -19,6 +19,7 @@ import {
   Layer,
   Metric,
   Option,
+  Semaphore,
   Stream
 } from "effect"
 import * as Scope from "effect/Scope"
@@ -28,6 +29,7 @@ import * as Health from "./Health.ts"
 import * as HealthServer from "./HealthServer.ts"
 import * as Indexer from "./Indexer.ts"
 import type * as Leases from "./internal/lease.ts"
+import * as Live from "./internal/liveShard.ts"
 import { Kube, type KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as LeaderElection from "./LeaderElection.ts"
@@ -38,6 +40,7 @@ import * as Settings from "./Settings.ts"
 import * as Sharding from "./Sharding.ts"
 import * as Tracing from "./Tracing.ts"
 import * as Watcher from "./Watcher.ts"
+import * as WatchState from "./WatchState.ts"
 import * as Webhooks from "./Webhooks.ts"
 import * as WorkQueue from "./WorkQueue.ts"
 
@@ -158,21 +161,21 @@ const watchedOf = <R>(
 }
 
 /** How one serving runs: what to do once it has listed, how soon it must stop when it is
- * interrupted (set when a Lease was lost), and the shard it serves (when sharded). */
+ * interrupted (set when a Lease was lost), and the shard it serves (when sharded), with where
+ * it says how it follows the shard's moves. */
 interface Term {
   readonly onReady: Effect.Effect<void>
   readonly stopWithin: Leases.StopWithin
-  readonly shard?: Watcher.ShardOptions | undefined
+  readonly shard?: Sharding.Serving["shard"] | undefined
+  readonly onMove?: Sharding.Serving["onMove"] | undefined
 }
 
-/** The events of a watcher shared with the indexes, as a sharded processor sees them: only
- * its shard's objects. */
+/** A watcher's event as a sharded processor sees it: only the objects of its shard now. */
 const onlyShard = (
-  shard: Watcher.ShardOptions,
+  shard: Watcher.LiveShard,
   event: Watcher.WatchEvent
 ): Watcher.WatchEvent | undefined => {
-  const has = (o: KubeObject.KubeObject) =>
-    Shard.contains(shard.ranges, Shard.keyValue(o, shard.key))
+  const has = (o: KubeObject.KubeObject) => Live.has(shard, o)
   switch (event._tag) {
     case "Applied":
     case "Deleted":
@@ -182,15 +185,46 @@ const onlyShard = (
   }
 }
 
+/** The objects a watcher shared with the indexes knows now (it sees every object, its
+ * processor only the shard's): what a sharded processor is handed when its shard grows. */
+const tracked = () => {
+  const known = new Map<string, KubeObject.KubeObject>()
+  return {
+    known,
+    track: (event: Watcher.WatchEvent) => {
+      switch (event._tag) {
+        case "Applied":
+          known.set(KubeObject.key(event.object), event.object)
+          return
+        case "Deleted":
+          known.delete(KubeObject.key(event.object))
+          return
+        case "Synced":
+          for (const [k, o] of known)
+            if (event.namespace === undefined || o.metadata?.namespace === event.namespace)
+              known.delete(k)
+          for (const o of event.objects) known.set(KubeObject.key(o), o)
+          return
+      }
+    }
+  }
+}
+
 const serve = <R>(
   registry: Registry.Registry<R>,
   { targets, indexer }: Prepared,
   settings: Settings.Settings,
   health: Health.Health,
-  { onReady, stopWithin, shard }: Term
+  { onReady, stopWithin, shard, onMove }: Term
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
   Effect.scoped(
     Effect.gen(function* () {
+      // Sharded, what reaches the processors passes a gate: a move of the shard waits for the
+      // event being fed, and every later one sees the new ranges.
+      const gate = Semaphore.makeUnsafe(1)
+      const guarded = <A, E, R2>(effect: Effect.Effect<A, E, R2>) =>
+        shard === undefined ? effect : gate.withPermit(effect)
+      const inShard = (o: KubeObject.KubeObject) => shard === undefined || Live.has(shard, o)
       // Daemons hand objects back to the queue, which is made after the processors.
       let offer = (_: Entry<R>): Effect.Effect<void> => Effect.void
       const processors = yield* Effect.forEach(targets, (t) =>
@@ -207,7 +241,10 @@ const serve = <R>(
         batchWindow: settings.batchWindow,
         metrics: { controller: (e) => e.processor.controller }
       })
-      offer = (entry) => queue.offer(entry)
+      offer = (entry) =>
+        guarded(
+          Effect.suspend(() => (inShard(entry.item.object) ? queue.offer(entry) : Effect.void))
+        )
       // ready once every watcher has listed its whole scope once (see `Watcher.onReady`)
       const watched = watchedOf(processors, indexer)
       let unsynced = watched.length
@@ -225,30 +262,60 @@ const serve = <R>(
               }),
               Metric.update(objectsOf(p), p.objects())
             )
-      const watchers = watched.map(({ key, api, processor }) => {
-        // Sharded: a watcher only for handlers watches the shard; one the indexes share
-        // watches everything, and its processor takes only the shard's objects.
-        const shared = indexer.targets.has(key)
-        return Watcher.watch(api, {
+      // Sharded: a watcher only for handlers watches the shard; one the indexes share watches
+      // everything (and keeps what it knows, for when the shard grows).
+      const shared = new Map(
+        watched
+          .filter((w) => indexer.targets.has(w.key) && shard !== undefined)
+          .map((w) => [w.key, tracked()] as const)
+      )
+      const watchers = watched.map(({ key, api, processor }) =>
+        Watcher.watch(api, {
           ...settings.watcher,
           scope: settings.scope,
           onReady: Effect.andThen(indexer.listed(key), watcherReady),
           health,
-          shard: shared ? undefined : shard
+          shard: indexer.targets.has(key) ? undefined : shard
         }).pipe(
           Stream.runForEach((event) =>
             Effect.andThen(
               indexer.observe(key, event),
               processor === undefined
                 ? Effect.void
-                : processed(
-                    processor,
-                    shared && shard !== undefined ? onlyShard(shard, event) : event
+                : guarded(
+                    Effect.suspend(() => {
+                      shared.get(key)?.track(event)
+                      return processed(
+                        processor,
+                        shard === undefined ? event : onlyShard(shard, event)
+                      )
+                    })
                   )
             )
           )
         )
-      })
+      )
+      if (shard !== undefined && onMove !== undefined)
+        onMove((ranges) =>
+          Effect.gen(function* () {
+            const before = shard.current().ranges
+            const gained = (o: KubeObject.KubeObject) =>
+              Shard.contains(ranges, Shard.keyValue(o, shard.key)) &&
+              !Shard.contains(before, Shard.keyValue(o, shard.key))
+            yield* guarded(
+              Effect.gen(function* () {
+                shard.move(ranges)
+                for (const { key, processor } of watched) {
+                  const known = shared.get(key)?.known
+                  if (processor === undefined || known === undefined) continue
+                  for (const o of known.values())
+                    if (gained(o)) yield* processed(processor, WatchState.applied(o))
+                }
+              })
+            )
+            yield* handOver(processors, queue, (o) => !Live.has(shard, o), settings)
+          })
+        )
       yield* Effect.logInfo(
         `serving ${targets.map((t) => CoreResource.format(t.resource)).join(", ")} in ${Watcher.describeScope(settings.scope)}`
       )
@@ -282,6 +349,33 @@ const serve = <R>(
       return yield* Effect.never
     })
   )
+
+/** Lets another replica have the objects `outside` picks (they left the shard, and no item of
+ * theirs comes any more): their running steps finish (for at most `shutdownTimeout`), their
+ * pending items and requeues are dropped, their daemons and timers stop, and the processors
+ * forget them (as objects handled elsewhere, not as deleted ones). */
+const handOver = <R>(
+  processors: ReadonlyArray<Processor.Processor<R>>,
+  queue: WorkQueue.WorkQueue<Entry<R>>,
+  outside: (object: KubeObject.KubeObject) => boolean,
+  settings: Settings.Settings
+) =>
+  Effect.gen(function* () {
+    yield* queue.release((e) => outside(e.item.object), settings.shutdownTimeout)
+    yield* Effect.forEach(
+      processors,
+      (p) =>
+        Effect.gen(function* () {
+          const released = yield* p.release(outside)
+          yield* Metric.update(objectsOf(p), p.objects())
+          if (released > 0)
+            yield* Effect.logInfo(
+              `sharding: handed ${released} ${p.controller} over (their steps finished, their daemons and timers stopped)`
+            )
+        }),
+      { concurrency: "unbounded", discard: true }
+    )
+  })
 
 /** `serve`, with the registry's indexes provided to its handlers. */
 const served = <R>(
@@ -323,7 +417,8 @@ const body = <R>(
                 run({
                   onReady: serving.listed,
                   stopWithin: serving.stopWithin,
-                  shard: serving.shard
+                  shard: serving.shard,
+                  onMove: serving.onMove
                 }),
                 Kube,
                 serving.kube

@@ -1,5 +1,6 @@
 /**
- * Sharded replicas on the simulated cluster, under random sequences of joins, graceful leaves,
+ * Sharded replicas on the simulated cluster (with the API server's sharded watch, or without it:
+ * `gate`), under random sequences of joins, graceful leaves,
  * crashes, stalls (a replica cut off from the API server for a while), object creations, edits
  * and deletions, the table Lease edited by hand, and waits, all under the test clock.
  * Invariants:
@@ -20,7 +21,7 @@ import { ApiPatch } from "@kubefx/runtime"
 import { Clock, Effect, Option } from "effect"
 import * as fc from "fast-check"
 import { Property, Runner, SimCluster } from "../src/index.ts"
-import { simWidgetCluster, simWidgets } from "./fixtures.ts"
+import { simWidgetClusterWith, simWidgets } from "./fixtures.ts"
 import { ns, widget } from "./replicas.ts"
 
 type Step =
@@ -158,7 +159,13 @@ const converged = (inside: Inside, deleted: ReadonlySet<string>) =>
     return problems.length === 0 ? Effect.void : Effect.fail(problems.join("; "))
   }).pipe(Effect.flatten)
 
-const scenario = (steps: ReadonlyArray<Step>) =>
+const scenario = ({
+  steps,
+  gate
+}: {
+  readonly steps: ReadonlyArray<Step>
+  readonly gate: boolean
+}) =>
   Effect.gen(function* () {
     const sim = yield* SimCluster.SimCluster
     const inside = makeInside()
@@ -263,16 +270,22 @@ const scenario = (steps: ReadonlyArray<Step>) =>
       return yield* Effect.fail(
         `handlers of one object ran on two replicas at once: ${inside.overlaps.slice(0, 3).join("; ")}`
       )
-  }).pipe(Effect.provide(simWidgetCluster))
+  }).pipe(Effect.provide(simWidgetClusterWith({ shardedListAndWatch: gate })))
+
+const runs = Number(process.env.SHARDING_RUNS ?? 50)
 
 describe("sharded replicas on the simulated cluster", () => {
   it("never run one object's handlers on two replicas at once, and converge", {
-    timeout: 300_000
+    timeout: Math.max(300_000, runs * 2_000)
   }, async () => {
     const seed =
       process.env.SHARDING_SEED === undefined ? undefined : Number(process.env.SHARDING_SEED)
-    await Property.check(fc.array(step, { minLength: 1, maxLength: 24 }), scenario, {
-      numRuns: Number(process.env.SHARDING_RUNS ?? 50),
+    const cases = fc.record({
+      steps: fc.array(step, { minLength: 1, maxLength: 24 }),
+      gate: fc.boolean()
+    })
+    await Property.check(cases, scenario, {
+      numRuns: runs,
       ...(seed === undefined ? {} : { seed }),
       ...(process.env.SHARDING_PATH === undefined ? {} : { path: process.env.SHARDING_PATH })
     })
