@@ -68,7 +68,8 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 )
 
 /** Which process runs a handler of each object now (and which runs its daemon); every time
- * two processes did at once. */
+ * two processes did at once. An object is its name and uid: one deleted and one created again
+ * under its name are two objects (they may hash to different replicas). */
 const makeInside = () => {
   const inside = new Map<string, Map<string, number>>()
   const daemons = new Map<string, Set<string>>()
@@ -118,16 +119,18 @@ type Inside = ReturnType<typeof makeInside>
 
 /** The registry of one process: every handler spends a while inside its object. */
 const registry = (process: string, inside: Inside) => {
-  const busy = (name: string) => inside.within(name, process, Effect.sleep("300 millis"))
+  const id = (ctx: { readonly name: string; readonly uid: string | undefined }) =>
+    `${ctx.name}/${ctx.uid}`
+  const busy = (object: string) => inside.within(object, process, Effect.sleep("300 millis"))
   return Registry.make(
     Handler.onCreate(simWidgets, { id: "made" }, (ctx) =>
-      Effect.as(busy(ctx.name), { by: process })
+      Effect.as(busy(id(ctx)), { by: process })
     ),
-    Handler.onUpdate(simWidgets, { id: "changed" }, (ctx) => busy(ctx.name)),
-    Handler.onDelete(simWidgets, { id: "gone" }, (ctx) => busy(ctx.name)),
+    Handler.onUpdate(simWidgets, { id: "changed" }, (ctx) => busy(id(ctx))),
+    Handler.onDelete(simWidgets, { id: "gone" }, (ctx) => busy(id(ctx))),
     // Asked to stop, the daemon takes a second to finish: a handoff must wait for it.
     Handler.daemon(simWidgets, { id: "watch", cancellationTimeout: "3 seconds" }, (ctx) =>
-      inside.daemon(ctx.name, process, Effect.andThen(ctx.stopped, Effect.sleep("1 second")))
+      inside.daemon(id(ctx), process, Effect.andThen(ctx.stopped, Effect.sleep("1 second")))
     )
   )
 }
@@ -152,7 +155,7 @@ const converged = (inside: Inside, deleted: ReadonlySet<string>) =>
       }
       if (Json.get(o as Json.Json, ["status", "made"]) === undefined)
         problems.push(`${name} not handled`)
-      const daemons = inside.daemonsOf(name)
+      const daemons = inside.daemonsOf(`${name}/${o.metadata?.uid}`)
       if (daemons.length !== 1)
         problems.push(`${name}: daemons on ${daemons.join(", ") || "no replica"}`)
     }
