@@ -4,11 +4,14 @@
  * group of two while every object has a daemon. The daemons of the objects that stay with
  * their replica are never stopped; those of the objects that move stop on the old owner before
  * they start on the new one; no create handler runs again. A leave hands the objects back the
- * same way.
+ * same way. Below it, a watcher of a live shard: a narrowing forgets the objects that left
+ * without an event and without a list; a widening lists once and sends only the new objects.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Handler, Registry, Shard } from "@kubefx/core"
-import { Clock, Effect } from "effect"
+import { Builtins, Handler, Registry, Shard } from "@kubefx/core"
+import { Watcher, type WatchState } from "@kubefx/runtime"
+import { Clock, Effect, Fiber, Queue, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { Runner, SimCluster } from "../src/index.ts"
 import { simWidgetClusterWith, simWidgets } from "./fixtures.ts"
 import { ns, widget } from "./replicas.ts"
@@ -152,7 +155,89 @@ const scenario = Effect.gen(function* () {
   yield* b.stop
 })
 
+/** A watcher of config maps on a live shard: its events, and the lists it sent. */
+const watchShard = (gate: boolean) =>
+  Effect.gen(function* () {
+    const sim = yield* SimCluster.SimCluster
+    const uids = new Map<string, string>()
+    for (let i = 0; i < 32; i++) {
+      const made = yield* sim.admin.create(Builtins.configMaps, {
+        metadata: { name: `c${i}`, namespace: ns }
+      })
+      uids.set(`c${i}`, made.metadata?.uid ?? "")
+    }
+    const buckets = (from: number, to: number) =>
+      Shard.ranges(Array.from({ length: to - from }, (_, i) => from + i))
+    const shard = Watcher.liveShard({ key: "uid", ranges: buckets(0, 128) })
+    const events = yield* Queue.unbounded<WatchState.WatchEvent>()
+    const fiber = yield* Watcher.watch(Builtins.configMaps, {
+      scope: Watcher.namespaces([ns]),
+      shard
+    }).pipe(
+      Stream.runForEach((e) => Queue.offer(events, e)),
+      Effect.forkChild
+    )
+    const lists = Effect.map(
+      sim.requests,
+      (r) =>
+        r.filter((line) => line.startsWith("GET /api/v1/namespaces/default/configmaps ")).length
+    )
+    const step = Effect.gen(function* () {
+      for (let i = 0; i < 20; i++) {
+        yield* TestClock.adjust("100 millis")
+        for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+      }
+      const taken = yield* Queue.clear(events)
+      return {
+        applied: taken
+          .filter((e) => e._tag === "Applied")
+          .map((e) => e.object.metadata?.name)
+          .sort(),
+        deleted: taken.filter((e) => e._tag === "Deleted").length,
+        synced: taken.filter((e) => e._tag === "Synced").length
+      }
+    })
+    const inBuckets = (from: number, to: number) =>
+      [...uids]
+        .filter(([, uid]) => Shard.bucketOf(uid) >= from && Shard.bucketOf(uid) < to)
+        .map(([name]) => name)
+        .sort()
+    const first = yield* step
+    assert.deepStrictEqual(first.applied, inBuckets(0, 128))
+    const listed = yield* lists
+    // Narrowing: nothing sent, nothing listed.
+    shard.move(buckets(0, 64))
+    const narrowed = yield* step
+    assert.deepStrictEqual(narrowed, { applied: [], deleted: 0, synced: 0 }, `gate ${gate}`)
+    assert.strictEqual(yield* lists, listed, "no list for a narrowing")
+    assert.isTrue(shard.listed())
+    // Widening: one list; only the objects new to the watcher, and none called deleted.
+    shard.move(buckets(0, 192))
+    const widened = yield* step
+    assert.deepStrictEqual(widened, { applied: inBuckets(64, 192), deleted: 0, synced: 1 })
+    assert.strictEqual(yield* lists, listed + 1)
+    assert.isTrue(shard.listed())
+    // From now on, only the objects of the shard.
+    for (let i = 32; i < 64; i++) {
+      const made = yield* sim.admin.create(Builtins.configMaps, {
+        metadata: { name: `c${i}`, namespace: ns }
+      })
+      uids.set(`c${i}`, made.metadata?.uid ?? "")
+    }
+    const later = yield* step
+    assert.deepStrictEqual(
+      later.applied,
+      inBuckets(0, 192).filter((n) => Number(n.slice(1)) >= 32)
+    )
+    yield* Fiber.interrupt(fiber)
+  })
+
 describe("incremental handoff", () => {
+  for (const gate of [true, false])
+    it.effect(`a watcher of a live shard follows it without false deletions (gate ${gate})`, () =>
+      watchShard(gate).pipe(Effect.provide(SimCluster.layer({ shardedListAndWatch: gate })))
+    )
+
   it.effect("a join and a leave move only the objects that change owner (sharded watch)", () =>
     scenario.pipe(Effect.provide(simWidgetClusterWith()))
   )

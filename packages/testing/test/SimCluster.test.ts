@@ -276,7 +276,7 @@ describe("SimCluster", () => {
             Effect.forkChild
           )
         yield* TestClock.adjust("1 second")
-        const watched = (yield* Queue.takeAll(queue)).filter((e) => e.type === "ADDED").length
+        const watched = (yield* Queue.clear(queue)).filter((e) => e.type === "ADDED").length
         yield* Fiber.interrupt(fiber)
         const bad = yield* sim.admin
           .list(cms, { namespace: ns, shardSelector: "shardRange(" })
