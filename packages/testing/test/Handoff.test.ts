@@ -9,12 +9,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Builtins, Handler, Registry, Shard } from "@kubefx/core"
-import { Watcher, type WatchState } from "@kubefx/runtime"
+import { Kube, Operator, Watcher, type WatchState } from "@kubefx/runtime"
 import { Clock, Effect, Fiber, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Runner, SimCluster } from "../src/index.ts"
 import { simWidgetClusterWith, simWidgets } from "./fixtures.ts"
-import { ns, widget } from "./replicas.ts"
+import { makeTracker, ns, type Tracker, widget } from "./replicas.ts"
 
 /** Every daemon start and stop, in order, with the replica and the time. */
 const makeJournal = () => {
@@ -232,7 +232,71 @@ const watchShard = (gate: boolean) =>
     yield* Fiber.interrupt(fiber)
   })
 
+/** The registry of a replica whose daemons take 40 s to stop once asked (their
+ * cancellationTimeout is a minute), reporting to `tracker`. */
+const slowToStop = (identity: string, tracker: Tracker) =>
+  Registry.make(
+    Handler.daemon(simWidgets, { id: "slow", cancellationTimeout: "1 minute" }, (ctx) =>
+      Effect.acquireUseRelease(
+        tracker.enter(ctx.name, identity),
+        () => Effect.andThen(ctx.stopped, Effect.sleep("40 seconds")),
+        () => tracker.leave(ctx.name, identity)
+      )
+    )
+  )
+const sharded = (identity: string) => ({
+  namespaces: [ns],
+  sharding: { group: "widgets", namespace: ns, identity }
+})
+
+/** A replica cut off while it drains the buckets it gives up stops every handler at its fence,
+ * without waiting for the drain: the others take its buckets once its lease expires, and no
+ * daemon runs on two replicas at once. */
+const fenceDuringDrain = Effect.gen(function* () {
+  const sim = yield* SimCluster.SimCluster
+  const tracker = makeTracker()
+  const a = yield* Runner.make(slowToStop("a", tracker), sharded("a"))
+  const b = yield* Runner.make(slowToStop("b", tracker), sharded("b"))
+  for (let i = 0; i < 16; i++) yield* sim.admin.create(simWidgets, widget(`w${i}`))
+  yield* Runner.eventually(
+    Effect.suspend(() =>
+      tracker.running.size === 16 ? Effect.void : Effect.fail(`${tracker.running.size} run`)
+    )
+  )
+  // c joins (it is ready once a and b have drained what goes to it: 40 s); a is cut off
+  // meanwhile.
+  const c = yield* Operator.start(slowToStop("c", tracker), sharded("c")).pipe(
+    Effect.provideService(Kube, (yield* sim.connect).kube)
+  )
+  // Their daemons take 40 s to stop: the clock moves on while they do, whatever happened.
+  const stopAll = Effect.gen(function* () {
+    const stopped = yield* Effect.forkChild(
+      Effect.all([b.stop, c.stop, a.crash], { concurrency: "unbounded" })
+    )
+    yield* Runner.advance("2 minutes")
+    yield* Fiber.join(stopped)
+  })
+  yield* Effect.gen(function* () {
+    yield* Runner.advance("3 seconds")
+    yield* a.stall("2 minutes")
+    yield* Runner.advance("90 seconds")
+    assert.deepStrictEqual(tracker.overlaps, [])
+    assert.notInclude([...tracker.running.values()], "a", "a stopped everything at its fence")
+    yield* Runner.eventually(
+      Effect.suspend(() =>
+        tracker.running.size === 16 ? Effect.void : Effect.fail(`${tracker.running.size} run`)
+      ),
+      { timeout: "3 minutes" }
+    )
+    assert.deepStrictEqual(tracker.overlaps, [])
+  }).pipe(Effect.ensuring(stopAll))
+})
+
 describe("incremental handoff", () => {
+  it.effect("a replica cut off during a long drain stops at its fence", () =>
+    fenceDuringDrain.pipe(Effect.scoped, Effect.provide(simWidgetClusterWith()))
+  )
+
   for (const gate of [true, false])
     it.effect(`a watcher of a live shard follows it without false deletions (gate ${gate})`, () =>
       watchShard(gate).pipe(Effect.provide(SimCluster.layer({ shardedListAndWatch: gate })))

@@ -59,7 +59,8 @@ export interface Controller<R> {
     | { readonly buckets: ReadonlySet<number>; readonly listed: boolean }
     | undefined
   /** Serves `want` (nothing for none): the buckets given up are drained before the others are
-   * added; with `fenced`, the term stops within the margin. One change at a time. */
+   * added, one change at a time; with `fenced`, the term stops within the margin at once, even
+   * while a change is under way. */
   readonly serve: (want: ReadonlySet<number>, fenced: boolean) => Effect.Effect<void, never, R>
 }
 
@@ -119,6 +120,8 @@ export const make = <E, R>(config: Config<E, R>): Controller<R> => {
         )
       )
       term = { buckets, fiber, stopWithin, shard, status }
+      // The fence passed while the term was starting: a fenced stop found nothing to stop.
+      if ((yield* Leases.localMillis) >= config.fence.until) yield* stop(true)
     })
 
   /** Moves the term to `want`: drains the buckets it gives up, then adds the others. */
@@ -127,6 +130,8 @@ export const make = <E, R>(config: Config<E, R>): Controller<R> => {
       const keep = new Set([...t.buckets].filter((b) => want.has(b)))
       if (keep.size < t.buckets.size) {
         yield* config.drain(move(config.ranges(keep)))
+        // Stopped at the fence meanwhile: nothing more to move.
+        if (term !== t) return
         t.buckets = keep
       }
       if (want.size > keep.size) {
@@ -135,10 +140,10 @@ export const make = <E, R>(config: Config<E, R>): Controller<R> => {
       }
     })
 
-  const change = (want: ReadonlySet<number>, fenced: boolean) =>
+  const change = (want: ReadonlySet<number>) =>
     Effect.suspend(() => {
       const t = term
-      if (fenced || want.size === 0) return stop(fenced)
+      if (want.size === 0) return stop(false)
       if (t === undefined) return start(want)
       if (sameSet(t.buckets, want)) return Effect.void
       const follow = t.status.move
@@ -153,6 +158,7 @@ export const make = <E, R>(config: Config<E, R>): Controller<R> => {
       term === undefined
         ? undefined
         : { buckets: term.buckets, listed: term.status.listed && term.shard.listed() },
-    serve: (want, fenced) => lock.withPermits(1)(change(want, fenced))
+    // The fence waits for no change under way (a drain can be long): the term is interrupted.
+    serve: (want, fenced) => (fenced ? stop(true) : lock.withPermits(1)(change(want)))
   }
 }
