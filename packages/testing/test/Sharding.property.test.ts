@@ -59,6 +59,13 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Edit" as const), object }) },
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("Delete" as const), object }) },
   {
+    weight: 1,
+    arbitrary: fc.record({
+      _tag: fc.constant("EditTable" as const),
+      to: fc.oneof(fc.constantFrom("garbage" as const, "nobody" as const), replicaIndex)
+    })
+  },
+  {
     weight: 3,
     arbitrary: fc.record({
       _tag: fc.constant("Wait" as const),
