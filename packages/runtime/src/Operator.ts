@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Resource as CoreResource, Index, KubeObject, Registry, Shard } from "@kubefx/core"
+import { Resource as CoreResource, Index, type KubeObject, Registry } from "@kubefx/core"
 import {
   type Context,
   Deferred,
@@ -19,7 +19,6 @@ import {
   Layer,
   Metric,
   Option,
-  Semaphore,
   Stream
 } from "effect"
 import * as Scope from "effect/Scope"
@@ -29,7 +28,7 @@ import * as Health from "./Health.ts"
 import * as HealthServer from "./HealthServer.ts"
 import * as Indexer from "./Indexer.ts"
 import type * as Leases from "./internal/lease.ts"
-import * as Live from "./internal/liveShard.ts"
+import * as Feed from "./internal/shardFeed.ts"
 import { Kube, type KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as LeaderElection from "./LeaderElection.ts"
@@ -170,46 +169,6 @@ interface Term {
   readonly onMove?: Sharding.Serving["onMove"] | undefined
 }
 
-/** A watcher's event as a sharded processor sees it: only the objects of its shard now. */
-const onlyShard = (
-  shard: Watcher.LiveShard,
-  event: Watcher.WatchEvent
-): Watcher.WatchEvent | undefined => {
-  const has = (o: KubeObject.KubeObject) => Live.has(shard, o)
-  switch (event._tag) {
-    case "Applied":
-    case "Deleted":
-      return has(event.object) ? event : undefined
-    case "Synced":
-      return { ...event, objects: event.objects.filter(has) }
-  }
-}
-
-/** The objects a watcher shared with the indexes knows now (it sees every object, its
- * processor only the shard's): what a sharded processor is handed when its shard grows. */
-const tracked = () => {
-  const known = new Map<string, KubeObject.KubeObject>()
-  return {
-    known,
-    track: (event: Watcher.WatchEvent) => {
-      switch (event._tag) {
-        case "Applied":
-          known.set(KubeObject.key(event.object), event.object)
-          return
-        case "Deleted":
-          known.delete(KubeObject.key(event.object))
-          return
-        case "Synced":
-          for (const [k, o] of known)
-            if (event.namespace === undefined || o.metadata?.namespace === event.namespace)
-              known.delete(k)
-          for (const o of event.objects) known.set(KubeObject.key(o), o)
-          return
-      }
-    }
-  }
-}
-
 const serve = <R>(
   registry: Registry.Registry<R>,
   { targets, indexer }: Prepared,
@@ -219,12 +178,9 @@ const serve = <R>(
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
   Effect.scoped(
     Effect.gen(function* () {
-      // Sharded, what reaches the processors passes a gate: a move of the shard waits for the
-      // event being fed, and every later one sees the new ranges.
-      const gate = Semaphore.makeUnsafe(1)
-      const guarded = <A, E, R2>(effect: Effect.Effect<A, E, R2>) =>
-        shard === undefined ? effect : gate.withPermit(effect)
-      const inShard = (o: KubeObject.KubeObject) => shard === undefined || Live.has(shard, o)
+      // Sharded, only the shard's objects reach the processors (`internal/shardFeed.ts`); a
+      // watcher the indexes share watches everything.
+      const feed = Feed.make(shard, indexer.targets.keys())
       // Daemons hand objects back to the queue, which is made after the processors.
       let offer = (_: Entry<R>): Effect.Effect<void> => Effect.void
       const processors = yield* Effect.forEach(targets, (t) =>
@@ -241,10 +197,7 @@ const serve = <R>(
         batchWindow: settings.batchWindow,
         metrics: { controller: (e) => e.processor.controller }
       })
-      offer = (entry) =>
-        guarded(
-          Effect.suspend(() => (inShard(entry.item.object) ? queue.offer(entry) : Effect.void))
-        )
+      offer = (entry) => feed.offer(entry.item.object, queue.offer(entry))
       // ready once every watcher has listed its whole scope once (see `Watcher.onReady`)
       const watched = watchedOf(processors, indexer)
       let unsynced = watched.length
@@ -262,13 +215,6 @@ const serve = <R>(
               }),
               Metric.update(objectsOf(p), p.objects())
             )
-      // Sharded: a watcher only for handlers watches the shard; one the indexes share watches
-      // everything (and keeps what it knows, for when the shard grows).
-      const shared = new Map(
-        watched
-          .filter((w) => indexer.targets.has(w.key) && shard !== undefined)
-          .map((w) => [w.key, tracked()] as const)
-      )
       const watchers = watched.map(({ key, api, processor }) =>
         Watcher.watch(api, {
           ...settings.watcher,
@@ -282,40 +228,23 @@ const serve = <R>(
               indexer.observe(key, event),
               processor === undefined
                 ? Effect.void
-                : guarded(
-                    Effect.suspend(() => {
-                      shared.get(key)?.track(event)
-                      return processed(
-                        processor,
-                        shard === undefined ? event : onlyShard(shard, event)
-                      )
-                    })
-                  )
+                : feed.event(key, event, (mine) => processed(processor, mine))
             )
           )
         )
       )
-      if (shard !== undefined && onMove !== undefined)
-        onMove((ranges) =>
-          Effect.gen(function* () {
-            const before = shard.current().ranges
-            const gained = (o: KubeObject.KubeObject) =>
-              Shard.contains(ranges, Shard.keyValue(o, shard.key)) &&
-              !Shard.contains(before, Shard.keyValue(o, shard.key))
-            yield* guarded(
-              Effect.gen(function* () {
-                shard.move(ranges)
-                for (const { key, processor } of watched) {
-                  const known = shared.get(key)?.known
-                  if (processor === undefined || known === undefined) continue
-                  for (const o of known.values())
-                    if (gained(o)) yield* processed(processor, WatchState.applied(o))
-                }
-              })
-            )
-            yield* handOver(processors, queue, (o) => !Live.has(shard, o), settings)
-          })
+      const byKey = new Map(watched.map((w) => [w.key, w.processor]))
+      onMove?.((ranges) =>
+        Effect.flatMap(
+          feed.move(ranges, (key, object) => {
+            const processor = byKey.get(key)
+            return processor === undefined
+              ? Effect.void
+              : processed(processor, WatchState.applied(object))
+          }),
+          (outside) => handOver(processors, queue, outside, settings)
         )
+      )
       yield* Effect.logInfo(
         `serving ${targets.map((t) => CoreResource.format(t.resource)).join(", ")} in ${Watcher.describeScope(settings.scope)}`
       )

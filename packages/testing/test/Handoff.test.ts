@@ -8,7 +8,7 @@
  * without an event and without a list; a widening lists once and sends only the new objects.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Builtins, Handler, Registry, Shard } from "@kubefx/core"
+import { Builtins, Handler, Index, Registry, Shard } from "@kubefx/core"
 import { Kube, Operator, Watcher, type WatchState } from "@kubefx/runtime"
 import { Clock, Effect, Fiber, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
@@ -35,24 +35,31 @@ const makeJournal = () => {
 
 type Journal = ReturnType<typeof makeJournal>
 
-/** A create handler and a daemon per Widget that notes its starts and stops; asked to stop, the
- * daemon takes a second to finish. */
-const registry = (replica: string, journal: Journal) =>
-  Registry.make(
-    Handler.onCreate(simWidgets, { id: "made" }, (ctx) =>
-      Effect.sync(() => void journal.created.push(`${replica}:${ctx.name}`))
-    ),
-    Handler.daemon(simWidgets, { id: "watch", cancellationTimeout: "3 seconds" }, (ctx) =>
+/** An index of the Widgets: their watcher then sees every Widget, and hands its processor
+ * those of the buckets the replica gains. */
+const byName = Index.make("by-name", simWidgets, (w) => ({ [w.name]: w.name }))
+
+/** A create handler and a daemon per Widget that notes its starts and stops (asked to stop,
+ * it takes a second to finish), and the index when `indexed`. */
+const registry = (replica: string, journal: Journal, indexed: boolean) => {
+  const made = Handler.onCreate(simWidgets, { id: "made" }, (ctx) =>
+    Effect.sync(() => void journal.created.push(`${replica}:${ctx.name}`))
+  )
+  const watch = Handler.daemon(
+    simWidgets,
+    { id: "watch", cancellationTimeout: "3 seconds" },
+    (ctx) =>
       Effect.acquireUseRelease(
         journal.note("start", ctx.name, replica),
         () => Effect.andThen(ctx.stopped, Effect.sleep("1 second")),
         () => journal.note("stop", ctx.name, replica)
       )
-    )
   )
+  return indexed ? Registry.make(made, watch, byName) : Registry.make(made, watch)
+}
 
-const replica = (identity: string, journal: Journal) =>
-  Runner.make(registry(identity, journal), {
+const replica = (identity: string, journal: Journal, indexed: boolean) =>
+  Runner.make(registry(identity, journal, indexed), {
     namespaces: [ns],
     sharding: { group: "widgets", namespace: ns, identity }
   })
@@ -119,41 +126,46 @@ const judge = (
   return { stayed, moved, restarted, outOfOrder }
 }
 
-const scenario = Effect.gen(function* () {
-  const sim = yield* SimCluster.SimCluster
-  const journal = makeJournal()
-  const a = yield* replica("a", journal)
-  const b = yield* replica("b", journal)
-  const uids = new Map<string, string>()
-  for (let i = 0; i < 32; i++) {
-    const made = yield* sim.admin.create(simWidgets, widget(`w${i}`))
-    uids.set(`w${i}`, made.metadata?.uid ?? "")
-  }
-  yield* Runner.eventually(placed(journal, uids, ["a", "b"]))
-  yield* Runner.advance("10 seconds")
+const scenario = (indexed: boolean) =>
+  Effect.gen(function* () {
+    const sim = yield* SimCluster.SimCluster
+    const journal = makeJournal()
+    const a = yield* replica("a", journal, indexed)
+    const b = yield* replica("b", journal, indexed)
+    const uids = new Map<string, string>()
+    for (let i = 0; i < 32; i++) {
+      const made = yield* sim.admin.create(simWidgets, widget(`w${i}`))
+      uids.set(`w${i}`, made.metadata?.uid ?? "")
+    }
+    yield* Runner.eventually(placed(journal, uids, ["a", "b"]))
+    yield* Runner.advance("10 seconds")
 
-  const joined = yield* Clock.currentTimeMillis
-  const c = yield* replica("c", journal)
-  yield* Runner.eventually(placed(journal, uids, ["a", "b", "c"]))
-  yield* Runner.advance("10 seconds")
-  const join = judge(journal, uids, ["a", "b"], ["a", "b", "c"], joined)
+    const joined = yield* Clock.currentTimeMillis
+    const c = yield* replica("c", journal, indexed)
+    yield* Runner.eventually(placed(journal, uids, ["a", "b", "c"]))
+    yield* Runner.advance("10 seconds")
+    const join = judge(journal, uids, ["a", "b"], ["a", "b", "c"], joined)
 
-  const left = yield* Clock.currentTimeMillis
-  yield* c.stop
-  yield* Runner.eventually(placed(journal, uids, ["a", "b"]))
-  yield* Runner.advance("10 seconds")
-  const leave = judge(journal, uids, ["a", "b", "c"], ["a", "b"], left)
+    const left = yield* Clock.currentTimeMillis
+    yield* c.stop
+    yield* Runner.eventually(placed(journal, uids, ["a", "b"]))
+    yield* Runner.advance("10 seconds")
+    const leave = judge(journal, uids, ["a", "b", "c"], ["a", "b"], left)
 
-  assert.isAbove(join.moved.length, 0, "the join moves some objects")
-  assert.isAbove(join.stayed.length, 0, "and keeps others")
-  assert.deepStrictEqual(join.restarted, [], "join: no daemon of an object that stayed restarted")
-  assert.deepStrictEqual(join.outOfOrder, [], "join: each moved daemon stopped, then started")
-  assert.deepStrictEqual(leave.restarted, [], "leave: no daemon of an object that stayed restarted")
-  assert.deepStrictEqual(leave.outOfOrder, [], "leave: each moved daemon stopped, then started")
-  assert.strictEqual(journal.created.length, uids.size, "no create handler ran twice")
-  yield* a.stop
-  yield* b.stop
-})
+    assert.isAbove(join.moved.length, 0, "the join moves some objects")
+    assert.isAbove(join.stayed.length, 0, "and keeps others")
+    assert.deepStrictEqual(join.restarted, [], "join: no daemon of an object that stayed restarted")
+    assert.deepStrictEqual(join.outOfOrder, [], "join: each moved daemon stopped, then started")
+    assert.deepStrictEqual(
+      leave.restarted,
+      [],
+      "leave: no daemon of an object that stayed restarted"
+    )
+    assert.deepStrictEqual(leave.outOfOrder, [], "leave: each moved daemon stopped, then started")
+    assert.strictEqual(journal.created.length, uids.size, "no create handler ran twice")
+    yield* a.stop
+    yield* b.stop
+  })
 
 /** A watcher of config maps on a live shard: its events, and the lists it sent. */
 const watchShard = (gate: boolean) =>
@@ -303,9 +315,13 @@ describe("incremental handoff", () => {
     )
 
   it.effect("a join and a leave move only the objects that change owner (sharded watch)", () =>
-    scenario.pipe(Effect.provide(simWidgetClusterWith()))
+    scenario(false).pipe(Effect.provide(simWidgetClusterWith()))
   )
   it.effect("a join and a leave move only the objects that change owner (client-side filter)", () =>
-    scenario.pipe(Effect.provide(simWidgetClusterWith({ shardedListAndWatch: false })))
+    scenario(false).pipe(Effect.provide(simWidgetClusterWith({ shardedListAndWatch: false })))
+  )
+  it.effect(
+    "a join and a leave move only the objects that change owner (a watcher an index shares)",
+    () => scenario(true).pipe(Effect.provide(simWidgetClusterWith()))
   )
 })
