@@ -7,9 +7,10 @@
  *
  * @internal
  */
-import { KubeObject, Shard } from "@kubefx/core"
+import { type KubeObject, Shard } from "@kubefx/core"
 import { Effect, Semaphore } from "effect"
 import type * as WatchState from "../WatchState.ts"
+import * as Known from "./known.ts"
 import * as Live from "./liveShard.ts"
 
 type Event = WatchState.WatchEvent
@@ -36,28 +37,6 @@ export interface Feed {
   ) => Effect.Effect<(object: KubeObject.KubeObject) => boolean>
 }
 
-/** What a watcher the indexes share knows now, by namespace and name. */
-const known = () => {
-  const objects = new Map<string, KubeObject.KubeObject>()
-  const track = (event: Event) => {
-    switch (event._tag) {
-      case "Applied":
-        objects.set(KubeObject.key(event.object), event.object)
-        return
-      case "Deleted":
-        objects.delete(KubeObject.key(event.object))
-        return
-      case "Synced":
-        for (const [k, o] of objects)
-          if (event.namespace === undefined || o.metadata?.namespace === event.namespace)
-            objects.delete(k)
-        for (const o of event.objects) objects.set(KubeObject.key(o), o)
-        return
-    }
-  }
-  return { objects, track }
-}
-
 /** An event with only the objects of the shard now. */
 const only = (shard: Live.LiveShard, event: Event): Event | undefined => {
   const has = (o: KubeObject.KubeObject) => Live.has(shard, o)
@@ -79,7 +58,7 @@ export const make = (shard: Live.LiveShard | undefined, shared: Iterable<string>
       move: () => Effect.succeed(() => false)
     }
   const gate = Semaphore.makeUnsafe(1)
-  const kept = new Map([...shared].map((key) => [key, known()] as const))
+  const kept = new Map([...shared].map((key) => [key, Known.make()] as const))
   const inside = (ranges: ReadonlyArray<Shard.Range>, o: KubeObject.KubeObject) =>
     Shard.contains(ranges, Shard.keyValue(o, shard.key))
   return {
@@ -97,8 +76,8 @@ export const make = (shard: Live.LiveShard | undefined, shared: Iterable<string>
         Effect.gen(function* () {
           const before = shard.current().ranges
           shard.move(ranges)
-          for (const [key, { objects }] of kept)
-            for (const o of objects.values())
+          for (const [key, known] of kept)
+            for (const o of known.objects())
               if (inside(ranges, o) && !inside(before, o)) yield* replay(key, o)
           return (o: KubeObject.KubeObject) => !Live.has(shard, o)
         })
