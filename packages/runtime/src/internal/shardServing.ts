@@ -68,26 +68,38 @@ export interface Controller<R> {
 export const make = <E, R>(config: Config<E, R>): Controller<R> => {
   const lock = Semaphore.makeUnsafe(1)
   let term: Term | undefined
+  /** Completes once the last term stopped: a new one starts only then. */
+  let stopped: Effect.Effect<void> = Effect.void
 
   const stop = (fenced: boolean) =>
-    Effect.gen(function* () {
+    Effect.suspend(() => {
       const t = term
-      if (t === undefined) return
+      if (t === undefined) return Effect.void
       term = undefined
-      if (fenced) t.stopWithin.millis = config.margin / 2
+      const done = Deferred.makeUnsafe<void>()
+      stopped = Deferred.await(done)
+      // Fenced, the term lost the Lease: its writes are refused from now on, even if a renewal
+      // succeeds meanwhile.
+      if (fenced) {
+        t.stopWithin.millis = config.margin / 2
+        t.status.closed = true
+      }
       const interrupt = Fiber.interrupt(t.fiber)
-      const stopped = fenced
-        ? yield* Effect.timeoutOption(interrupt, Duration.millis(config.margin))
-        : yield* Effect.asSome(config.drain(interrupt))
-      t.status.closed = true
-      if (Option.isNone(stopped))
-        yield* Effect.logError(
-          "sharding: handlers still running after the lease could not be renewed; their writes are refused"
-        )
+      return Effect.gen(function* () {
+        const over = fenced
+          ? yield* Effect.timeoutOption(interrupt, Duration.millis(config.margin))
+          : yield* Effect.asSome(config.drain(interrupt))
+        t.status.closed = true
+        if (Option.isNone(over))
+          yield* Effect.logError(
+            "sharding: handlers still running after the lease could not be renewed; their writes are refused"
+          )
+      }).pipe(Effect.ensuring(Deferred.succeed(done, undefined)))
     })
 
   const start = (buckets: ReadonlySet<number>) =>
     Effect.gen(function* () {
+      yield* stopped
       const status: Term["status"] = { closed: false, listed: false, move: undefined }
       const fence = config.fence
       const view = {
