@@ -263,13 +263,16 @@ const carryOut = <R>(member: Member, serving: Terms.Controller<R>, decided: Deci
     }
     const same =
       Shard.encodeTable(r.holders, options.key) === Shard.encodeTable(table.holders, options.key)
-    if (!same || snapshot.table === undefined) {
-      const written = yield* Effect.result(io.writeTable(snapshot.table, r.holders))
-      if (written._tag === "Success" && r.claim.length > 0) {
-        state.held = new Set([...state.held, ...r.claim])
-        yield* Metric.update(handoffsSeries({ ...labels, direction: "claimed" }), r.claim.length)
-        yield* member.renew
-      }
+    // A claim is a compare-and-swap of the table, even when the table names this member
+    // already (edited by hand): the write still fails if the table changed since it was read.
+    const recorded =
+      !same || snapshot.table === undefined || r.claim.length > 0
+        ? (yield* Effect.result(io.writeTable(snapshot.table, r.holders)))._tag === "Success"
+        : false
+    if (recorded && r.claim.length > 0) {
+      state.held = new Set([...state.held, ...r.claim])
+      yield* Metric.update(handoffsSeries({ ...labels, direction: "claimed" }), r.claim.length)
+      yield* member.renew
     }
     for (const lease of snapshot.members) {
       const read = Group.readMember(lease, options.buckets)

@@ -308,6 +308,16 @@ const found: ReadonlyArray<{ readonly why: string; readonly steps: ReadonlyArray
       { _tag: "Stall", replica: 2, seconds: 5 },
       { _tag: "Create", object: "o1" }
     ]
+  },
+  {
+    // The table edited to give every bucket to a replica that starts later: it takes them
+    // (a compare-and-swap of the table as it is) rather than wait forever (seed 31337).
+    why: "a table that names the replica before it runs",
+    steps: [
+      { _tag: "Join", replica: 3 },
+      { _tag: "Leave", replica: 3 },
+      { _tag: "EditTable", to: 0 }
+    ]
   }
 ]
 
