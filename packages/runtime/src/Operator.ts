@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Resource as CoreResource, Index, type KubeObject, Registry, Shard } from "@kubefx/core"
+import { Resource as CoreResource, Index, type KubeObject, Registry } from "@kubefx/core"
 import {
   type Context,
   Deferred,
@@ -28,6 +28,7 @@ import * as Health from "./Health.ts"
 import * as HealthServer from "./HealthServer.ts"
 import * as Indexer from "./Indexer.ts"
 import type * as Leases from "./internal/lease.ts"
+import * as Feed from "./internal/shardFeed.ts"
 import { Kube, type KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
 import * as LeaderElection from "./LeaderElection.ts"
@@ -38,6 +39,7 @@ import * as Settings from "./Settings.ts"
 import * as Sharding from "./Sharding.ts"
 import * as Tracing from "./Tracing.ts"
 import * as Watcher from "./Watcher.ts"
+import * as WatchState from "./WatchState.ts"
 import * as Webhooks from "./Webhooks.ts"
 import * as WorkQueue from "./WorkQueue.ts"
 
@@ -158,28 +160,13 @@ const watchedOf = <R>(
 }
 
 /** How one serving runs: what to do once it has listed, how soon it must stop when it is
- * interrupted (set when a Lease was lost), and the shard it serves (when sharded). */
+ * interrupted (set when a Lease was lost), and the shard it serves (when sharded), with where
+ * it says how it follows the shard's moves. */
 interface Term {
   readonly onReady: Effect.Effect<void>
   readonly stopWithin: Leases.StopWithin
-  readonly shard?: Watcher.ShardOptions | undefined
-}
-
-/** The events of a watcher shared with the indexes, as a sharded processor sees them: only
- * its shard's objects. */
-const onlyShard = (
-  shard: Watcher.ShardOptions,
-  event: Watcher.WatchEvent
-): Watcher.WatchEvent | undefined => {
-  const has = (o: KubeObject.KubeObject) =>
-    Shard.contains(shard.ranges, Shard.keyValue(o, shard.key))
-  switch (event._tag) {
-    case "Applied":
-    case "Deleted":
-      return has(event.object) ? event : undefined
-    case "Synced":
-      return { ...event, objects: event.objects.filter(has) }
-  }
+  readonly shard?: Sharding.Serving["shard"] | undefined
+  readonly onMove?: Sharding.Serving["onMove"] | undefined
 }
 
 const serve = <R>(
@@ -187,10 +174,13 @@ const serve = <R>(
   { targets, indexer }: Prepared,
   settings: Settings.Settings,
   health: Health.Health,
-  { onReady, stopWithin, shard }: Term
+  { onReady, stopWithin, shard, onMove }: Term
 ): Effect.Effect<never, KubeError.KubeError, Kube | R> =>
   Effect.scoped(
     Effect.gen(function* () {
+      // Sharded, only the shard's objects reach the processors (`internal/shardFeed.ts`); a
+      // watcher the indexes share watches everything.
+      const feed = Feed.make(shard, indexer.targets.keys())
       // Daemons hand objects back to the queue, which is made after the processors.
       let offer = (_: Entry<R>): Effect.Effect<void> => Effect.void
       const processors = yield* Effect.forEach(targets, (t) =>
@@ -207,7 +197,7 @@ const serve = <R>(
         batchWindow: settings.batchWindow,
         metrics: { controller: (e) => e.processor.controller }
       })
-      offer = (entry) => queue.offer(entry)
+      offer = (entry) => feed.offer(entry.item.object, queue.offer(entry))
       // ready once every watcher has listed its whole scope once (see `Watcher.onReady`)
       const watched = watchedOf(processors, indexer)
       let unsynced = watched.length
@@ -225,30 +215,36 @@ const serve = <R>(
               }),
               Metric.update(objectsOf(p), p.objects())
             )
-      const watchers = watched.map(({ key, api, processor }) => {
-        // Sharded: a watcher only for handlers watches the shard; one the indexes share
-        // watches everything, and its processor takes only the shard's objects.
-        const shared = indexer.targets.has(key)
-        return Watcher.watch(api, {
+      const watchers = watched.map(({ key, api, processor }) =>
+        Watcher.watch(api, {
           ...settings.watcher,
           scope: settings.scope,
           onReady: Effect.andThen(indexer.listed(key), watcherReady),
           health,
-          shard: shared ? undefined : shard
+          shard: indexer.targets.has(key) ? undefined : shard
         }).pipe(
           Stream.runForEach((event) =>
             Effect.andThen(
               indexer.observe(key, event),
               processor === undefined
                 ? Effect.void
-                : processed(
-                    processor,
-                    shared && shard !== undefined ? onlyShard(shard, event) : event
-                  )
+                : feed.event(key, event, (mine) => processed(processor, mine))
             )
           )
         )
-      })
+      )
+      const byKey = new Map(watched.map((w) => [w.key, w.processor]))
+      onMove?.((ranges) =>
+        Effect.flatMap(
+          feed.move(ranges, (key, object) => {
+            const processor = byKey.get(key)
+            return processor === undefined
+              ? Effect.void
+              : processed(processor, WatchState.applied(object))
+          }),
+          (outside) => handOver(processors, queue, outside, settings)
+        )
+      )
       yield* Effect.logInfo(
         `serving ${targets.map((t) => CoreResource.format(t.resource)).join(", ")} in ${Watcher.describeScope(settings.scope)}`
       )
@@ -282,6 +278,33 @@ const serve = <R>(
       return yield* Effect.never
     })
   )
+
+/** Lets another replica have the objects `outside` picks (they left the shard, and no item of
+ * theirs comes any more): their running steps finish (for at most `shutdownTimeout`), their
+ * pending items and requeues are dropped, their daemons and timers stop, and the processors
+ * forget them (as objects handled elsewhere, not as deleted ones). */
+const handOver = <R>(
+  processors: ReadonlyArray<Processor.Processor<R>>,
+  queue: WorkQueue.WorkQueue<Entry<R>>,
+  outside: (object: KubeObject.KubeObject) => boolean,
+  settings: Settings.Settings
+) =>
+  Effect.gen(function* () {
+    yield* queue.release((e) => outside(e.item.object), settings.shutdownTimeout)
+    yield* Effect.forEach(
+      processors,
+      (p) =>
+        Effect.gen(function* () {
+          const released = yield* p.release(outside)
+          yield* Metric.update(objectsOf(p), p.objects())
+          if (released > 0)
+            yield* Effect.logInfo(
+              `sharding: handed ${released} ${p.controller} over (their steps finished, their daemons and timers stopped)`
+            )
+        }),
+      { concurrency: "unbounded", discard: true }
+    )
+  })
 
 /** `serve`, with the registry's indexes provided to its handlers. */
 const served = <R>(
@@ -323,7 +346,8 @@ const body = <R>(
                 run({
                   onReady: serving.listed,
                   stopWithin: serving.stopWithin,
-                  shard: serving.shard
+                  shard: serving.shard,
+                  onMove: serving.onMove
                 }),
                 Kube,
                 serving.kube

@@ -80,6 +80,13 @@ export interface Processor<R> {
   readonly objects: () => number
   /** Stops the daemons and timers of the resource's objects (the operator stops). */
   readonly stop: Effect.Effect<void>
+  /**
+   * Forgets the objects `outside` picks, which another replica handles from now on: stops their
+   * daemons and timers (see `Spawner.release`) without treating them as deleted (no `DELETED`
+   * event handlers); answers how many it let go of. The caller has made sure that no step of
+   * theirs runs and no item of theirs comes any more.
+   */
+  readonly release: (outside: (object: KubeObject.KubeObject) => boolean) => Effect.Effect<number>
 }
 
 const handlerRuns = Metrics.series(Metrics.handlerRuns)
@@ -473,6 +480,22 @@ export const make = <R>(
       })
     }
 
+    const release = (outside: (object: KubeObject.KubeObject) => boolean) =>
+      Effect.gen(function* () {
+        const leaving = [...objects].filter(
+          ([, record]) => record.latest !== undefined && outside(record.latest)
+        )
+        yield* Effect.forEach(leaving, ([k]) => spawner.release(k), {
+          concurrency: "unbounded",
+          discard: true
+        })
+        for (const [k] of leaving) {
+          objects.delete(k)
+          live.delete(k)
+        }
+        return leaving.length
+      })
+
     const self: Processor<R> = {
       target,
       controller: resourceName,
@@ -480,7 +503,8 @@ export const make = <R>(
       key: (item) => `${resourceName}|${keyOf(item.object)}`,
       process,
       objects: () => live.size,
-      stop: spawner.stopAll
+      stop: spawner.stopAll,
+      release
     }
     return self
   })

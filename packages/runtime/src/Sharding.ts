@@ -20,8 +20,10 @@
  * end its Lease (the fence, as in {@link LeaderElection}), and its writes are refused. A member
  * whose Lease was ended while it lagged rejoins under a new member id, holding nothing. A
  * graceful stop drains, frees its buckets in the table and ends its Lease: the others take
- * them at once. Changing its buckets restarts a replica's serving (its objects are resumed:
- * their daemons and timers start again).
+ * them at once. A change of its buckets moves the serving's shard (`internal/shardServing.ts`):
+ * the objects of the buckets it keeps are not touched (their steps, daemons and timers go on);
+ * those of the buckets it gives up are drained, then released; those of the buckets it gains
+ * are listed and served, as first seen.
  *
  * @since 0.1.0
  */
@@ -140,18 +142,23 @@ export interface Hooks {
 }
 
 /**
- * What `serve` gets: a client whose writes stop at the fence, the shard to watch, and how soon
- * it must stop when interrupted (set when the Lease could not be renewed), and `listed`, to
- * call once its watchers have listed.
+ * What `serve` gets: a client whose writes stop at the fence; the shard to watch, which moves as
+ * the replica's buckets change; how soon it must stop when interrupted (set when the Lease
+ * could not be renewed); `listed`, to call once its watchers have listed; and `onMove`, where it
+ * says how it follows a move of the shard: `move(ranges)` must move the shard and answer only
+ * once nothing runs any more for the objects outside `ranges` (their running steps finished,
+ * their daemons and timers stopped): their buckets are released after it. A serving that says
+ * nothing is restarted on each change of its buckets instead.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Serving {
   readonly kube: KubeService
-  readonly shard: Watcher.ShardOptions
+  readonly shard: Watcher.LiveShard
   readonly stopWithin: Leases.StopWithin
   readonly listed: Effect.Effect<void>
+  readonly onMove: (move: (ranges: ReadonlyArray<Shard.Range>) => Effect.Effect<void>) => void
 }
 
 const bucketsSeries = Metrics.series(Metrics.shardBuckets)
@@ -248,20 +255,24 @@ const carryOut = <R>(member: Member, serving: Terms.Controller<R>, decided: Deci
       )
     const leaving = new Set([...r.lost, ...r.release])
     if (leaving.size > 0) {
-      yield* serving.serve(new Set(), false)
+      const served = serving.current()?.buckets ?? new Set<number>()
+      yield* serving.serve(new Set([...served].filter((b) => !leaving.has(b))), false)
       state.held = new Set([...state.held].filter((b) => !leaving.has(b)))
       yield* Metric.update(handoffsSeries({ ...labels, direction: "released" }), leaving.size)
       if ((yield* member.renew)._tag !== "Renewed") return undefined
     }
     const same =
       Shard.encodeTable(r.holders, options.key) === Shard.encodeTable(table.holders, options.key)
-    if (!same || snapshot.table === undefined) {
-      const written = yield* Effect.result(io.writeTable(snapshot.table, r.holders))
-      if (written._tag === "Success" && r.claim.length > 0) {
-        state.held = new Set([...state.held, ...r.claim])
-        yield* Metric.update(handoffsSeries({ ...labels, direction: "claimed" }), r.claim.length)
-        yield* member.renew
-      }
+    // A claim is a compare-and-swap of the table, even when the table names this member
+    // already (edited by hand): the write still fails if the table changed since it was read.
+    const recorded =
+      !same || snapshot.table === undefined || r.claim.length > 0
+        ? (yield* Effect.result(io.writeTable(snapshot.table, r.holders)))._tag === "Success"
+        : false
+    if (recorded && r.claim.length > 0) {
+      state.held = new Set([...state.held, ...r.claim])
+      yield* Metric.update(handoffsSeries({ ...labels, direction: "claimed" }), r.claim.length)
+      yield* member.renew
     }
     for (const lease of snapshot.members) {
       const read = Group.readMember(lease, options.buckets)
@@ -305,9 +316,10 @@ const leave = <R>(member: Member, serving: Terms.Controller<R>) =>
 
 /**
  * Runs this replica as a member of its shard group until interrupted (see the module's
- * documentation): `serve` runs whenever the replica holds buckets, with the shard of those
- * buckets; it is interrupted (and started again) when they change, and interrupted within the
- * margin before the Lease can expire when it cannot be renewed. Fails only when `serve` fails.
+ * documentation): `serve` runs whenever the replica holds buckets, with a shard of those
+ * buckets that moves when they change (see {@link Serving}: the buckets given up are released
+ * once its `move` has drained them), and is interrupted within the margin before the Lease can
+ * expire when it cannot be renewed. Fails only when `serve` fails.
  *
  * @example
  * ```ts
@@ -369,11 +381,9 @@ export const run = <E, R>(
       kube,
       fence,
       margin: Duration.toMillis(leaseDuration) - Duration.toMillis(renewDeadline),
-      shard: (buckets) => ({
-        key: options.key,
-        ranges: Shard.ranges(buckets, options.buckets),
-        serverSide: options.serverSide
-      }),
+      key: options.key,
+      serverSide: options.serverSide,
+      ranges: (buckets) => Shard.ranges(buckets, options.buckets),
       what: `its buckets of ${options.group}`,
       serve,
       failed,

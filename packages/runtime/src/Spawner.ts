@@ -52,6 +52,10 @@ export interface Spawner {
   ) => Effect.Effect<void>
   /** The object is gone: stops its daemons and timers. */
   readonly forget: (key: string) => Effect.Effect<void>
+  /** The object is handed to another replica: stops its daemons (each with its
+   * `cancellationTimeout`) and timers, and answers once none of them runs any more (one that
+   * ignores interruption is waited for); they are not started again here. */
+  readonly release: (key: string) => Effect.Effect<void>
   /** Whether daemons that hold kubefx's finalizer still run (or stop) for the object. */
   readonly holding: (key: string) => boolean
   /** Stops every daemon and timer (the operator stops); `sync` starts nothing afterwards. */
@@ -95,6 +99,8 @@ interface Entry {
   readonly done: Set<string>
   /** Failed for good, with the digest it failed on: not started again before a change. */
   readonly failed: Map<string, string>
+  /** Handed to another replica: its runs end without going on with the object. */
+  released: boolean
 }
 
 const noun = (handler: Handler.Handler<unknown>) => handler.kind
@@ -252,11 +258,12 @@ export const make = <R>(
         if (entry.runs.get(id) === run) entry.runs.delete(id)
         if (!run.stopping && how === "Done") entry.done.add(id)
         if (!run.stopping && how === "Failed") entry.failed.set(id, entry.digest)
-        if (closing || entries.get(key) !== entry) return Effect.void
         const what = `${noun(run.handler)} ${id}`
         const line = Effect.logInfo(
           how === "Done" && !run.stopping ? `${what} ended` : `${what} stopped`
         )
+        if (entry.released) return line
+        if (closing || entries.get(key) !== entry) return Effect.void
         if (Causes.isDeleting(entry.latest as Json.JsonObject))
           return Effect.andThen(line, holding(key) ? Effect.void : options.wake(entry.latest))
         return Effect.andThen(line, sync(key, entry.latest, entry.storage))
@@ -327,7 +334,8 @@ export const make = <R>(
             changed: now,
             runs: new Map(),
             done: new Set(),
-            failed: new Map()
+            failed: new Map(),
+            released: false
           }
           entries.set(key, entry)
         }
@@ -368,11 +376,28 @@ export const make = <R>(
         })
       })
 
+    const release = (key: string) =>
+      Effect.suspend(() => {
+        const entry = entries.get(key)
+        if (entry === undefined) return Effect.void
+        entries.delete(key)
+        entry.released = true
+        return Effect.forEach(
+          entry.runs.values(),
+          (run) =>
+            Effect.andThen(
+              stop(run),
+              run.fiber === undefined ? Effect.void : Fiber.await(run.fiber)
+            ),
+          { concurrency: "unbounded", discard: true }
+        )
+      })
+
     const stopAll = Effect.suspend(() => {
       closing = true
       const runs = [...entries.values()].flatMap((entry) => [...entry.runs.values()])
       return Effect.forEach(runs, stop, { concurrency: "unbounded", discard: true })
     })
 
-    return { sync, forget, holding, stopAll }
+    return { sync, forget, release, holding, stopAll }
   })

@@ -21,6 +21,7 @@ import { Duration, Effect, Schedule, Stream } from "effect"
 import type * as Health from "./Health.ts"
 import * as FanOut from "./internal/fanout.ts"
 import * as Format from "./internal/format.ts"
+import * as Live from "./internal/liveShard.ts"
 import * as Scope from "./internal/scope.ts"
 import { Kube, type KubeService } from "./Kube.ts"
 import type * as KubeError from "./KubeError.ts"
@@ -158,8 +159,9 @@ export interface WatcherOptions {
   /** Where each scope reports lists, accepted watches, events and failures (the operator's
    * probes; default: nowhere). */
   readonly health?: Health.Health | undefined
-  /** Only a shard of the objects (see {@link ShardOptions}); default: every object. */
-  readonly shard?: ShardOptions | undefined
+  /** Only a shard of the objects (see {@link ShardOptions}), or of a shard that moves while
+   * watched ({@link LiveShard}); default: every object. */
+  readonly shard?: ShardOptions | LiveShard | undefined
 }
 
 /**
@@ -180,6 +182,40 @@ export interface ShardOptions {
   /** Ask the API server to filter (default true). */
   readonly serverSide?: boolean | undefined
 }
+
+/**
+ * A shard whose ranges move while it is watched (a sharded replica's buckets change; see
+ * {@link liveShard}). Each scope follows a move: its watch ends, the objects outside the new
+ * ranges are forgotten without an event (they were not deleted), and it watches on from the
+ * same resourceVersion with the new selector, or lists again when a range was gained (the
+ * list's diff sends only the objects new to it). `listed()` tells whether every scope has
+ * caught up with the last move.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LiveShard = Live.LiveShard
+
+/**
+ * A {@link LiveShard} at `ranges`; `move(ranges)` moves it, and `onListed` runs each time the
+ * last of its scopes has caught up with a move.
+ *
+ * @example
+ * ```ts
+ * import { Shard } from "@kubefx/core"
+ * import { Watcher } from "@kubefx/runtime"
+ *
+ * const shard = Watcher.liveShard({ key: "uid", ranges: Shard.ranges([0, 1], 4) })
+ * // watch with { shard }; later, give up bucket 1:
+ * shard.move(Shard.ranges([0], 4))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const liveShard = (
+  options: ShardOptions & { readonly onListed?: Effect.Effect<void> | undefined }
+): LiveShard => Live.make(options.key, options.ranges, options.serverSide ?? true, options.onListed)
 
 /**
  * The default reconnection backoff.
@@ -288,14 +324,7 @@ export const watchScope = (
       idleTimeout,
       slim: options.keepManagedFields === true ? identity : dropManagedFields,
       probe,
-      shard:
-        options.shard === undefined
-          ? undefined
-          : Scope.shardFilter(
-              options.shard.key,
-              options.shard.ranges,
-              options.shard.serverSide ?? true
-            )
+      shard: options.shard === undefined ? undefined : Scope.shardFilter(liveOf(options.shard))
     }
     return Scope.run(scope).pipe(
       StreamBackoff.withBackoff({
@@ -310,9 +339,17 @@ export const watchScope = (
           )
         }
       }),
-      Stream.ensuring(Effect.sync(() => probe?.close()))
+      Stream.ensuring(
+        Effect.sync(() => {
+          probe?.close()
+          scope.shard?.tracked.close()
+        })
+      )
     )
   })
+
+const liveOf = (shard: ShardOptions | LiveShard): LiveShard =>
+  "_tag" in shard ? shard : Live.fixed(shard.key, shard.ranges, shard.serverSide ?? true)
 
 const identity = <A>(a: A): A => a
 

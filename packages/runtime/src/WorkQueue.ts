@@ -8,7 +8,17 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Duration, Effect, FiberMap, Option, Schedule, Semaphore } from "effect"
+import {
+  Cause,
+  Clock,
+  Duration,
+  Effect,
+  Fiber,
+  FiberMap,
+  Option,
+  Schedule,
+  Semaphore
+} from "effect"
 import type * as Scope from "effect/Scope"
 import * as QueueMetrics from "./internal/queueMetrics.ts"
 
@@ -68,12 +78,23 @@ export interface WorkQueue<A> {
   /** Stops taking items (offers and requeues are dropped from now on), drops pending items
    * and requeues, and waits until the running processes have finished. */
   readonly shutdown: Effect.Effect<void>
+  /**
+   * Lets go of the keys whose pending, running or requeued item `select` picks: drops their
+   * pending items and requeues, lets their running processes finish (for at most `within`, then
+   * interrupts them) and answers once none of them runs, with how many keys it let go of. The
+   * caller offers nothing more for them meanwhile; later offers are taken as usual.
+   */
+  readonly release: (select: (item: A) => boolean, within: Duration.Input) => Effect.Effect<number>
 }
 
 interface Slot<A> {
   /** The mailbox: the newest item not yet taken, boxed because `A` may be `undefined`;
    * `since` is when the mailbox was filled (the queue wait starts then). */
   pending: { readonly item: A; readonly since: number } | undefined
+  /** The item in process, if any. */
+  running: { readonly item: A } | undefined
+  /** Let go of (`release`): takes no more items, schedules no requeue. */
+  released: boolean
 }
 
 /**
@@ -111,6 +132,8 @@ export const make = <A, R = never>(
     const workers = yield* FiberMap.make<string, void, never>()
     const requeues = yield* FiberMap.make<string, void, never>()
     const slots = new Map<string, Slot<A>>()
+    /** The items of the pending requeues. */
+    const requeued = new Map<string, A>()
     const window = Duration.fromInputUnsafe(options.batchWindow ?? 0)
     const metrics = QueueMetrics.make(options.metrics?.controller, context)
     let closed = false
@@ -142,36 +165,46 @@ export const make = <A, R = never>(
             semaphore,
             Effect.gen(function* () {
               const box = slot.pending
-              if (box === undefined) return undefined
+              if (box === undefined || slot.released) return undefined
               slot.pending = undefined
+              slot.running = { item: box.item }
               const started = yield* Clock.currentTimeMillis
               const done = metrics.taken(box.item, box.since, started)
               const after = yield* Effect.ensuring(
                 processOne(box.item, { waitMillis: started - box.since }),
-                Effect.flatMap(Clock.currentTimeMillis, done)
+                Effect.flatMap(Clock.currentTimeMillis, (now) => {
+                  slot.running = undefined
+                  return done(now)
+                })
               )
               return { item: box.item, after }
             })
           )
           if (
             !closed &&
+            !slot.released &&
             done !== undefined &&
             Option.isSome(done.after) &&
             slot.pending === undefined
           ) {
             const { item, after } = { item: done.item, after: done.after.value }
             metrics.retried(item)
+            requeued.set(key, item)
             yield* FiberMap.run(
               requeues,
               key,
-              Effect.sleep(after).pipe(Effect.andThen(submit(item)))
+              Effect.sleep(after).pipe(
+                Effect.andThen(Effect.sync(() => requeued.delete(key))),
+                Effect.andThen(submit(item))
+              )
             )
           }
           // Let the items that come meanwhile (a burst, our own write's echo) settle.
-          if (Duration.isGreaterThan(window, Duration.zero)) yield* Effect.sleep(window)
+          if (Duration.isGreaterThan(window, Duration.zero) && !slot.released)
+            yield* Effect.sleep(window)
           // Atomic (no yield): either take the newer item, or retire the slot.
           const exit = yield* Effect.sync(() => {
-            if (slot.pending !== undefined) return false
+            if (slot.pending !== undefined && !slot.released) return false
             if (slots.get(key) === slot) slots.delete(key)
             return true
           })
@@ -198,17 +231,55 @@ export const make = <A, R = never>(
           existing.pending = { item, since: existing.pending?.since ?? now }
           return Effect.void
         }
-        const slot: Slot<A> = { pending: { item, since: now } }
+        const slot: Slot<A> = { pending: { item, since: now }, running: undefined, released: false }
         slots.set(key, slot)
         return Effect.asVoid(FiberMap.run(workers, key, worker(key, slot)))
       })
 
+    /** Cancels the key's pending requeue. */
+    const unschedule = (key: string) =>
+      Effect.andThen(
+        Effect.sync(() => requeued.delete(key)),
+        FiberMap.remove(requeues, key)
+      )
+
     const offer = (item: A): Effect.Effect<void> =>
-      Effect.andThen(FiberMap.remove(requeues, options.key(item)), submit(item))
+      Effect.andThen(unschedule(options.key(item)), submit(item))
+
+    const release: WorkQueue<A>["release"] = (select, within) =>
+      Effect.gen(function* () {
+        const picked = (box: { readonly item: A } | undefined) =>
+          box !== undefined && select(box.item)
+        const keys = new Set<string>()
+        for (const [key, slot] of slots)
+          if (picked(slot.pending) || picked(slot.running)) keys.add(key)
+        for (const [key, item] of requeued) if (select(item)) keys.add(key)
+        const fibers: Array<Fiber.Fiber<void>> = []
+        for (const key of keys) {
+          yield* unschedule(key)
+          const slot = slots.get(key)
+          if (slot === undefined) continue
+          drop(slot)
+          slot.released = true
+          const fiber = yield* FiberMap.get(workers, key)
+          if (Option.isSome(fiber)) fibers.push(fiber.value)
+        }
+        const finished = yield* Effect.timeoutOption(
+          Fiber.awaitAll(fibers),
+          Duration.fromInputUnsafe(within)
+        )
+        if (Option.isNone(finished)) {
+          yield* Effect.logWarning(
+            `work queue: processes still running after ${Duration.format(Duration.fromInputUnsafe(within))}; interrupting them`
+          )
+          yield* Fiber.interruptAll(fibers)
+        }
+        return keys.size
+      })
 
     const forget = (key: string): Effect.Effect<void> =>
       Effect.andThen(
-        FiberMap.remove(requeues, key),
+        unschedule(key),
         Effect.sync(() => {
           const slot = slots.get(key)
           if (slot !== undefined) drop(slot)
@@ -224,7 +295,9 @@ export const make = <A, R = never>(
       shutdown: Effect.suspend(() => {
         closed = true
         for (const slot of slots.values()) drop(slot)
+        requeued.clear()
         return Effect.andThen(FiberMap.clear(requeues), FiberMap.awaitEmpty(workers))
-      })
+      }),
+      release
     } satisfies WorkQueue<A>
   })

@@ -313,4 +313,67 @@ describe("WorkQueue", () => {
       assert.strictEqual(yield* queue.active, 0)
     })
   )
+
+  it.effect(
+    "release lets go of the selected keys only: their items and requeues dropped, running ones finished",
+    () =>
+      Effect.gen(function* () {
+        const processed: Array<string> = []
+        const gate = yield* Deferred.make<void>()
+        const queue = yield* WorkQueue.make({
+          key: (i: Item) => i.key,
+          concurrency: 4,
+          process: (i) =>
+            Effect.gen(function* () {
+              if (i.key === "gone-slow" && i.n === 1) yield* Deferred.await(gate)
+              processed.push(`${i.key}${i.n}`)
+              return Option.some(Duration.seconds(10))
+            })
+        })
+        for (const key of ["gone-slow", "gone-waiting", "kept"]) yield* queue.offer(item(key, 1))
+        yield* settle
+        assert.deepStrictEqual(processed.sort(), ["gone-waiting1", "kept1"])
+        yield* queue.offer(item("gone-slow", 2))
+        const released = yield* Effect.forkChild(
+          queue.release((i) => i.key.startsWith("gone"), "1 minute")
+        )
+        yield* settle
+        assert.isUndefined(released.pollUnsafe(), "waits for the running item")
+        yield* Deferred.succeed(gate, undefined)
+        assert.strictEqual(yield* Fiber.join(released), 2)
+        yield* TestClock.adjust("30 seconds")
+        yield* settle
+        assert.deepStrictEqual(
+          processed.filter((p) => p.startsWith("gone")).sort(),
+          ["gone-slow1", "gone-waiting1"],
+          "no pending item nor requeue of a released key ran"
+        )
+        assert.isAbove(
+          processed.filter((p) => p === "kept1").length,
+          1,
+          "the kept key's requeue ran"
+        )
+        yield* queue.offer(item("gone-slow", 3))
+        yield* settle
+        assert.include(processed, "gone-slow3", "a later offer is taken as usual")
+      })
+  )
+
+  it.effect("release interrupts what still runs after its time", () =>
+    Effect.gen(function* () {
+      const queue = yield* WorkQueue.make({
+        key: (i: Item) => i.key,
+        concurrency: 1,
+        process: () => Effect.as(Effect.never, Option.none())
+      })
+      yield* queue.offer(item("stuck", 1))
+      yield* settle
+      const released = yield* Effect.forkChild(queue.release(() => true, "5 seconds"))
+      yield* settle
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual(yield* Fiber.join(released), 1)
+      yield* settle
+      assert.strictEqual(yield* queue.active, 0)
+    })
+  )
 })

@@ -32,6 +32,11 @@
  *   watch from a version (the history keeps the last `historySize` changes; older versions get
  *   an ERROR event with 410), bookmarks every `bookmarkInterval`, `timeoutSeconds`, an object
  *   leaving a selector is DELETED for that watch.
+ * - **Sharded list and watch** (KEP-5866, the `ShardedListAndWatch` gate of kube-apiserver
+ *   v1.36.3, on by default): `shardSelector` filters lists and watches by the 64-bit FNV-1a hash
+ *   of `metadata.uid` or `metadata.namespace`; lists of built-in types echo it in
+ *   `metadata.shardInfo.selector` (those of custom resources do not); a selector that does not
+ *   parse is answered 500 with the server's message. With the gate off it is ignored.
  * - **Events** (created like any object) and discovery documents (`/api`, `/apis`, group
  *   versions).
  *
@@ -92,6 +97,12 @@ export interface Options {
   readonly requestTimeout?: Duration.Input | undefined
   /** Seed of uids and generated names (default 0). */
   readonly seed?: number | undefined
+  /**
+   * The `ShardedListAndWatch` feature gate (default on, as the test control plane has it):
+   * lists and watches honour `shardSelector`. Off, the simulation is a server without the gate
+   * (or older than v1.36): it ignores the parameter.
+   */
+  readonly shardedListAndWatch?: boolean | undefined
 }
 
 /**
@@ -360,7 +371,8 @@ export const make = (options: Options = {}): Effect.Effect<SimClusterService, ne
       }),
       bookmarkInterval: Duration.fromInputUnsafe(options.bookmarkInterval ?? "60 seconds"),
       watchTimeout: Duration.fromInputUnsafe(options.watchTimeout ?? "30 minutes"),
-      webhooks: Webhooks.make()
+      webhooks: Webhooks.make(),
+      sharded: options.shardedListAndWatch ?? true
     }
     const settle = yield* controllerLoop(
       store,

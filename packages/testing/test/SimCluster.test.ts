@@ -1,5 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Builtins, Handler, type Json, type KubeObject, Registry, Resource } from "@kubefx/core"
+import {
+  Builtins,
+  Handler,
+  type Json,
+  type KubeObject,
+  Registry,
+  Resource,
+  Shard
+} from "@kubefx/core"
 import { ApiPatch, Discovery, Kube, type RawWatchEvent } from "@kubefx/runtime"
 import { Effect, Fiber, Option, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
@@ -248,6 +256,46 @@ describe("SimCluster", () => {
       )
       yield* Fiber.interrupt(fiber)
     }).pipe(Effect.provide(SimCluster.layer()))
+  )
+
+  it.effect("sharded list and watch: filtered and echoed with the gate, ignored without", () =>
+    Effect.gen(function* () {
+      const half = [{ start: "0x0000000000000000", end: "0x8000000000000000" }]
+      const selector = Option.getOrThrow(Shard.selector(half, "uid"))
+      const inHalf = (o: KubeObject.KubeObject) => Shard.contains(half, o.metadata?.uid ?? "")
+      for (const gate of [true, false]) {
+        const sim = yield* SimCluster.make({ shardedListAndWatch: gate })
+        for (let i = 0; i < 12; i++) yield* sim.admin.create(cms, cm(`c${i}`))
+        const all = (yield* sim.admin.list(cms, { namespace: ns })).items
+        const listed = yield* sim.admin.list(cms, { namespace: ns, shardSelector: selector })
+        const queue = yield* Queue.unbounded<RawWatchEvent>()
+        const fiber = yield* sim.admin
+          .watch(cms, { namespace: ns, resourceVersion: "1", shardSelector: selector })
+          .pipe(
+            Stream.runForEach((e) => Queue.offer(queue, e)),
+            Effect.forkChild
+          )
+        yield* TestClock.adjust("1 second")
+        const watched = (yield* Queue.clear(queue)).filter((e) => e.type === "ADDED").length
+        yield* Fiber.interrupt(fiber)
+        const bad = yield* sim.admin
+          .list(cms, { namespace: ns, shardSelector: "shardRange(" })
+          .pipe(Effect.result)
+        const inside = all.filter(inHalf).length
+        assert.isTrue(inside > 0 && inside < all.length, "both halves have objects")
+        if (gate) {
+          assert.deepStrictEqual(listed.items, all.filter(inHalf))
+          assert.strictEqual(listed.shard, selector)
+          assert.strictEqual(watched, inside, "the watch sends only the half's objects")
+          assert.strictEqual(bad._tag === "Failure" ? bad.failure._tag : "", "ServerError")
+        } else {
+          assert.deepStrictEqual(listed.items, all)
+          assert.isUndefined(listed.shard)
+          assert.strictEqual(watched, all.length)
+          assert.strictEqual(bad._tag, "Success")
+        }
+      }
+    }).pipe(Effect.scoped)
   )
 
   it.effect("faults: the same seed gives the same faults", () =>

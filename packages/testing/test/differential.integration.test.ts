@@ -7,7 +7,7 @@
 
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@kubefx/controlplane"
-import { Builtins, type KubeObject, Resource } from "@kubefx/core"
+import { Builtins, type KubeObject, Resource, Shard } from "@kubefx/core"
 import {
   ApiPatch,
   Events,
@@ -81,6 +81,8 @@ const storageClasses = [storageClass("diff-expandable", true), storageClass("dif
 /** What a scenario gets: the client (bound to its namespace), the namespace, and recorders. */
 interface T {
   readonly kube: KubeService
+  /** The same client without retries (for answers the real client would retry: 500s). */
+  readonly once: KubeService
   readonly ns: string
   /** Runs a call; records its normalised answer, or its error's tag (and 422 fields). */
   readonly step: <A>(label: string, effect: Effect.Effect<A, Err>) => Effect.Effect<A | undefined>
@@ -591,7 +593,176 @@ const scenarios: ReadonlyArray<Scenario> = [
   }
 ]
 
-const recorder = (kube: KubeService, ns: string) => {
+/** A selector of several ranges: the first and third quarters of the hash space. */
+const quarters: ReadonlyArray<Shard.Range> = [
+  { start: "0x0000000000000000", end: "0x4000000000000000" },
+  { start: "0x8000000000000000", end: "0xc000000000000000" }
+]
+const inQuarters = (o: KubeObject.KubeObject) => Shard.contains(quarters, o.metadata?.uid ?? "")
+const selectorOf = (ranges: ReadonlyArray<Shard.Range>, key: Shard.Key) =>
+  ranges.map((r) => `shardRange(${Shard.fieldOf(key)}, '${r.start}', '${r.end}')`).join(" || ")
+
+/** What a sharded list says: every item in the ranges, every object of the ranges listed (by
+ * the client's own hashing), and the echoed selector. */
+const judgeShard = (
+  listed: ObjectList,
+  all: ReadonlyArray<KubeObject.KubeObject>,
+  inside: (o: KubeObject.KubeObject) => boolean
+) => {
+  const names = (l: ReadonlyArray<KubeObject.KubeObject>) => l.map((o) => o.metadata?.name).sort()
+  return {
+    allInside: listed.items.every(inside),
+    complete: JSON.stringify(names(listed.items)) === JSON.stringify(names(all.filter(inside))),
+    some: listed.items.length > 0,
+    echo: listed.shard ?? "none"
+  }
+}
+
+const shardScenarios: ReadonlyArray<Scenario> = [
+  {
+    name: "sharded list and watch: several ranges, echoed for built-ins only, by namespace",
+    run: (t) =>
+      Effect.gen(function* () {
+        for (let i = 0; i < 16; i++) yield* t.kube.create(cms, cm(`c${i}`))
+        for (let i = 0; i < 8; i++) yield* t.kube.create(widgets, widget(`w${i}`, { size: i }))
+        const selector = selectorOf(quarters, "uid")
+        const allCms = (yield* t.kube.list(cms)).items
+        const allWidgets = (yield* t.kube.list(widgets)).items
+        const shardedCms = yield* t.kube.list(cms, { shardSelector: selector })
+        yield* t.note("config maps", judgeShard(shardedCms, allCms, inQuarters))
+        yield* t.note(
+          "widgets",
+          judgeShard(
+            yield* t.kube.list(widgets, { shardSelector: selector }),
+            allWidgets,
+            inQuarters
+          )
+        )
+        // Spaces, double quotes and parentheses read as the same selector; the echo is canonical.
+        yield* t.note(
+          "written otherwise",
+          judgeShard(
+            yield* t.kube.list(cms, {
+              shardSelector: `(shardRange( object.metadata.uid,"${quarters[0]!.start}", '${quarters[0]!.end}' ))||shardRange(object.metadata.uid, '${quarters[1]!.start}', '${quarters[1]!.end}')`
+            }),
+            allCms,
+            inQuarters
+          )
+        )
+        const whole = [{ start: "0x0000000000000000", end: "0x10000000000000000" }]
+        yield* t.note(
+          "the whole space",
+          judgeShard(
+            yield* t.kube.list(cms, { shardSelector: selectorOf(whole, "uid") }),
+            allCms,
+            () => true
+          )
+        )
+        // By namespace: the objects of a namespace are all in one half, none in the other.
+        const others: ReadonlyArray<Shard.Range> = [
+          { start: "0x4000000000000000", end: "0x8000000000000000" },
+          { start: "0xc000000000000000", end: "0x10000000000000000" }
+        ]
+        for (const [label, ranges] of [
+          ["by namespace", quarters],
+          ["by namespace, the other half", others]
+        ] as const)
+          yield* t.note(
+            label,
+            judgeShard(
+              yield* t.kube.list(cms, { shardSelector: selectorOf(ranges, "namespace") }),
+              allCms,
+              (o) => Shard.contains(ranges, o.metadata?.namespace ?? "")
+            )
+          )
+        // Pages carry the selector and its echo.
+        const page = yield* t.kube.list(cms, { shardSelector: selector, limit: 2 })
+        yield* t.note("first page", { items: page.items.length, echo: page.shard ?? "none" })
+        const pages = yield* t.kube.listAll(cms, { shardSelector: selector, limit: 2 })
+        yield* t.note("all pages", judgeShard(pages, allCms, inQuarters))
+        // A watch sends only the objects of the ranges.
+        const queue = yield* Queue.unbounded<RawWatchEvent>()
+        const fiber = yield* t.kube
+          .watch(widgets, {
+            resourceVersion: (yield* t.kube.list(widgets)).resourceVersion,
+            shardSelector: selector
+          })
+          .pipe(
+            Stream.runForEach((e) => Queue.offer(queue, e)),
+            Effect.forkChild
+          )
+        const made: Array<KubeObject.KubeObject> = []
+        for (let i = 8; i < 24; i++)
+          made.push(yield* t.kube.create(widgets, widget(`w${i}`, { size: i })))
+        const expected = made.filter(inQuarters).length
+        const seen: Array<KubeObject.KubeObject> = []
+        while (seen.length < expected) {
+          const e = yield* Queue.take(queue).pipe(Effect.timeoutOption("10 seconds"))
+          if (e._tag === "None") break
+          if (e.value.type === "ADDED") seen.push(e.value.object)
+        }
+        // Anything outside the ranges would have come by now, before a marker inside them.
+        yield* Effect.sleep("500 millis")
+        for (const e of yield* Queue.clear(queue)) if (e.type === "ADDED") seen.push(e.object)
+        yield* Fiber.interrupt(fiber)
+        yield* t.note("watched", {
+          allInside: seen.every(inQuarters),
+          complete: seen.length === expected && expected > 0
+        })
+      })
+  },
+  {
+    name: "sharded list and watch: a selector that does not parse is a 500 with the reason",
+    run: (t) =>
+      Effect.gen(function* () {
+        yield* t.kube.create(cms, cm("a"))
+        const bad = [
+          "shardRange(object.metadata.name, '0x0000000000000000', '0x8000000000000000')",
+          "shardRange(object.metadata.uid, '0x8000000000000000', '0x0000000000000000')",
+          "shardRange(object.metadata.uid, '0x0', '0x8000000000000000')",
+          "shardRange(object.metadata.uid, '0x0000000000000000', '0x20000000000000000')",
+          "shardRange(object.metadata.uid, '0X0000000000000000', '0x8000000000000000')",
+          "shardRange(object.metadata.uid, '0x000000000000000G', '0x8000000000000000')",
+          "shardRange(object.metadata.uid, 0, '0x8000000000000000')",
+          "shardRange(object.metadata.uid, '0x0000000000000000')",
+          "shardRange(object.metadata.uid, '0x0000000000000000', '0x8000000000000000') || shardRange(object.metadata.namespace, '0x8000000000000000', '0x10000000000000000')",
+          "shardRange(object.metadata.uid, '0x0000000000000000', '0x8000000000000000') && shardRange(object.metadata.uid, '0x0000000000000000', '0x8000000000000000')",
+          "hashRange(object.metadata.uid, '0x0000000000000000', '0x8000000000000000')",
+          "'0x0000000000000000'",
+          "   "
+        ]
+        // A syntax error: CEL's own words differ, the start is the server's.
+        const syntax = ["shardRange(object.metadata.uid, '0x", "shardRange(", "a | b"]
+        for (const selector of [...bad, ...syntax]) {
+          const answer = yield* t.once.list(cms, { shardSelector: selector }).pipe(Effect.result)
+          const message = answer._tag === "Failure" ? answer.failure.message : ""
+          yield* t.note(
+            selector,
+            answer._tag === "Success"
+              ? { listed: answer.success.items.length }
+              : {
+                  error: answer.failure._tag,
+                  status: "status" in answer.failure ? answer.failure.status : undefined,
+                  message: syntax.includes(selector)
+                    ? message.startsWith("invalid shard selector: CEL parse error: Syntax error: ")
+                    : message
+                }
+          )
+        }
+        const watched = yield* t.once
+          .watch(cms, { shardSelector: bad[0] })
+          .pipe(Stream.take(1), Stream.runCollect, Effect.result)
+        yield* t.note(
+          "watch",
+          watched._tag === "Success"
+            ? "no error"
+            : { error: watched.failure._tag, message: watched.failure.message }
+        )
+      })
+  }
+]
+
+const recorder = (kube: KubeService, once: KubeService, ns: string) => {
   const log: Array<[string, unknown]> = []
   const n = Normalize.make(ns)
   const learn = (v: unknown) => {
@@ -622,6 +793,7 @@ const recorder = (kube: KubeService, ns: string) => {
   const bound = inNamespace(kube, ns)
   const t: T = {
     kube: bound,
+    once: inNamespace(once, ns),
     ns,
     step,
     merge: (label, resource, name, body) =>
@@ -659,9 +831,9 @@ const warmUp = (kube: KubeService) =>
     warm = true
   })
 
-const runOn = (kube: KubeService, scenario: Scenario, ns: string) =>
+const runOn = (kube: KubeService, once: KubeService, scenario: Scenario, ns: string) =>
   Effect.gen(function* () {
-    const { t, log } = recorder(kube, ns)
+    const { t, log } = recorder(kube, once, ns)
     yield* scenario
       .run(t)
       .pipe(Effect.catch((e) => Effect.sync(() => void log.push(["unexpected", e._tag]))))
@@ -686,7 +858,7 @@ layer(RealCluster, { excludeTestServices: true, timeout: "5 minutes" })("differe
     Effect.sync(() => assert.isAtLeast(scenarios.length, 20))
   )
 
-  for (const scenario of scenarios)
+  for (const scenario of [...scenarios, ...shardScenarios])
     it.effect(
       scenario.name,
       () =>
@@ -701,7 +873,11 @@ layer(RealCluster, { excludeTestServices: true, timeout: "5 minutes" })("differe
             kind: "Namespace",
             metadata: { name: ns }
           })
-          const onReal = yield* runOn(real, scenario, ns).pipe(
+          const cp = yield* ControlPlane.ControlPlane
+          const once = yield* Kube.make(yield* Kube.loadFile(cp.kubeconfig), {
+            retry: Schedule.recurs(0)
+          })
+          const onReal = yield* runOn(real, once, scenario, ns).pipe(
             Effect.ensuring(real.delete(namespaces, ns).pipe(Effect.ignore))
           )
           const onSim = yield* Effect.scoped(
@@ -712,7 +888,7 @@ layer(RealCluster, { excludeTestServices: true, timeout: "5 minutes" })("differe
                 controllers: { pvcProtection: false, provisioner: false }
               })
               yield* setUp(sim.admin)
-              return yield* runOn(sim.admin, scenario, ns)
+              return yield* runOn(sim.admin, sim.admin, scenario, ns)
             })
           )
           if (JSON.stringify(onSim) !== JSON.stringify(onReal))
@@ -720,7 +896,7 @@ layer(RealCluster, { excludeTestServices: true, timeout: "5 minutes" })("differe
               `${scenario.name}\n--- real\n${JSON.stringify(onReal, null, 1)}\n--- sim\n${JSON.stringify(onSim, null, 1)}`
             )
           assert.deepStrictEqual(onSim, onReal)
-        }),
+        }).pipe(Effect.scoped),
       60_000
     )
 })

@@ -76,17 +76,21 @@ export const simWidgets = Resource.make({
 
 const keepAll = { type: "object", "x-kubernetes-preserve-unknown-fields": true }
 
+/** The simulated cluster (with these options) with the Widget CRD installed. */
+export const simWidgetClusterWith = (options: SimCluster.Options = {}) =>
+  Layer.effectDiscard(
+    Effect.flatMap(SimCluster.SimCluster, (sim) =>
+      sim.apply([
+        crdManifest({
+          group: simWidgets.group,
+          plural: simWidgets.plural,
+          kind: simWidgets.kind,
+          status: true,
+          schema: { type: "object", properties: { spec: keepAll, status: keepAll } }
+        })
+      ])
+    )
+  ).pipe(Layer.provideMerge(SimCluster.layer(options)))
+
 /** The simulated cluster with the Widget CRD installed. */
-export const simWidgetCluster = Layer.effectDiscard(
-  Effect.flatMap(SimCluster.SimCluster, (sim) =>
-    sim.apply([
-      crdManifest({
-        group: simWidgets.group,
-        plural: simWidgets.plural,
-        kind: simWidgets.kind,
-        status: true,
-        schema: { type: "object", properties: { spec: keepAll, status: keepAll } }
-      })
-    ])
-  )
-).pipe(Layer.provideMerge(SimCluster.layer()))
+export const simWidgetCluster = simWidgetClusterWith()

@@ -52,8 +52,8 @@ const exited = (child: ChildProcess, ms: number) =>
   })
 
 /**
- * Starts the operator with `kubeconfig` and runtime `settings` (passed as `KUBEFX_SETTINGS`)
- * in the current scope.
+ * Starts the operator with `kubeconfig` and runtime `settings` (passed as `KUBEFX_SETTINGS`),
+ * and these environment variables, in the current scope.
  *
  * @example
  * ```ts
@@ -72,12 +72,13 @@ const exited = (child: ChildProcess, ms: number) =>
  */
 export const start = (
   kubeconfig: string,
-  settings: Settings.Input
+  settings: Settings.Input,
+  env: Readonly<Record<string, string>> = {}
 ): Effect.Effect<OperatorProcess, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const child = spawn(process.execPath, [entry, "--kubeconfig", kubeconfig], {
-        env: { ...process.env, KUBEFX_SETTINGS: JSON.stringify(settings) },
+        env: { ...process.env, ...env, KUBEFX_SETTINGS: JSON.stringify(settings) },
         stdio: ["ignore", "pipe", "pipe"]
       })
       child.on("error", () => {})

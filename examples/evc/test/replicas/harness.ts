@@ -165,12 +165,13 @@ export interface Group {
 
 /**
  * A group of replicas running with `settings(identity)` (the sharding or leader-election part;
- * the namespace, health server and timing are added).
+ * the namespace, health server and timing are added) and the environment variables `env`.
  */
 export const group = (
   title: string,
   identities: ReadonlyArray<string>,
-  settings: (identity: string, namespace: string) => Settings.Input
+  settings: (identity: string, namespace: string) => Settings.Input,
+  env: Readonly<Record<string, string>> = {}
 ): Effect.Effect<Group, never, Suite | Scope.Scope> =>
   Effect.gen(function* () {
     const { cluster, admin, proxy } = yield* Suite
@@ -187,11 +188,15 @@ export const group = (
           ? Kubeconfig.through(direct, `https://127.0.0.1:${proxy.port}`)
           : direct
         const port = yield* Effect.orDie(Ports.free)
-        const process = yield* OperatorProcess.start(kubeconfig, {
-          namespaces: [namespace],
-          health: { port, host: "127.0.0.1" },
-          ...settings(identity, namespace)
-        })
+        const process = yield* OperatorProcess.start(
+          kubeconfig,
+          {
+            namespaces: [namespace],
+            health: { port, host: "127.0.0.1" },
+            ...settings(identity, namespace)
+          },
+          env
+        )
         const replica = {
           identity,
           user: userOf(identity),
@@ -286,6 +291,26 @@ export const leader = (namespace: string) =>
       Effect.orElseSucceed(() => undefined)
     )
   )
+
+/** Each start and stop of an EVC's daemon, from the replicas' JSON logs, oldest first. */
+export const daemonLog = (g: Group) =>
+  [...g.replicas.values()]
+    .flatMap((r) =>
+      r.process.lines().flatMap((line) => {
+        if (!line.startsWith("{")) return []
+        const entry = JSON.parse(line) as { time?: string; message?: string; name?: string }
+        const what =
+          entry.message === "daemon watch started"
+            ? "start"
+            : entry.message === "daemon watch stopped"
+              ? "stop"
+              : undefined
+        return what === undefined
+          ? []
+          : [{ at: Date.parse(entry.time ?? ""), what, evc: entry.name ?? "", replica: r.identity }]
+      })
+    )
+    .sort((a, b) => a.at - b.at)
 
 /** The replica the split of `members` gives each EVC to, by name. */
 export const owners = (uids: ReadonlyMap<string, string>, members: ReadonlyArray<string>) => {

@@ -3,9 +3,11 @@
  * with a user of its own, against the real control plane (kube-apiserver v1.36.3 with the
  * `ShardedListAndWatch` gate), judged from the API server's audit log:
  *
- * - sharded, three replicas split the EVCs and each EVC is handled once, by the replica the
- *   split gives it to; the API server filters their watches; a replica killed with SIGKILL has
- *   its EVCs taken over once its lease expires; one stopped with SIGTERM hands over at once;
+ * - sharded, replicas split the EVCs and each EVC is handled once, by the replica the split
+ *   gives it to; a third replica that joins two moves only the EVCs that change owner (their
+ *   daemons stop on the old owner before they start on the new one; no other daemon restarts);
+ *   the API server filters their watches; a replica killed with SIGKILL has its EVCs taken
+ *   over once its lease expires; one stopped with SIGTERM hands over at once;
  * - with leader election, only the leader writes; when it is killed, a standby takes over;
  * - sharded, a replica whose API calls stall (the fault proxy holds its answers) stops before
  *   its lease can expire, the others take its EVCs, it rejoins when the stall ends; the table
@@ -18,6 +20,7 @@ import { assert, layer } from "@effect/vitest"
 import { Builtins } from "@kubefx/core"
 import { Effect } from "effect"
 import {
+  daemonLog,
   elected,
   type Group,
   group,
@@ -35,6 +38,49 @@ import {
 /** Convergence after a fault: the lease duration, then a minute of margin for a busy machine. */
 const within = (timing.leaseDuration + 60) * 1000
 
+const evcsLabel = 'resource="ephemeralvolumeclaims.kopf.dev"'
+
+/** Waits (a minute at most) until `ok`; dies with the replicas' last lines otherwise. */
+const eventually = (what: string, g: Group, ok: () => boolean) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + 60_000
+    while (!ok()) {
+      if (Date.now() > deadline)
+        return yield* Effect.die(new Error(`${what}: not within a minute\n\n${g.logs()}`))
+      yield* Effect.sleep("200 millis")
+    }
+  })
+
+/** What a membership change did to the EVCs' daemons (`entries` from it on): the EVCs that
+ * stayed with their replica and had their daemon restarted anyway, and those that moved but
+ * did not stop on the old owner, then start on the new one. */
+const daemonMoves = (
+  entries: ReturnType<typeof daemonLog>,
+  before: ReadonlyMap<string, string>,
+  after: ReadonlyMap<string, string>
+) => {
+  const of = (name: string) => entries.filter((e) => e.evc === name)
+  const names = [...before.keys()]
+  const stayed = names.filter((n) => before.get(n) === after.get(n))
+  const moved = names.filter((n) => before.get(n) !== after.get(n))
+  return {
+    stayed: stayed.length,
+    moved: moved.length,
+    restarted: stayed.filter((n) => of(n).length > 0),
+    outOfOrder: moved.filter((n) => {
+      const [stop, start, ...rest] = of(n)
+      return !(
+        rest.length === 0 &&
+        stop?.what === "stop" &&
+        stop.replica === before.get(n) &&
+        start?.what === "start" &&
+        start.replica === after.get(n) &&
+        stop.at <= start.at
+      )
+    })
+  }
+}
+
 /** Fails the test with the problems, and every replica's last lines. */
 const verdict = (g: Group, problems: ReadonlyArray<string>) =>
   problems.length === 0
@@ -51,24 +97,68 @@ const converge = (g: Group, what: string) =>
 
 layer(SuiteLive, { excludeTestServices: true, timeout: "5 minutes" })("replicas", (it) => {
   it.effect(
-    "sharded: split by owner, server-side watches, kill -9 moves a share, SIGTERM hands over at once",
+    "sharded: split by owner, server-side watches, a join moves only the EVCs that change owner, kill -9 moves a share, SIGTERM hands over at once",
     () =>
       Effect.gen(function* () {
-        const g = yield* group("sharded", ["a", "b", "c"], sharded())
-        for (const identity of ["a", "b", "c"]) yield* Effect.orDie(g.start(identity))
+        const g = yield* group("sharded", ["a", "b", "c"], sharded({ logFormat: "json" }), {
+          KUBEFX_EVC_DAEMON: "1"
+        })
+        for (const identity of ["a", "b"]) yield* Effect.orDie(g.start(identity))
         const first = yield* g.create("first", 30)
+        yield* converge(g, "two replicas")
+        const daemonsOn = (members: ReadonlyArray<string>) =>
+          eventually(`the daemons run on ${members.join(", ")}`, g, () => {
+            const running = new Map<string, Set<string>>()
+            for (const e of daemonLog(g)) {
+              const on = running.get(e.evc) ?? new Set<string>()
+              if (e.what === "start") on.add(e.replica)
+              else on.delete(e.replica)
+              running.set(e.evc, on)
+            }
+            const split = owners(first, members)
+            return [...split].every(([name, owner]) => {
+              const on = [...(running.get(name) ?? [])]
+              return on.length === 1 && on[0] === owner
+            })
+          })
+        yield* daemonsOn(["a", "b"])
+
+        // c joins: the EVCs that stay with a or b keep their daemons; those that go to c stop
+        // on their old owner before they start on c.
+        const before = { a: 0, b: 0 }
+        for (const id of ["a", "b"] as const)
+          before[id] = yield* metric(g.replicas.get(id)!, "kubefx_watch_events_total", evcsLabel)
+        const joined = Date.now()
+        yield* Effect.orDie(g.start("c"))
+        yield* daemonsOn(["a", "b", "c"])
+        const moves = daemonMoves(
+          daemonLog(g).filter((e) => e.at >= joined),
+          owners(first, ["a", "b"]),
+          owners(first, ["a", "b", "c"])
+        )
+        assert.isAbove(moves.moved, 0, "the join moves some EVCs")
+        assert.deepStrictEqual(moves.restarted, [], "no daemon of an EVC that stayed restarted")
+        assert.deepStrictEqual(moves.outOfOrder, [], "each moved daemon stopped, then started")
+        const relisted: Array<string> = []
+        for (const id of ["a", "b"] as const)
+          relisted.push(
+            `${id} ${(yield* metric(g.replicas.get(id)!, "kubefx_watch_events_total", evcsLabel)) - before[id]}`
+          )
+        yield* print(
+          `[replicas] join of c: ${moves.moved} of ${first.size} EVCs moved (daemons stopped, then started on c), ${moves.stayed} stayed (no daemon restarted); EVCs received by the others during the join: ${relisted.join(", ")}`
+        )
+
+        const second = yield* g.create("second", 30)
         yield* converge(g, "three replicas")
-        const byOwner = owners(first, ["a", "b", "c"])
         const writers = g.writers()
-        const misplaced = [...byOwner].filter(
+        const misplaced = [...owners(first, ["a", "b"]), ...owners(second, ["a", "b", "c"])].filter(
           ([name, owner]) => writers.get(name)?.join() !== userOf(owner)
         )
         assert.deepStrictEqual(misplaced, [], "each EVC written by its owner")
-        assert.sameMembers([...new Set(byOwner.values())], ["a", "b", "c"])
+        assert.sameMembers([...new Set(owners(second, ["a", "b", "c"]).values())], ["a", "b", "c"])
         // The API server filtered the watches of the custom resource: each replica received
         // EVCs, and none of another's shard (it would have dropped them on the client).
         for (const r of g.replicas.values()) {
-          const evcsLabel = 'resource="ephemeralvolumeclaims.kopf.dev"'
           assert.isAbove(yield* metric(r, "kubefx_watch_events_total", evcsLabel), 0)
           assert.strictEqual(
             yield* metric(r, "kubefx_shard_filtered_total", evcsLabel),

@@ -5,11 +5,12 @@
  *
  * @internal
  */
-import { KubeObject } from "@kubefx/core"
+import type { KubeObject } from "@kubefx/core"
 import { Effect, FiberMap, Queue, Stream } from "effect"
 import type * as KubeError from "../KubeError.ts"
 import * as NamespaceSelector from "../NamespaceSelector.ts"
 import * as WatchState from "../WatchState.ts"
+import * as Known from "./known.ts"
 
 type Events = Stream.Stream<WatchState.WatchEvent, KubeError.KubeError>
 
@@ -44,38 +45,6 @@ export const fixed = (scopes: ReadonlyArray<string | undefined>, sources: Source
       )
     )
   })
-
-/** The objects emitted per namespace and not deleted since: what is still there. */
-const makeTracker = () => {
-  const emitted = new Map<string, Map<string, KubeObject.KubeObject>>()
-  return {
-    track: (namespace: string, event: WatchState.WatchEvent) => {
-      let objects = emitted.get(namespace)
-      if (objects === undefined) {
-        objects = new Map()
-        emitted.set(namespace, objects)
-      }
-      switch (event._tag) {
-        case "Applied":
-          objects.set(KubeObject.key(event.object), event.object)
-          return
-        case "Deleted":
-          objects.delete(KubeObject.key(event.object))
-          return
-        case "Synced":
-          objects.clear()
-          for (const o of event.objects) objects.set(KubeObject.key(o), o)
-          return
-      }
-    },
-    /** Forgets a namespace; answers the objects last known there. */
-    drop: (namespace: string): ReadonlyArray<KubeObject.KubeObject> => {
-      const left = emitted.get(namespace)
-      emitted.delete(namespace)
-      return [...(left?.values() ?? [])]
-    }
-  }
-}
 
 /**
  * Readiness of a `Matching` scope: ready once every namespace that matched at the first list
@@ -117,7 +86,8 @@ export const matching = (selector: NamespaceSelector.NamespaceSelector, sources:
     (queue) =>
       Effect.gen(function* () {
         const fibers = yield* FiberMap.make<string, void, KubeError.KubeError>()
-        const tracker = makeTracker()
+        // The objects emitted and not deleted since: what is still there.
+        const tracker = Known.make()
         const readiness = makeReadiness(sources.ready)
 
         // An event counts as emitted once it is in the queue: interruption (the namespace is
@@ -125,7 +95,7 @@ export const matching = (selector: NamespaceSelector.NamespaceSelector, sources:
         const emit = (namespace: string, event: WatchState.WatchEvent) =>
           Effect.uninterruptibleMask((restore) =>
             restore(Queue.offer(queue, event)).pipe(
-              Effect.andThen(Effect.sync(() => tracker.track(namespace, event))),
+              Effect.andThen(Effect.sync(() => tracker.track(event))),
               Effect.andThen(
                 event._tag === "Synced" && event.initial
                   ? Effect.suspend(() => {

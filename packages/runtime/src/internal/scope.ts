@@ -13,6 +13,13 @@
  * when to go on (the watcher wraps this with {@link StreamBackoff}). A watch that delivers
  * nothing, not even a bookmark, for `idleTimeout` fails with `WATCH_IDLE`.
  *
+ * A sharded scope follows its shard as it moves: the watch ends, the objects outside the new
+ * ranges are forgotten without an event (they were not deleted: another replica has them now),
+ * and the next step watches on from the same resourceVersion with the new selector when nothing
+ * was gained, or lists when some range was (its objects are new to the scope; those it keeps
+ * are unchanged, so the list's diff sends nothing for them) or when the server has not yet
+ * shown whether it applies the selector (the scope had listed the whole space).
+ *
  * @internal
  */
 import { type KubeObject, type Resource, Shard } from "@kubefx/core"
@@ -22,6 +29,7 @@ import type { KubeService, ObjectList, RawWatchEvent } from "../Kube.ts"
 import * as KubeError from "../KubeError.ts"
 import * as Metrics from "../Metrics.ts"
 import * as WatchState from "../WatchState.ts"
+import * as Live from "./liveShard.ts"
 
 /** What one scope's steps need. @internal */
 export interface Scope {
@@ -42,32 +50,72 @@ export interface Scope {
 }
 
 /**
- * A scope's shard: the objects whose hash of `key` falls in `ranges`. `selector` is sent to the
- * API server (KEP-5866) until it shows it does not honour it (`undefined` then); the client
- * filters every object either way. @internal
+ * A scope's shard: the objects whose hash of `key` falls in `ranges`, the ranges of the live
+ * shard's `version` this scope follows now (its known set holds only their objects).
+ * `selector` is sent to the API server (KEP-5866) until it shows it does not honour it
+ * (`mode` "client" then); the client filters every object either way. @internal
  */
 export interface ShardFilter {
+  readonly shard: Live.LiveShard
   readonly key: Shard.Key
-  readonly ranges: ReadonlyArray<Shard.Range>
+  ranges: ReadonlyArray<Shard.Range>
+  version: number
   selector: string | undefined
   /** How the server answered the first list: applied (echoed), ignored, or did not say. */
   mode: "unknown" | "server" | "unconfirmed" | "client"
+  /** Where the scope says which version of the shard it has listed. */
+  readonly tracked: Live.Tracked
 }
 
-/** A scope's shard filter for `ranges` (`serverSide`: ask the server to filter too). @internal */
-export const shardFilter = (
-  key: Shard.Key,
-  ranges: ReadonlyArray<Shard.Range>,
-  serverSide: boolean
-): ShardFilter => {
-  const selector = Shard.selector(ranges, key)
-  return {
-    key,
-    ranges,
-    selector: serverSide && selector._tag === "Some" ? selector.value : undefined,
-    mode: serverSide ? "unknown" : "client"
-  }
+const selectorOf = (filter: Pick<ShardFilter, "key" | "ranges" | "mode">) => {
+  const selector = Shard.selector(filter.ranges, filter.key)
+  return filter.mode !== "client" && selector._tag === "Some" ? selector.value : undefined
 }
+
+/** A scope's filter of a live shard (tracked until `tracked.close()`). @internal */
+export const shardFilter = (shard: Live.LiveShard): ShardFilter => {
+  const { ranges, version } = shard.current()
+  const filter: ShardFilter = {
+    shard,
+    key: shard.key,
+    ranges,
+    version,
+    selector: undefined,
+    mode: shard.serverSide ? "unknown" : "client",
+    tracked: shard.track()
+  }
+  filter.selector = selectorOf(filter)
+  return filter
+}
+
+/**
+ * Follows a move of the shard, if there was one: the known objects outside the new ranges are
+ * forgotten (no event), and the state is expired (the next step lists) when a range was
+ * gained; otherwise the move needs no list and counts as listed at once. @internal
+ */
+export const follow = (scope: Scope): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const filter = scope.shard
+    if (filter === undefined) return Effect.void
+    const { ranges, version } = filter.shard.current()
+    if (version === filter.version) return Effect.void
+    const gained = !Live.within(ranges, filter.ranges)
+    filter.ranges = ranges
+    filter.version = version
+    filter.selector = selectorOf(filter)
+    for (const [k, object] of scope.state.known)
+      if (!inShard(scope, object)) scope.state.known.delete(k)
+    // A list also shows whether the server applies the selector, when no list has yet (the
+    // scope listed the whole space, without one).
+    const unjudged = filter.mode === "unknown" && filter.selector !== undefined
+    if (gained || unjudged) {
+      WatchState.expire(scope.state)
+      return Effect.logDebug(
+        `${where(scope)}: the shard ${gained ? "gained ranges" : "has a selector now"}; relisting`
+      )
+    }
+    return filter.tracked.listed(version)
+  })
 
 /** Whether the scope's shard has the object (always, unsharded). @internal */
 export const inShard = (scope: Scope, object: KubeObject.KubeObject): boolean =>
@@ -156,8 +204,9 @@ const listShard = (scope: Scope): Effect.Effect<ObjectList, KubeError.KubeError>
       )
     )
 
-const list = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
-  Stream.fromEffect(listShard(scope)).pipe(
+const list = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> => {
+  const version = scope.shard?.version
+  return Stream.fromEffect(listShard(scope)).pipe(
     Stream.tap((found) =>
       Effect.logDebug(
         `listed ${where(scope)}: ${found.items.length} objects at ${found.resourceVersion}`
@@ -173,8 +222,16 @@ const list = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.Kube
       Stream.fromIterable(
         WatchState.relisted(scope.state, { ...found, items: found.items.map(scope.slim) })
       )
+    ),
+    Stream.concat(
+      Stream.fromEffectDrain(
+        version === undefined || scope.shard === undefined
+          ? Effect.void
+          : scope.shard.tracked.listed(version)
+      )
     )
   )
+}
 
 /** The events of one raw watch event, or the error it stands for. */
 const stepOf = (
@@ -230,6 +287,7 @@ const watch = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.Kub
   Stream.suspend(() => {
     const from = scope.state.resourceVersion
     const idle = scope.idleTimeout
+    const shard = scope.shard
     return scope.kube
       .watch(scope.resource, {
         namespace: scope.state.namespace,
@@ -239,9 +297,11 @@ const watch = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.Kub
         allowWatchBookmarks: true,
         timeoutSeconds: scope.timeoutSeconds,
         onOpen: scope.probe?.alive,
-        shardSelector: scope.shard?.selector
+        shardSelector: shard?.selector
       })
       .pipe(
+        // The shard moved: this watch ends, the next step follows it.
+        shard === undefined ? identity : Stream.interruptWhen(shard.shard.changed(shard.version)),
         Stream.timeoutOrElse({
           duration: idle,
           orElse: () =>
@@ -286,8 +346,15 @@ const watch = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.Kub
  * @internal
  */
 export const run = (scope: Scope): Stream.Stream<WatchState.WatchEvent, KubeError.KubeError> =>
-  Stream.suspend(() =>
-    scope.state.resourceVersion === undefined
-      ? Stream.concat(list(scope), watch(scope))
-      : watch(scope)
+  Stream.unwrap(
+    Effect.as(
+      follow(scope),
+      Stream.suspend(() =>
+        scope.state.resourceVersion === undefined
+          ? Stream.concat(list(scope), watch(scope))
+          : watch(scope)
+      )
+    )
   ).pipe(Stream.repeat(Schedule.spaced("50 millis")))
+
+const identity = <A>(a: A): A => a

@@ -1,23 +1,32 @@
 /**
- * The serving of a sharded replica: one term at a time serves a set of buckets (the operator's
- * serving with that shard, through a client fenced by the member's Lease); changing the set
- * stops the term (drained, or within the margin when fenced) before the next one starts. A
- * stopped term's client refuses writes, whatever of it lingers.
+ * The serving of a sharded replica: one term serves the buckets the replica holds (the
+ * operator's serving with a live shard of those buckets, through a client fenced by the
+ * member's Lease). A change of the buckets moves the term's shard: the buckets given up are
+ * drained first (the serving's `move` answers once nothing of theirs runs), the buckets gained
+ * are added after, and the objects of the buckets kept are not touched. The term stops when
+ * nothing is left to serve (drained), or at the fence (within the margin); a stopped term's
+ * client refuses writes, whatever of it lingers.
  *
  * @internal
  */
+import type { Shard } from "@kubefx/core"
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Option, Semaphore } from "effect"
 import type { KubeService } from "../Kube.ts"
 import type { Serving } from "../Sharding.ts"
 import * as Leases from "./lease.ts"
+import * as Live from "./liveShard.ts"
+
+type Move = (ranges: ReadonlyArray<Shard.Range>) => Effect.Effect<void>
 
 /** The serving of a set of buckets, while it runs. */
 interface Term {
-  readonly buckets: ReadonlySet<number>
+  buckets: ReadonlySet<number>
   readonly fiber: Fiber.Fiber<never, unknown>
   readonly stopWithin: Leases.StopWithin
-  /** Closed once stopped: its client refuses writes from then on. */
-  readonly status: { closed: boolean; listed: boolean }
+  readonly shard: Live.LiveShard
+  /** Closed once stopped: its client refuses writes from then on. `move` is how the serving
+   * follows its shard (`undefined`: it cannot; it is restarted instead). */
+  readonly status: { closed: boolean; listed: boolean; move: Move | undefined }
 }
 
 const sameSet = (a: ReadonlySet<number>, b: ReadonlySet<number>) =>
@@ -30,14 +39,16 @@ export interface Config<E, R> {
   readonly fence: Leases.Fence
   /** `leaseDuration - renewDeadline`: a fenced stop must be over within it. */
   readonly margin: number
-  readonly shard: (buckets: ReadonlySet<number>) => Serving["shard"]
+  readonly key: Shard.Key
+  readonly serverSide: boolean
+  readonly ranges: (buckets: ReadonlySet<number>) => ReadonlyArray<Shard.Range>
   readonly what: string
   readonly serve: (serving: Serving) => Effect.Effect<never, E, R>
   /** Where a term's failure goes (the replica fails with it). */
   readonly failed: Deferred.Deferred<never, E>
   /** Called when a term has listed its buckets. */
   readonly listed: Effect.Effect<void>
-  /** Wraps a graceful stop (the member renews its Lease meanwhile). */
+  /** Wraps a drain (the member renews its Lease meanwhile). */
   readonly drain: <A>(effect: Effect.Effect<A>) => Effect.Effect<A>
 }
 
@@ -47,8 +58,9 @@ export interface Controller<R> {
   readonly current: () =>
     | { readonly buckets: ReadonlySet<number>; readonly listed: boolean }
     | undefined
-  /** Serves `want` (nothing for none): a term of other buckets stops first, drained, or within
-   * the margin when `fenced`. One change at a time. */
+  /** Serves `want` (nothing for none): the buckets given up are drained before the others are
+   * added, one change at a time; with `fenced`, the term stops within the margin at once, even
+   * while a change is under way. */
   readonly serve: (want: ReadonlySet<number>, fenced: boolean) => Effect.Effect<void, never, R>
 }
 
@@ -56,28 +68,39 @@ export interface Controller<R> {
 export const make = <E, R>(config: Config<E, R>): Controller<R> => {
   const lock = Semaphore.makeUnsafe(1)
   let term: Term | undefined
+  /** Completes once the last term stopped: a new one starts only then. */
+  let stopped: Effect.Effect<void> = Effect.void
 
   const stop = (fenced: boolean) =>
-    Effect.gen(function* () {
+    Effect.suspend(() => {
       const t = term
-      if (t === undefined) return
+      if (t === undefined) return Effect.void
       term = undefined
-      if (fenced) t.stopWithin.millis = config.margin / 2
+      const done = Deferred.makeUnsafe<void>()
+      stopped = Deferred.await(done)
+      // Fenced, the term lost the Lease: its writes are refused from now on, even if a renewal
+      // succeeds meanwhile.
+      if (fenced) {
+        t.stopWithin.millis = config.margin / 2
+        t.status.closed = true
+      }
       const interrupt = Fiber.interrupt(t.fiber)
-      const stopped = fenced
-        ? yield* Effect.timeoutOption(interrupt, Duration.millis(config.margin))
-        : yield* Effect.asSome(config.drain(interrupt))
-      t.status.closed = true
-      if (Option.isNone(stopped))
-        yield* Effect.logError(
-          "sharding: handlers still running after the lease could not be renewed; their writes are refused"
-        )
+      return Effect.gen(function* () {
+        const over = fenced
+          ? yield* Effect.timeoutOption(interrupt, Duration.millis(config.margin))
+          : yield* Effect.asSome(config.drain(interrupt))
+        t.status.closed = true
+        if (Option.isNone(over))
+          yield* Effect.logError(
+            "sharding: handlers still running after the lease could not be renewed; their writes are refused"
+          )
+      }).pipe(Effect.ensuring(Deferred.succeed(done, undefined)))
     })
 
   const start = (buckets: ReadonlySet<number>) =>
     Effect.gen(function* () {
-      if (buckets.size === 0) return
-      const status = { closed: false, listed: false }
+      yield* stopped
+      const status: Term["status"] = { closed: false, listed: false, move: undefined }
       const fence = config.fence
       const view = {
         get until() {
@@ -86,14 +109,18 @@ export const make = <E, R>(config: Config<E, R>): Controller<R> => {
       } as Leases.Fence
       const stopWithin: Leases.StopWithin = { millis: undefined }
       const client = yield* Leases.fenced(config.kube, view, config.what)
+      const shard = Live.make(config.key, config.ranges(buckets), config.serverSide, config.listed)
       const serving = config.serve({
         kube: client,
-        shard: config.shard(buckets),
+        shard,
         stopWithin,
         listed: Effect.suspend(() => {
           status.listed = true
           return config.listed
-        })
+        }),
+        onMove: (move) => {
+          status.move = move
+        }
       })
       const fiber = yield* Effect.forkChild(
         serving.pipe(
@@ -104,19 +131,46 @@ export const make = <E, R>(config: Config<E, R>): Controller<R> => {
           )
         )
       )
-      term = { buckets, fiber, stopWithin, status }
+      term = { buckets, fiber, stopWithin, shard, status }
+      // The fence passed while the term was starting: a fenced stop found nothing to stop.
+      if ((yield* Leases.localMillis) >= config.fence.until) yield* stop(true)
+    })
+
+  /** Moves the term to `want`: drains the buckets it gives up, then adds the others. */
+  const move = (t: Term, move: Move, want: ReadonlySet<number>) =>
+    Effect.gen(function* () {
+      const keep = new Set([...t.buckets].filter((b) => want.has(b)))
+      if (keep.size < t.buckets.size) {
+        yield* config.drain(move(config.ranges(keep)))
+        // Stopped at the fence meanwhile: nothing more to move.
+        if (term !== t) return
+        t.buckets = keep
+      }
+      if (want.size > keep.size) {
+        yield* move(config.ranges(want))
+        t.buckets = want
+      }
+    })
+
+  const change = (want: ReadonlySet<number>) =>
+    Effect.suspend(() => {
+      const t = term
+      if (want.size === 0) return stop(false)
+      if (t === undefined) return start(want)
+      if (sameSet(t.buckets, want)) return Effect.void
+      const follow = t.status.move
+      // Nothing kept (or a serving that cannot follow): a new term.
+      if (follow === undefined || ![...t.buckets].some((b) => want.has(b)))
+        return Effect.andThen(stop(false), start(want))
+      return move(t, follow, want)
     })
 
   return {
     current: () =>
-      term === undefined ? undefined : { buckets: term.buckets, listed: term.status.listed },
-    serve: (want, fenced) =>
-      lock.withPermits(1)(
-        Effect.suspend(() =>
-          term !== undefined && sameSet(term.buckets, want)
-            ? Effect.void
-            : Effect.andThen(stop(fenced), start(want))
-        )
-      )
+      term === undefined
+        ? undefined
+        : { buckets: term.buckets, listed: term.status.listed && term.shard.listed() },
+    // The fence waits for no change under way (a drain can be long): the term is interrupted.
+    serve: (want, fenced) => (fenced ? stop(true) : lock.withPermits(1)(change(want)))
   }
 }

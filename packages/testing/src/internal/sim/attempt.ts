@@ -6,6 +6,8 @@
 import { KubeError } from "@kubefx/runtime"
 import { Effect } from "effect"
 import * as Selector from "../selector.ts"
+import * as ShardSelector from "../shardSelector.ts"
+import { fail } from "../store/failures.ts"
 import * as Store from "../store.ts"
 
 /** Runs `f`: its value, or the error of the `Fail` it threw. */
@@ -41,6 +43,25 @@ export const parseSelectors = (
       )
     }
   })
+
+/**
+ * The shard selector of a request, read as kube-apiserver v1.36.3 with `ShardedListAndWatch`
+ * reads it: none for an absent or empty one (or with the gate off: the server ignores it),
+ * and a 500 (a plain error, not a `Status` of the store) for one that does not parse. Throws.
+ */
+export const shardSelector = (
+  req: KubeError.RequestInfo,
+  gate: boolean,
+  text: string | undefined
+): ShardSelector.ShardSelector | undefined => {
+  if (!gate || text === undefined || text === "") return undefined
+  try {
+    return ShardSelector.parse(text)
+  } catch (e) {
+    if (!(e instanceof ShardSelector.ShardSelectorError)) throw e
+    return fail(req, 500, "", `invalid shard selector: ${e.message}`)
+  }
+}
 
 /** 404 for a path the simulation serves nothing at. */
 export const notServed = (req: KubeError.RequestInfo) =>

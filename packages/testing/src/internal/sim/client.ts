@@ -13,8 +13,9 @@ import {
   type WriteOptions
 } from "@kubefx/runtime"
 import { Clock, type Duration, Effect } from "effect"
+import * as ShardSelector from "../shardSelector.ts"
 import * as Store from "../store.ts"
-import { attempt, notServed, parseSelectors } from "./attempt.ts"
+import { attempt, notServed, parseSelectors, shardSelector } from "./attempt.ts"
 import * as Discovery from "./discovery.ts"
 import * as Network from "./network.ts"
 import type { Pages } from "./pages.ts"
@@ -34,6 +35,8 @@ export interface Env {
   readonly bookmarkInterval: Duration.Duration
   readonly watchTimeout: Duration.Duration
   readonly webhooks: Webhooks.Webhooks
+  /** The `ShardedListAndWatch` feature gate: lists and watches honour `shardSelector`. */
+  readonly sharded: boolean
 }
 
 /** One request on a connection: faults first, then `run` on the store at the current time. */
@@ -112,13 +115,23 @@ const reads = (
     const req = { method: "GET", path: Paths.path(resource, { namespace: o.namespace }) }
     return Effect.flatMap(parseSelectors(req, o.labelSelector, o.fieldSelector), (match) =>
       call(env, conn, req, "read", true, () => {
+        const def = store.resolve(req, resource)
+        const shard = shardSelector(req, env.sharded, o.shardSelector)
+        // Lists of built-in types say what they were filtered by; lists of custom resources
+        // (unstructured) do not, in v1.36.
+        const echo = shard === undefined || def.custom ? {} : { shard: ShardSelector.format(shard) }
         if (o.continue === undefined) {
-          const all = store.list(req, resource, o.namespace, match)
-          return env.pages.slice(all.items, all.resourceVersion, o.limit)
+          const all = store.list(
+            req,
+            resource,
+            o.namespace,
+            shard === undefined ? match : (x) => match(x) && ShardSelector.matches(shard, x)
+          )
+          return { ...env.pages.slice(all.items, all.resourceVersion, o.limit), ...echo }
         }
         const page = env.pages.take(o.continue)
         if (page === undefined) throw expiredContinue(req)
-        return env.pages.slice(page.items, page.resourceVersion, o.limit)
+        return { ...env.pages.slice(page.items, page.resourceVersion, o.limit), ...echo }
       })
     )
   }

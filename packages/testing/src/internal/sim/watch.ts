@@ -14,8 +14,9 @@ import {
 } from "@kubefx/runtime"
 import { Cause, Duration, Effect, Queue, Stream } from "effect"
 import type * as Scope from "effect/Scope"
+import * as ShardSelector from "../shardSelector.ts"
 import * as Store from "../store.ts"
-import { attempt, parseSelectors } from "./attempt.ts"
+import { attempt, parseSelectors, shardSelector } from "./attempt.ts"
 import * as Network from "./network.ts"
 
 type Err = KubeError.KubeError
@@ -27,6 +28,8 @@ export interface Env {
   readonly network: Network.Network
   readonly bookmarkInterval: Duration.Duration
   readonly watchTimeout: Duration.Duration
+  /** The `ShardedListAndWatch` feature gate. */
+  readonly sharded: boolean
 }
 
 /** One watch request, as the server has it. */
@@ -198,7 +201,10 @@ const open = (env: Env, conn: Network.Conn, r: Request): Effect.Effect<void, Err
       return expire(r.events, `too old resource version: ${from ?? ""} (injected)`)
     }
     const def = yield* attempt(() => store.resolve(r.req, r.resource))
-    const s = session(env, conn, r, def, match, fault.silent, sent)
+    const shard = yield* attempt(() => shardSelector(r.req, env.sharded, r.options.shardSelector))
+    const matching =
+      shard === undefined ? match : (o: unknown) => match(o) && ShardSelector.matches(shard, o)
+    const s = session(env, conn, r, def, matching, fault.silent, sent)
     const opened = yield* attempt(() => store.openWatch(r.req, r.resource, s.watch, from))
     if (opened._tag === "Expired") {
       network.note(`${what} -> 410`)
