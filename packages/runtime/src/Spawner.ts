@@ -30,7 +30,18 @@ import {
   Spawn,
   Storage
 } from "@kubefx/core"
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Metric, Option } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Metric,
+  Option,
+  References
+} from "effect"
 import * as Scope from "effect/Scope"
 import type * as Events from "./Events.ts"
 import * as Metrics from "./Metrics.ts"
@@ -237,6 +248,14 @@ export const make = <R>(
         }
       })
 
+    /** The services of a run's fiber: the spawner's, its lines annotated as a step's are. */
+    const contextOf = (entry: Entry, handler: Handler.Handler<unknown>) =>
+      Context.add(context, References.CurrentLogAnnotations, {
+        ...Context.get(context, References.CurrentLogAnnotations),
+        resource: options.controller,
+        ...annotations(entry.latest, handler.id)
+      })
+
     const holding = (key: string): boolean => {
       const entry = entries.get(key)
       if (entry === undefined) return false
@@ -278,16 +297,19 @@ export const make = <R>(
         const program = (
           spawn._tag === "Daemon" ? daemon(entry, run, spawn) : timer(entry, run, spawn)
         ) as Effect.Effect<"Done" | "Failed" | undefined, never, R>
-        const logged = Effect.annotateLogs(annotations(entry.latest, handler.id))
         run.fiber = yield* program.pipe(
           Effect.onExit((exit) =>
-            logged(ended(key, entry, run, Exit.isSuccess(exit) ? exit.value : undefined))
+            ended(key, entry, run, Exit.isSuccess(exit) ? exit.value : undefined)
           ),
-          logged,
-          Effect.provideContext(context),
-          Effect.forkIn(scope)
+          Effect.forkIn(scope),
+          // The fiber starts from the spawner's services, not the step's: it keeps neither the
+          // step's span nor anything else of the step alive.
+          Effect.setContext(contextOf(entry, handler))
         )
-        yield* logged(Effect.logInfo(`${noun(handler)} ${handler.id} started`))
+        yield* Effect.annotateLogs(
+          Effect.logInfo(`${noun(handler)} ${handler.id} started`),
+          annotations(entry.latest, handler.id)
+        )
       })
 
     /** Asks a run to stop, gives a daemon its grace, interrupts, abandons after a second. */
