@@ -256,8 +256,10 @@ const nextOf = (outcome: Outcome.Outcome): Next => {
 }
 
 /**
- * Runs a daemon or a timer once (in a span `kubefx.handler`, as a step's handlers run) and
- * settles what the run came to. Never fails: failures, defects and timeouts are outcomes.
+ * Runs a daemon or a timer once and settles what the run came to. A timer's run is in a span
+ * `kubefx.handler`, as a step's handlers are; a daemon's is in none (it lasts as long as the
+ * daemon, and spans are for bounded work: the daemon's own spans are traces of their own).
+ * Never fails: failures, defects and timeouts are outcomes.
  *
  * @example
  * ```ts
@@ -292,8 +294,9 @@ export const run = <R>(
   const meta = Json.asObject(input.body.metadata)
   const uid = typeof meta.uid === "string" ? meta.uid : `${meta.namespace}/${meta.name}`
   const { stopped, isStopped, latest } = input
+  const invoke = handler.spawn?._tag === "Daemon" ? Invocation.runOnce : Invocation.invoke
   return Effect.map(
-    Invocation.invoke(handler, {
+    invoke(handler, {
       resource: input.resource,
       body: input.body,
       reason: handler.kind,

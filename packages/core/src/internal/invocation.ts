@@ -105,9 +105,15 @@ export const invoke = <R>(
     }
   )
 
+/**
+ * Runs a handler once as {@link invoke} does, without a span: a daemon's run lasts as long as
+ * the daemon, and a span is for bounded work.
+ *
+ * @internal
+ */
 // Written without generators, and the context is handed over once: a daemon's run lasts as
 // long as the daemon, and every frame of its program, with what it holds, is kept that long.
-const runOnce = <R>(
+export const runOnce = <R>(
   handler: Handler.Handler<R>,
   input: Invocation
 ): Effect.Effect<Attempt, never, R> =>
