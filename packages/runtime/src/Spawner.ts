@@ -112,10 +112,11 @@ interface Entry {
   digest: string
   changed: number
   readonly runs: Map<string, Run>
-  /** Ended with a success: not started again by this process. */
-  readonly done: Set<string>
-  /** Failed for good, with the digest it failed on: not started again before a change. */
-  readonly failed: Map<string, string>
+  /** Ended with a success: not started again by this process (made when first needed). */
+  done: Set<string> | undefined
+  /** Failed for good, with the digest it failed on: not started again before a change (made
+   * when first needed). */
+  failed: Map<string, string> | undefined
 }
 
 /** How a run's fiber ended: on its own (`Done`, `Failed`), a timer's run to be followed by the
@@ -206,29 +207,44 @@ export const make = <R>(
         yield* options.postEvents(entry.latest, [settled.event])
       })
 
-    /** Runs the handler until it ends, each run with its log line, metric, write and event; a
-     * retry runs again after its delay. Answers how it ended, if it did on its own. */
-    const attempts = (entry: Entry, run: Run, cause: string) =>
-      Effect.gen(function* () {
-        let state = Progress.start(cause, yield* Clock.currentTimeMillis)
-        while (true) {
-          const settled = yield* Spawn.run(run.handler, {
+    /** One run with its log line, metric, write and event; a retry runs again after its
+     * delay. Answers how the runs ended, if they did on its own. Written without generators: a
+     * daemon's run lasts as long as the daemon, and so do its frames. */
+    const attempt = (
+      entry: Entry,
+      run: Run,
+      state: Progress.HandlerState
+    ): Effect.Effect<"Done" | "Failed" | undefined, never, unknown> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.flatMap(
+          Spawn.run(run.handler, {
             resource: options.resource,
             body: entry.latest as Json.JsonObject,
             storage: entry.storage,
             state,
-            now: yield* Clock.currentTimeMillis,
+            now,
             stopped: Deferred.await(run.stop),
             isStopped: Deferred.isDone(run.stop),
             latest: Effect.sync(() => entry.latest as Json.JsonObject)
-          })
-          yield* report(run.handler, settled)
-          yield* write(entry, settled)
-          if (settled.next._tag !== "Retry") return settled.next._tag
-          state = settled.state
-          if (yield* sleepUnlessStopped(run, settled.next.delayMillis)) return undefined
-        }
+          }),
+          (settled) => Effect.andThen(report(run.handler, settled), after(entry, run, settled))
+        )
+      )
+
+    const after = (entry: Entry, run: Run, settled: Spawn.Settled) =>
+      Effect.andThen(write(entry, settled), () => {
+        const { next } = settled
+        if (next._tag !== "Retry") return Effect.succeed(next._tag)
+        return Effect.flatMap(sleepUnlessStopped(run, next.delayMillis), (stopped) =>
+          stopped ? Effect.succeed(undefined) : attempt(entry, run, settled.state)
+        )
       })
+
+    /** Runs the handler until it ends (see {@link attempt}). */
+    const attempts = (entry: Entry, run: Run, cause: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        attempt(entry, run, Progress.start(cause, now))
+      )
 
     const daemon = (entry: Entry, run: Run, spawn: Handler.Spawn & { _tag: "Daemon" }) => {
       const delay = Duration.toMillis(spawn.initialDelay)
@@ -282,8 +298,14 @@ export const make = <R>(
         const { key, entry } = run
         const id = run.handler.id
         if (entry.runs.get(id) === run) entry.runs.delete(id)
-        if (!run.stopping && how === "Done") entry.done.add(id)
-        if (!run.stopping && how === "Failed") entry.failed.set(id, entry.digest)
+        if (!run.stopping && how === "Done") {
+          entry.done ??= new Set()
+          entry.done.add(id)
+        }
+        if (!run.stopping && how === "Failed") {
+          entry.failed ??= new Map()
+          entry.failed.set(id, entry.digest)
+        }
         if (closing || entries.get(key) !== entry) return Effect.void
         const what = `${noun(run.handler)} ${id}`
         const line = Effect.logInfo(
@@ -392,8 +414,8 @@ export const make = <R>(
             digest,
             changed: now,
             runs: new Map(),
-            done: new Set(),
-            failed: new Map()
+            done: undefined,
+            failed: undefined
           }
           entries.set(key, entry)
         }
@@ -417,9 +439,10 @@ export const make = <R>(
             if (run !== undefined && !run.stopping) yield* Effect.forkIn(stop(run), scope)
             continue
           }
-          const failedOn = entry.failed.get(handler.id)
-          if (run !== undefined || entry.done.has(handler.id) || failedOn === entry.digest) continue
-          entry.failed.delete(handler.id)
+          const failedOn = entry.failed?.get(handler.id)
+          if (run !== undefined || entry.done?.has(handler.id) || failedOn === entry.digest)
+            continue
+          entry.failed?.delete(handler.id)
           yield* start(key, entry, handler)
         }
       })
