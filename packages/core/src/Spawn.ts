@@ -47,6 +47,23 @@ const filterContext = (body: Json.JsonObject, storage: Storage.Storage, reason: 
   diff: []
 })
 
+/** A daemon's or timer's change: no old, the essence as new (made when first read), no diff. */
+class SpawnedChange {
+  readonly old = undefined
+  readonly diff: ReadonlyArray<never> = []
+  readonly #body: Json.JsonObject
+  readonly #storage: Storage.Storage
+  #new: Json.Json | undefined
+  constructor(body: Json.JsonObject, storage: Storage.Storage) {
+    this.#body = body
+    this.#storage = storage
+  }
+  get new(): Json.Json {
+    this.#new ??= Essence.make(this.#body, Storage.ignoresAnnotation(this.#storage))
+    return this.#new
+  }
+}
+
 const errorsPath = (storage: Storage.Storage): Json.Path => ["status", ...storage.errors]
 
 /**
@@ -301,11 +318,7 @@ export const run = <R>(
       body: input.body,
       reason: handler.kind,
       event: undefined,
-      change: {
-        old: undefined,
-        new: filterContext(input.body, storage, handler.kind).new,
-        diff: []
-      },
+      change: new SpawnedChange(input.body, storage),
       state: input.state,
       now: input.now,
       seed: `${uid}/${handler.id}/${handler.kind}`,

@@ -193,19 +193,23 @@ export const make = <R>(
       return Effect.andThen(count, line)
     }
 
-    const write = (entry: Entry, settled: Spawn.Settled) =>
-      Effect.gen(function* () {
-        if (!StatusWriter.isNoop(settled.patch)) {
-          const written = yield* options.writer
-            .write(unguarded(entry.latest), settled.patch, entry.storage)
-            .pipe(Effect.result)
-          if (written._tag === "Failure" && written.failure._tag !== "NotFound")
-            yield* Effect.logWarning(
-              `could not write the run's result (${written.failure._tag}: ${"message" in written.failure ? written.failure.message : ""})`
-            )
-        }
-        yield* options.postEvents(entry.latest, [settled.event])
-      })
+    const write = (entry: Entry, settled: Spawn.Settled) => {
+      const posted = options.postEvents(entry.latest, [settled.event])
+      if (StatusWriter.isNoop(settled.patch)) return posted
+      const written = options.writer
+        .write(unguarded(entry.latest), settled.patch, entry.storage)
+        .pipe(Effect.result)
+      return Effect.andThen(
+        Effect.flatMap(written, (result) =>
+          result._tag === "Failure" && result.failure._tag !== "NotFound"
+            ? Effect.logWarning(
+                `could not write the run's result (${result.failure._tag}: ${"message" in result.failure ? result.failure.message : ""})`
+              )
+            : Effect.void
+        ),
+        posted
+      )
+    }
 
     /** One run with its log line, metric, write and event; a retry runs again after its
      * delay. Answers how the runs ended, if they did on its own. Written without generators: a
@@ -255,14 +259,19 @@ export const make = <R>(
     }
 
     /** A timer's run that is due (`started`): its attempts, then `Again` when it succeeded. */
-    const timerRun = (run: Run, started: number) =>
-      Effect.gen(function* () {
-        if (run.stopping) return undefined
-        const how = yield* attempts(run.entry, run, "timer:")
-        if (how !== "Done") return how
-        run.last = { started, ended: yield* Clock.currentTimeMillis }
-        return "Again" as const
-      })
+    const timerRun = (run: Run, started: number): Effect.Effect<Ending, never, unknown> =>
+      Effect.suspend(() =>
+        run.stopping
+          ? Effect.succeed(undefined)
+          : Effect.flatMap(attempts(run.entry, run, "timer:"), (how) =>
+              how !== "Done"
+                ? Effect.succeed(how)
+                : Effect.map(Clock.currentTimeMillis, (ended): Ending => {
+                    run.last = { started, ended }
+                    return "Again"
+                  })
+            )
+      )
 
     /** Runs a timer that is due, or puts it in the queue for when it is; the essence may have
      * changed meanwhile (`idle`), so the queue hands it back here to look again. */
