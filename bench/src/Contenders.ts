@@ -16,11 +16,17 @@ const spawned =
     ? ", with a sleeping daemon and a 60 s timer per EVC (BENCH_SPAWNED=1)"
     : ""
 
+// The Node contenders (and the harness) take V8's heap settings from NODE_OPTIONS.
+const nodeOptions =
+  process.env.NODE_OPTIONS === undefined || process.env.NODE_OPTIONS === ""
+    ? ""
+    : `, with NODE_OPTIONS="${process.env.NODE_OPTIONS}"`
+
 export const describe: Record<Name, string> = {
   kopf: `Kopf ${Kopf.pinned("kopf")} + kubernetes ${Kopf.pinned("kubernetes")} (bench/src/kopf/ephemeral.py)${spawned}`,
-  kubefx: "kubefx examples/evc (node examples/evc/src/main.ts)",
-  limit: "bare client, no framework (node bench/src/limit.ts)",
-  "kubefx-tuned": `kubefx examples/evc's registry with the settings ${process.env.KUBEFX_SETTINGS ?? "{}"} (KUBEFX_SETTINGS; node bench/src/kubefx-tuned.ts)${spawned}`
+  kubefx: `kubefx examples/evc (node examples/evc/src/main.ts)${nodeOptions}`,
+  limit: `bare client, no framework (node bench/src/limit.ts)${nodeOptions}`,
+  "kubefx-tuned": `kubefx examples/evc's registry with the settings ${process.env.KUBEFX_SETTINGS ?? "{}"} (KUBEFX_SETTINGS; node bench/src/kubefx-tuned.ts)${spawned}${nodeOptions}`
 }
 
 const repo = fileURLToPath(new URL("../../", import.meta.url))

@@ -47,6 +47,23 @@ const filterContext = (body: Json.JsonObject, storage: Storage.Storage, reason: 
   diff: []
 })
 
+/** A daemon's or timer's change: no old, the essence as new (made when first read), no diff. */
+class SpawnedChange {
+  readonly old = undefined
+  readonly diff: ReadonlyArray<never> = []
+  readonly #body: Json.JsonObject
+  readonly #storage: Storage.Storage
+  #new: Json.Json | undefined
+  constructor(body: Json.JsonObject, storage: Storage.Storage) {
+    this.#body = body
+    this.#storage = storage
+  }
+  get new(): Json.Json {
+    this.#new ??= Essence.make(this.#body, Storage.ignoresAnnotation(this.#storage))
+    return this.#new
+  }
+}
+
 const errorsPath = (storage: Storage.Storage): Json.Path => ["status", ...storage.errors]
 
 /**
@@ -256,8 +273,10 @@ const nextOf = (outcome: Outcome.Outcome): Next => {
 }
 
 /**
- * Runs a daemon or a timer once (in a span `kubefx.handler`, as a step's handlers run) and
- * settles what the run came to. Never fails: failures, defects and timeouts are outcomes.
+ * Runs a daemon or a timer once and settles what the run came to. A timer's run is in a span
+ * `kubefx.handler`, as a step's handlers are; a daemon's is in none (it lasts as long as the
+ * daemon, and spans are for bounded work: the daemon's own spans are traces of their own).
+ * Never fails: failures, defects and timeouts are outcomes.
  *
  * @example
  * ```ts
@@ -292,17 +311,14 @@ export const run = <R>(
   const meta = Json.asObject(input.body.metadata)
   const uid = typeof meta.uid === "string" ? meta.uid : `${meta.namespace}/${meta.name}`
   const { stopped, isStopped, latest } = input
+  const invoke = handler.spawn?._tag === "Daemon" ? Invocation.runOnce : Invocation.invoke
   return Effect.map(
-    Invocation.invoke(handler, {
+    invoke(handler, {
       resource: input.resource,
       body: input.body,
       reason: handler.kind,
       event: undefined,
-      change: {
-        old: undefined,
-        new: filterContext(input.body, storage, handler.kind).new,
-        diff: []
-      },
+      change: new SpawnedChange(input.body, storage),
       state: input.state,
       now: input.now,
       seed: `${uid}/${handler.id}/${handler.kind}`,

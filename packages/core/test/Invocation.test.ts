@@ -71,6 +71,57 @@ describe("Invocation: the context", () => {
   )
 
   it.effect(
+    "is a plain object to the handler: spreading it copies every field, each read twice is the same",
+    () =>
+      Effect.gen(function* () {
+        let copy: Record<string, unknown> = {}
+        let same = false
+        const h = onCreate({}, (ctx) =>
+          Effect.andThen(
+            ctx.patch.status({ seen: true }),
+            Effect.sync(() => {
+              copy = { ...ctx }
+              same =
+                copy.labels === ctx.labels &&
+                copy.started === ctx.started &&
+                copy.logger === ctx.logger &&
+                copy.patch === ctx.patch
+            })
+          )
+        )
+        const body = widget({ size: "2G" }, { metadata: { labels: { app: "x" } } })
+        const attempt = yield* Invocation.invoke(h, input({ body }))
+        assert.isTrue(same)
+        assert.deepStrictEqual(Object.keys(copy).sort(), [
+          "annotations",
+          "body",
+          "diff",
+          "event",
+          "execute",
+          "id",
+          "labels",
+          "logger",
+          "meta",
+          "name",
+          "namespace",
+          "new",
+          "old",
+          "patch",
+          "reason",
+          "resource",
+          "retry",
+          "runtime",
+          "spec",
+          "started",
+          "status",
+          "uid"
+        ])
+        assert.deepStrictEqual(copy.labels, { app: "x" })
+        assert.deepStrictEqual(attempt.patch, { status: { seen: true } })
+      })
+  )
+
+  it.effect(
     "decodes the spec with the handler's Schema; a spec that does not decode is refused",
     () =>
       Effect.gen(function* () {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Option, Tracer } from "effect"
 import * as fc from "fast-check"
 import {
   Handler,
@@ -172,6 +172,39 @@ describe("Spawn.run", () => {
       const settled = yield* Spawn.run(d, runInput(widget()))
       assert.deepStrictEqual(Json.get(settled.patch, "status.w"), { stopped: false, name: "w" })
     })
+  )
+
+  it.effect(
+    "a timer's run is a span kubefx.handler; a daemon's is none, its own spans are roots",
+    () =>
+      Effect.gen(function* () {
+        const spans: Array<Tracer.NativeSpan> = []
+        const tracer = Tracer.make({
+          span(options) {
+            const span = new Tracer.NativeSpan(options)
+            spans.push(span)
+            return span
+          }
+        })
+        const own = () => Effect.withSpan(Effect.void, "own")
+        const t = Handler.timer(widgets, { id: "t", interval: "1 minute" }, own)
+        const d = Handler.daemon(widgets, { id: "d" }, own)
+        yield* Spawn.run(t, runInput(widget())).pipe(Effect.withTracer(tracer))
+        const handler = spans.find((s) => s.name === "kubefx.handler")
+        const timerOwn = spans.find((s) => s.name === "own")
+        assert.strictEqual(handler?.attributes.get("kubefx.handler"), "t")
+        assert.strictEqual(handler?.attributes.get("kubefx.outcome"), "Success")
+        assert.strictEqual(
+          Option.getOrUndefined(timerOwn?.parent ?? Option.none())?.spanId,
+          handler?.spanId
+        )
+        spans.length = 0
+        yield* Spawn.run(d, runInput(widget())).pipe(Effect.withTracer(tracer))
+        assert.deepStrictEqual(
+          spans.map((s) => [s.name, Option.isNone(s.parent)]),
+          [["own", true]]
+        )
+      })
   )
 })
 

@@ -1,8 +1,9 @@
 /**
- * The daemons and timers of one resource's objects (`Handler.daemon`, `Handler.timer`): one
- * fiber per object and handler, started and stopped as the object's copies arrive, with the
- * core's `Spawn` deciding which ones an object should have, when a timer is due and what a run
- * came to.
+ * The daemons and timers of one resource's objects (`Handler.daemon`, `Handler.timer`), started
+ * and stopped as the object's copies arrive, with the core's `Spawn` deciding which ones an
+ * object should have, when a timer is due and what a run came to. A daemon is a fiber for as
+ * long as it runs; a timer waits for its next run in the resource's delay queue (one fiber for
+ * all of them) and has a fiber only while it runs.
  *
  * - {@link Spawner.sync} takes each copy the processor handles: it starts the daemons and timers
  *   the object should have and does not (an initial delay counts from here), and asks the ones
@@ -30,9 +31,21 @@ import {
   Spawn,
   Storage
 } from "@kubefx/core"
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Metric, Option } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Metric,
+  Option,
+  References
+} from "effect"
 import * as Scope from "effect/Scope"
 import type * as Events from "./Events.ts"
+import * as DelayQueue from "./internal/delayQueue.ts"
 import * as Metrics from "./Metrics.ts"
 import * as StatusWriter from "./StatusWriter.ts"
 
@@ -76,15 +89,23 @@ export interface Options {
   readonly wake: (body: KubeObject.KubeObject) => Effect.Effect<void>
 }
 
-/** One daemon or timer of one object. */
-interface Run {
+/** One daemon or timer of one object; a timer waits for its next run in the spawner's queue. */
+interface Run extends DelayQueue.Item {
+  readonly key: string
+  readonly entry: Entry
   readonly handler: Handler.Handler<unknown>
   readonly stop: Deferred.Deferred<void>
+  /** Runs the handler (a daemon's whole life, a timer's one run); none while a timer waits. */
   fiber: Fiber.Fiber<unknown> | undefined
   /** Asked to stop by kubefx (rather than ending on its own). */
   stopping: boolean
   /** Did not end after being interrupted: left to itself. */
   abandoned: boolean
+  /** Its end was noted (`ended`). */
+  over: boolean
+  /** A timer's schedule: when this process started it, its last successful run. */
+  readonly since: number
+  last: Spawn.TimerClock["last"]
 }
 
 /** What the spawner knows of one object. */
@@ -95,13 +116,18 @@ interface Entry {
   digest: string
   changed: number
   readonly runs: Map<string, Run>
-  /** Ended with a success: not started again by this process. */
-  readonly done: Set<string>
-  /** Failed for good, with the digest it failed on: not started again before a change. */
-  readonly failed: Map<string, string>
+  /** Ended with a success: not started again by this process (made when first needed). */
+  done: Set<string> | undefined
+  /** Failed for good, with the digest it failed on: not started again before a change (made
+   * when first needed). */
+  failed: Map<string, string> | undefined
   /** Handed to another replica: its runs end without going on with the object. */
   released: boolean
 }
+
+/** How a run's fiber ended: on its own (`Done`, `Failed`), a timer's run to be followed by the
+ * next (`Again`), or stopped (`undefined`). */
+type Ending = "Again" | "Done" | "Failed" | undefined
 
 const noun = (handler: Handler.Handler<unknown>) => handler.kind
 
@@ -173,75 +199,103 @@ export const make = <R>(
       return Effect.andThen(count, line)
     }
 
-    const write = (entry: Entry, settled: Spawn.Settled) =>
-      Effect.gen(function* () {
-        if (!StatusWriter.isNoop(settled.patch)) {
-          const written = yield* options.writer
-            .write(unguarded(entry.latest), settled.patch, entry.storage)
-            .pipe(Effect.result)
-          if (written._tag === "Failure" && written.failure._tag !== "NotFound")
-            yield* Effect.logWarning(
-              `could not write the run's result (${written.failure._tag}: ${"message" in written.failure ? written.failure.message : ""})`
-            )
-        }
-        yield* options.postEvents(entry.latest, [settled.event])
+    const write = (entry: Entry, settled: Spawn.Settled) => {
+      const posted = options.postEvents(entry.latest, [settled.event])
+      if (StatusWriter.isNoop(settled.patch)) return posted
+      const written = options.writer
+        .write(unguarded(entry.latest), settled.patch, entry.storage)
+        .pipe(Effect.result)
+      return Effect.andThen(
+        Effect.flatMap(written, (result) =>
+          result._tag === "Failure" && result.failure._tag !== "NotFound"
+            ? Effect.logWarning(
+                `could not write the run's result (${result.failure._tag}: ${"message" in result.failure ? result.failure.message : ""})`
+              )
+            : Effect.void
+        ),
+        posted
+      )
+    }
+
+    /** One run with its log line, metric, write and event; a retry runs again after its
+     * delay. Answers how the runs ended, if they did on its own. Written without generators: a
+     * daemon's run lasts as long as the daemon, and so do its frames. */
+    const attempt = (
+      entry: Entry,
+      run: Run,
+      state: Progress.HandlerState
+    ): Effect.Effect<"Done" | "Failed" | undefined, never, unknown> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.flatMap(
+          Spawn.run(run.handler, {
+            resource: options.resource,
+            body: entry.latest as Json.JsonObject,
+            storage: entry.storage,
+            state,
+            now,
+            stopped: Deferred.await(run.stop),
+            isStopped: Deferred.isDone(run.stop),
+            latest: Effect.sync(() => entry.latest as Json.JsonObject)
+          }),
+          (settled) => Effect.andThen(report(run.handler, settled), after(entry, run, settled))
+        )
+      )
+
+    const after = (entry: Entry, run: Run, settled: Spawn.Settled) =>
+      Effect.andThen(write(entry, settled), () => {
+        const { next } = settled
+        if (next._tag !== "Retry") return Effect.succeed(next._tag)
+        return Effect.flatMap(sleepUnlessStopped(run, next.delayMillis), (stopped) =>
+          stopped ? Effect.succeed(undefined) : attempt(entry, run, settled.state)
+        )
       })
 
-    /** One run, its log line, metric, write and event. */
-    const runOnce = (entry: Entry, run: Run, state: Progress.HandlerState) =>
-      Effect.gen(function* () {
-        const settled = yield* Spawn.run(run.handler, {
-          resource: options.resource,
-          body: entry.latest as Json.JsonObject,
-          storage: entry.storage,
-          state,
-          now: yield* Clock.currentTimeMillis,
-          stopped: Deferred.await(run.stop),
-          isStopped: Deferred.isDone(run.stop),
-          latest: Effect.sync(() => entry.latest as Json.JsonObject)
-        })
-        yield* report(run.handler, settled)
-        yield* write(entry, settled)
-        return settled
-      })
-
-    /** Runs until it ends; a retry runs again after its delay. Answers how it ended, if it did
-     * on its own. */
+    /** Runs the handler until it ends (see {@link attempt}). */
     const attempts = (entry: Entry, run: Run, cause: string) =>
-      Effect.gen(function* () {
-        let state = Progress.start(cause, yield* Clock.currentTimeMillis)
-        while (true) {
-          const settled = yield* runOnce(entry, run, state)
-          if (settled.next._tag !== "Retry") return settled.next._tag
-          state = settled.state
-          if (yield* sleepUnlessStopped(run, settled.next.delayMillis)) return undefined
-        }
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        attempt(entry, run, Progress.start(cause, now))
+      )
+
+    const daemon = (entry: Entry, run: Run, spawn: Handler.Spawn & { _tag: "Daemon" }) => {
+      const delay = Duration.toMillis(spawn.initialDelay)
+      if (delay <= 0) return attempts(entry, run, "daemon:")
+      return Effect.flatMap(sleepUnlessStopped(run, delay), (stopped) =>
+        stopped ? Effect.succeed(undefined) : attempts(entry, run, "daemon:")
+      )
+    }
+
+    /** A timer's run that is due (`started`): its attempts, then `Again` when it succeeded. */
+    const timerRun = (run: Run, started: number): Effect.Effect<Ending, never, unknown> =>
+      Effect.suspend(() =>
+        run.stopping
+          ? Effect.succeed(undefined)
+          : Effect.flatMap(attempts(run.entry, run, "timer:"), (how) =>
+              how !== "Done"
+                ? Effect.succeed(how)
+                : Effect.map(Clock.currentTimeMillis, (ended): Ending => {
+                    run.last = { started, ended }
+                    return "Again"
+                  })
+            )
+      )
+
+    /** Runs a timer that is due, or puts it in the queue for when it is; the essence may have
+     * changed meanwhile (`idle`), so the queue hands it back here to look again. */
+    const timerDue = (run: Run): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const spawn = run.handler.spawn
+        if (run.stopping || spawn?._tag !== "Timer") return Effect.void
+        const at = Spawn.timerDue(spawn, {
+          now,
+          since: run.since,
+          changed: run.entry.changed,
+          last: run.last
+        })
+        if (at > now) return Effect.sync(() => queue.schedule(run, at))
+        return launch(run, timerRun(run, now))
       })
 
-    const daemon = (entry: Entry, run: Run, spawn: Handler.Spawn & { _tag: "Daemon" }) =>
-      Effect.gen(function* () {
-        const delay = Duration.toMillis(spawn.initialDelay)
-        if (delay > 0 && (yield* sleepUnlessStopped(run, delay))) return undefined
-        return yield* attempts(entry, run, "daemon:")
-      })
-
-    const timer = (entry: Entry, run: Run, spawn: Spawn.TimerSpawn) =>
-      Effect.gen(function* () {
-        const since = yield* Clock.currentTimeMillis
-        let last: Spawn.TimerClock["last"]
-        while (true) {
-          const now = yield* Clock.currentTimeMillis
-          const due = Spawn.timerDue(spawn, { now, since, changed: entry.changed, last })
-          if (due > now) {
-            // The essence may change meanwhile (idle): the due time is computed again.
-            if (yield* sleepUnlessStopped(run, due - now)) return undefined
-            continue
-          }
-          const ended = yield* attempts(entry, run, "timer:")
-          if (ended !== "Done") return ended
-          last = { started: now, ended: yield* Clock.currentTimeMillis }
-        }
-      })
+    const queue = yield* DelayQueue.make(timerDue).pipe(Scope.provide(scope))
 
     const holding = (key: string): boolean => {
       const entry = entries.get(key)
@@ -251,13 +305,22 @@ export const make = <R>(
       return false
     }
 
-    /** After a run's fiber ended: forget it, note how, and go on with the object. */
-    const ended = (key: string, entry: Entry, run: Run, how: "Done" | "Failed" | undefined) =>
+    /** After a run ended for good: forget it, note how, and go on with the object. */
+    const ended = (run: Run, how: "Done" | "Failed" | undefined) =>
       Effect.suspend(() => {
+        if (run.over) return Effect.void
+        run.over = true
+        const { key, entry } = run
         const id = run.handler.id
         if (entry.runs.get(id) === run) entry.runs.delete(id)
-        if (!run.stopping && how === "Done") entry.done.add(id)
-        if (!run.stopping && how === "Failed") entry.failed.set(id, entry.digest)
+        if (!run.stopping && how === "Done") {
+          entry.done ??= new Set()
+          entry.done.add(id)
+        }
+        if (!run.stopping && how === "Failed") {
+          entry.failed ??= new Map()
+          entry.failed.set(id, entry.digest)
+        }
         const what = `${noun(run.handler)} ${id}`
         const line = Effect.logInfo(
           how === "Done" && !run.stopping ? `${what} ended` : `${what} stopped`
@@ -269,32 +332,62 @@ export const make = <R>(
         return Effect.andThen(line, sync(key, entry.latest, entry.storage))
       })
 
+    /** The services of a run's fiber: the spawner's, its lines annotated as a step's are. */
+    const contextOf = (entry: Entry, handler: Handler.Handler<unknown>) =>
+      Context.add(context, References.CurrentLogAnnotations, {
+        ...Context.get(context, References.CurrentLogAnnotations),
+        resource: options.controller,
+        ...annotations(entry.latest, handler.id)
+      })
+
+    /** Starts a fiber for the run's program; a timer's run that succeeded goes back to the
+     * queue, anything else has ended. */
+    const launch = (run: Run, program: Effect.Effect<Ending, never, unknown>) => {
+      // The run's handler is `run.handler`: its program needs `R`, which `context` has.
+      const forked = (program as Effect.Effect<Ending, never, R>).pipe(
+        Effect.onExit((exit) => {
+          run.fiber = undefined
+          const how = Exit.isSuccess(exit) ? exit.value : undefined
+          if (how !== "Again") return ended(run, how)
+          return run.stopping ? ended(run, undefined) : timerDue(run)
+        }),
+        Effect.forkIn(scope),
+        Effect.flatMap((fiber) =>
+          Effect.sync(() => {
+            run.fiber = fiber
+          })
+        )
+      )
+      // The fiber starts from the spawner's services, not the step's: it keeps neither the
+      // step's span nor anything else of the step alive.
+      return Effect.setContext(forked, contextOf(run.entry, run.handler))
+    }
+
     const start = (key: string, entry: Entry, handler: Handler.Handler<R>) =>
       Effect.gen(function* () {
         const spawn = handler.spawn
         if (spawn === undefined) return
         const run: Run = {
+          key,
+          entry,
           handler,
           stop: Deferred.makeUnsafe<void>(),
           fiber: undefined,
           stopping: false,
-          abandoned: false
+          abandoned: false,
+          over: false,
+          since: yield* Clock.currentTimeMillis,
+          last: undefined,
+          at: 0,
+          index: -1
         }
         entry.runs.set(handler.id, run)
-        // The run's handler is this `handler`: its program needs `R`, which `context` has.
-        const program = (
-          spawn._tag === "Daemon" ? daemon(entry, run, spawn) : timer(entry, run, spawn)
-        ) as Effect.Effect<"Done" | "Failed" | undefined, never, R>
-        const logged = Effect.annotateLogs(annotations(entry.latest, handler.id))
-        run.fiber = yield* program.pipe(
-          Effect.onExit((exit) =>
-            logged(ended(key, entry, run, Exit.isSuccess(exit) ? exit.value : undefined))
-          ),
-          logged,
-          Effect.provideContext(context),
-          Effect.forkIn(scope)
+        yield* Effect.annotateLogs(
+          Effect.logInfo(`${noun(handler)} ${handler.id} started`),
+          annotations(entry.latest, handler.id)
         )
-        yield* logged(Effect.logInfo(`${noun(handler)} ${handler.id} started`))
+        if (spawn._tag === "Daemon") yield* launch(run, daemon(entry, run, spawn))
+        else yield* timerDue(run)
       })
 
     /** Asks a run to stop, gives a daemon its grace, interrupts, abandons after a second. */
@@ -304,7 +397,11 @@ export const make = <R>(
         run.stopping = true
         yield* Deferred.succeed(run.stop, undefined)
         const fiber = run.fiber
-        if (fiber === undefined) return
+        if (fiber === undefined) {
+          // A timer between runs: it waits in the queue, with no fiber to stop.
+          queue.cancel(run)
+          return yield* Effect.setContext(ended(run, undefined), contextOf(run.entry, run.handler))
+        }
         const grace = graceOf(run.handler)
         if (Duration.toMillis(grace) > 0) {
           const done = yield* Effect.timeoutOption(Fiber.await(fiber), grace)
@@ -333,8 +430,8 @@ export const make = <R>(
             digest,
             changed: now,
             runs: new Map(),
-            done: new Set(),
-            failed: new Map(),
+            done: undefined,
+            failed: undefined,
             released: false
           }
           entries.set(key, entry)
@@ -359,9 +456,10 @@ export const make = <R>(
             if (run !== undefined && !run.stopping) yield* Effect.forkIn(stop(run), scope)
             continue
           }
-          const failedOn = entry.failed.get(handler.id)
-          if (run !== undefined || entry.done.has(handler.id) || failedOn === entry.digest) continue
-          entry.failed.delete(handler.id)
+          const failedOn = entry.failed?.get(handler.id)
+          if (run !== undefined || entry.done?.has(handler.id) || failedOn === entry.digest)
+            continue
+          entry.failed?.delete(handler.id)
           yield* start(key, entry, handler)
         }
       })

@@ -20,7 +20,7 @@
  *
  * @internal
  */
-import { Cause, DateTime, Duration, Effect, Exit, Option, Predicate, Schema } from "effect"
+import { Cause, Duration, Effect, Exit, Option, Predicate, References, Schema } from "effect"
 import * as Backoff from "../Backoff.ts"
 import type * as Diff from "../Diff.ts"
 import type * as Handler from "../Handler.ts"
@@ -30,7 +30,7 @@ import * as Patch from "../Patch.ts"
 import type * as Progress from "../Progress.ts"
 import type { Event } from "../Reconcile.ts"
 import type * as Resource from "../Resource.ts"
-import { logger, stringMap } from "./metadata.ts"
+import { HandlerContext, logAnnotations, PatchCell } from "./handlerContext.ts"
 import * as SubHandlers from "./subHandlers.ts"
 
 /** The longest message kept in progress, status and events. @internal */
@@ -105,45 +105,94 @@ export const invoke = <R>(
     }
   )
 
-const runOnce = <R>(
+/**
+ * Runs a handler once as {@link invoke} does, without a span: a daemon's run lasts as long as
+ * the daemon, and a span is for bounded work.
+ *
+ * @internal
+ */
+// Written without generators, and the context is handed over once: a daemon's run lasts as
+// long as the daemon, and every frame of its program, with what it holds, is kept that long.
+export const runOnce = <R>(
   handler: Handler.Handler<R>,
   input: Invocation
 ): Effect.Effect<Attempt, never, R> =>
-  Effect.gen(function* () {
-    const { builder, get } = yield* Patch.makeBuilder
-    const refused = (error: Outcome.FinalError) =>
-      Effect.map(get, (patch): Attempt => ({ outcome: Outcome.failure(error), patch }))
+  Effect.suspend(() => {
+    const patch = new PatchCell()
     const left = remainingMillis(handler, input)
-    if (left !== undefined && left <= 0) return yield* refused(timeoutError(handler))
-    const spec = yield* decodeSpec(handler, input.body)
-    if (spec._tag === "Invalid") return yield* refused(spec.error)
-    const execute = SubHandlers.makeExecute(
-      {
-        handler,
-        body: input.body,
-        now: input.now,
-        cause: input.state.cause,
-        children: input.children,
-        patch: { get, builder }
-      },
-      // The sub-handlers' services are among the parent's (`SubServices`), provided to its run.
-      (child, body, state) =>
-        invoke(child, {
-          ...input,
-          body,
-          state,
-          seed: `${input.seed}:${child.id}`
-        }) as Effect.Effect<Attempt>,
-      new Set()
-    ) as Handler.Context<unknown>["execute"]
-    const ctx = makeContext(handler, input, spec.value, builder, execute)
-    const annotations = logAnnotations(ctx.id, ctx.name, ctx.namespace)
-    const run: Effect.Effect<unknown, unknown, R> = Effect.suspend(() => handler.run(ctx))
-    const timed = left === undefined ? run : Effect.timeout(run, Duration.millis(left))
-    const exit = yield* Effect.exit(timed.pipe(Effect.annotateLogs(annotations)))
-    const outcome = yield* classify(handler, exit, input)
-    return checkJson(handler, { outcome, patch: yield* get, waiting: isWaiting(exit) })
+    if (left !== undefined && left <= 0) return refused(patch, timeoutError(handler))
+    return Effect.flatMap(decodeSpec(handler, input.body), (spec) => {
+      if (spec._tag === "Invalid") return refused(patch, spec.error)
+      return Effect.flatMap(Effect.exit(program(handler, input, spec.value, patch, left)), (exit) =>
+        Effect.map(classify(handler, exit, input), (outcome) =>
+          checkJson(handler, { outcome, patch: patch.value, waiting: isWaiting(exit) })
+        )
+      )
+    })
   })
+
+/** A run that did not start: it fails with `error`. */
+const refused = (patch: PatchCell, error: Outcome.FinalError) =>
+  Effect.sync((): Attempt => ({ outcome: Outcome.failure(error), patch: patch.value }))
+
+/** The handler's program on its context, bounded by its timeout, its lines annotated. */
+const program = <R>(
+  handler: Handler.Handler<R>,
+  input: Invocation,
+  spec: unknown,
+  patch: PatchCell,
+  left: number | undefined
+): Effect.Effect<unknown, unknown, R> => {
+  const ctx = new HandlerContext({
+    handler,
+    resource: input.resource,
+    body: input.body,
+    spec,
+    reason: input.reason,
+    event: input.event,
+    change: input.change,
+    retry: input.state.retries,
+    started: input.state.started,
+    now: input.now,
+    patch,
+    execute: () =>
+      SubHandlers.makeExecute(
+        {
+          handler,
+          body: input.body,
+          now: input.now,
+          cause: input.state.cause,
+          children: input.children,
+          patch
+        },
+        // The sub-handlers' services are among the parent's (`SubServices`), provided to its run.
+        (child, body, state) =>
+          invoke(child, {
+            ...input,
+            body,
+            state,
+            seed: `${input.seed}:${child.id}`
+          }) as Effect.Effect<Attempt>,
+        new Set()
+      ) as Handler.Context<unknown>["execute"],
+    signals: input.signals
+  })
+  const annotations = logAnnotations(ctx.id, ctx.name, ctx.namespace)
+  // Handed over once: from then on the context lives only as long as the handler keeps it.
+  let given: HandlerContext | undefined = ctx
+  const run: Effect.Effect<unknown, unknown, R> = Effect.suspend(() => {
+    const c = given as HandlerContext
+    given = undefined
+    return handler.run(c as unknown as Handler.Context<unknown>)
+  })
+  const timed = left === undefined ? run : Effect.timeout(run, Duration.millis(left))
+  // A daemon's or timer's fiber has these annotations already.
+  return Effect.flatMap(References.CurrentLogAnnotations, (current) =>
+    current.handler === annotations.handler && current.object === annotations.object
+      ? timed
+      : Effect.annotateLogs(timed, annotations)
+  )
+}
 
 /** Whether a run ended waiting for its sub-handlers. */
 const isWaiting = (exit: Exit.Exit<unknown, unknown>): boolean =>
@@ -187,52 +236,6 @@ const decodeSpec = (
       error: new Outcome.PermanentError({ message: truncate(`Invalid spec: ${message}`) })
     }
   })
-}
-
-/** What a handler's log lines are annotated with. */
-const logAnnotations = (id: string, name: string, namespace: string | undefined) => ({
-  handler: id,
-  object: namespace === undefined ? name : `${namespace}/${name}`
-})
-
-/** The handler's context: the object's parts, the change, its progress, its patch and logger. */
-const makeContext = (
-  handler: Handler.Handler<unknown>,
-  input: Invocation,
-  spec: unknown,
-  patch: Patch.Builder,
-  execute: Handler.Context<unknown>["execute"]
-): Handler.Context<unknown> => {
-  const { body, state, now } = input
-  const meta = Json.asObject(body.metadata)
-  const name = typeof meta.name === "string" ? meta.name : ""
-  const namespace = typeof meta.namespace === "string" ? meta.namespace : undefined
-  const annotations = logAnnotations(handler.id, name, namespace)
-  return {
-    id: handler.id,
-    resource: input.resource,
-    body,
-    spec,
-    meta,
-    status: Json.asObject(body.status),
-    name,
-    namespace,
-    uid: typeof meta.uid === "string" ? meta.uid : undefined,
-    labels: stringMap(meta.labels),
-    annotations: stringMap(meta.annotations),
-    reason: input.reason,
-    event: input.event,
-    old: input.change.old,
-    new: input.change.new,
-    diff: input.change.diff,
-    retry: state.retries,
-    started: DateTime.makeUnsafe(state.started),
-    runtime: Duration.millis(Math.max(0, now - state.started)),
-    patch,
-    logger: logger(annotations),
-    execute,
-    ...input.signals
-  }
 }
 
 const errorMessage = (e: unknown): string => {
