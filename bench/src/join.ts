@@ -19,7 +19,6 @@ import { NodeRuntime } from "@effect/platform-node"
 import { ControlPlane } from "@kubefx/controlplane"
 import { Shard } from "@kubefx/core"
 import { Effect } from "effect"
-import { parse } from "yaml"
 import * as Client from "./Client.ts"
 import * as Fleet from "./Fleet.ts"
 import * as Scenarios from "./Scenarios.ts"
@@ -42,12 +41,7 @@ const stamp = new Date()
   .replace(/[:.]/g, "-")
   .replace(/-\d{3}Z$/, "Z")
 const logs = join(results, "logs", `${stamp}-join`)
-const manifests = {
-  crd: parse(readFileSync(here("../../examples/evc/deploy/crd.yaml"), "utf8")),
-  storageClass: parse(readFileSync(here("../../examples/evc/deploy/storageclass.yaml"), "utf8"))
-}
-const NS = "bench"
-const EVCS = `/apis/kopf.dev/v1/namespaces/${NS}/ephemeralvolumeclaims`
+const { NS, EVCS, manifests } = Fleet
 
 const settings = (identity: string) => ({
   sharding: { group: "bench", namespace: NS, identity },
@@ -100,21 +94,7 @@ const program = Effect.scoped(
     yield* Effect.promise(() => two.ready(120_000))
     const tracker = yield* Effect.promise(() => Tracker.start(kube, NS))
     const names = Array.from({ length: count }, (_, i) => `j-${i}`)
-    yield* Effect.promise(() =>
-      Client.forEachConcurrent(names, 32, async (name) => {
-        await kube.json(
-          "POST",
-          EVCS,
-          {
-            apiVersion: "kopf.dev/v1",
-            kind: "EphemeralVolumeClaim",
-            metadata: { name, namespace: NS },
-            spec: { size: "1G" }
-          },
-          { ok: [409] }
-        )
-      })
-    )
+    yield* Effect.promise(() => Fleet.createEvcs(kube, names))
     yield* Effect.promise(() =>
       Tracker.waitAll(names, (n) => tracker.handledAt.get(n), { timeoutMs, label: "EVCs" })
     )

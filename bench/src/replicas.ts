@@ -18,7 +18,7 @@
  * burst and its resident memory after it. Results: `bench/results/<timestamp>-replicas.md` and
  * `.json`.
  */
-import { readFileSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
@@ -27,7 +27,6 @@ import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { ControlPlane } from "@kubefx/controlplane"
 import { Effect } from "effect"
-import { parse } from "yaml"
 import * as Client from "./Client.ts"
 import * as Fleet from "./Fleet.ts"
 import * as Scenarios from "./Scenarios.ts"
@@ -56,13 +55,7 @@ const stamp = new Date()
   .toISOString()
   .replace(/[:.]/g, "-")
   .replace(/-\d{3}Z$/, "Z")
-const manifests = {
-  crd: parse(readFileSync(here("../../examples/evc/deploy/crd.yaml"), "utf8")),
-  storageClass: parse(readFileSync(here("../../examples/evc/deploy/storageclass.yaml"), "utf8"))
-}
-
-const NS = "bench"
-const EVCS = `/apis/kopf.dev/v1/namespaces/${NS}/ephemeralvolumeclaims`
+const { NS, manifests } = Fleet
 const MiB = 1024 * 1024
 
 interface ReplicaResult {
@@ -89,21 +82,6 @@ interface ConfigResult extends Config {
   readonly takeoverSeconds?: number | undefined
   readonly error?: string | undefined
 }
-
-const create = (kube: Client.Client, names: ReadonlyArray<string>) =>
-  Client.forEachConcurrent(names, 32, async (name) => {
-    await kube.json(
-      "POST",
-      EVCS,
-      {
-        apiVersion: "kopf.dev/v1",
-        kind: "EphemeralVolumeClaim",
-        metadata: { name, namespace: NS },
-        spec: { size: "1G" }
-      },
-      { ok: [409] }
-    )
-  })
 
 const settingsOf = (config: Config) => (identity: string) =>
   config.mode === "sharded"
@@ -144,7 +122,7 @@ const runConfig = (config: Config) =>
         }
         try {
           await fleet.ready(120_000)
-          await create(kube, ["warmup-0"])
+          await Fleet.createEvcs(kube, ["warmup-0"])
           await Tracker.waitAll(["warmup-0"], handled, {
             timeoutMs: 120_000,
             label: `${label} warm-up`
@@ -156,7 +134,7 @@ const runConfig = (config: Config) =>
             (_, i) => `b-${i}`
           )
           const t0 = performance.now()
-          await create(kube, names)
+          await Fleet.createEvcs(kube, names)
           const wait = await Tracker.waitAll(names, handled, {
             timeoutMs,
             label: `${label} burst ${burst}`
@@ -185,7 +163,7 @@ const runConfig = (config: Config) =>
             const k0 = performance.now()
             victim.kill()
             const late = Array.from({ length: takeover }, (_, i) => `t-${i}`)
-            await create(kube, late)
+            await Fleet.createEvcs(kube, late)
             const done = await Tracker.waitAll(late, handled, {
               timeoutMs: 180_000,
               label: `${label} takeover`
