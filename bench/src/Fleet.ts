@@ -5,12 +5,11 @@
  * benchmark reads.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs"
+import { closeSync, mkdirSync, openSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { type ControlPlane, Ports } from "@kubefx/controlplane"
 import { Effect, type Scope } from "effect"
-import { parse } from "yaml"
 import * as Client from "./Client.ts"
 import * as Proc from "./Proc.ts"
 
@@ -19,12 +18,6 @@ const repo = fileURLToPath(new URL("../../", import.meta.url))
 /** The namespace the replicas benchmarks create their EVCs in. */
 export const NS = "bench"
 export const EVCS = `/apis/kopf.dev/v1/namespaces/${NS}/ephemeralvolumeclaims`
-
-/** The EVC example's CRD and storage class, for `Scenarios.setup`. */
-export const manifests = {
-  crd: parse(readFileSync(join(repo, "examples/evc/deploy/crd.yaml"), "utf8")),
-  storageClass: parse(readFileSync(join(repo, "examples/evc/deploy/storageclass.yaml"), "utf8"))
-}
 
 /** Creates an EVC of each name in {@link NS}, 32 at a time (one that exists already is fine). */
 export const createEvcs = (kube: Client.Client, names: ReadonlyArray<string>) =>

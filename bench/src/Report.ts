@@ -3,9 +3,20 @@
  * and kubefx/limit (a plain quotient of the two figures: for times, below 1 means kubefx is
  * faster; for throughputs, above 1 does).
  */
+import { fileURLToPath } from "node:url"
 import type * as Audit from "./Audit.ts"
 import type * as Contenders from "./Contenders.ts"
 import type * as Scenarios from "./Scenarios.ts"
+
+/** Where the benchmarks write their results (`bench/results/`). */
+export const resultsDir = fileURLToPath(new URL("../results/", import.meta.url))
+
+/** A run's time as it names its result files: `2026-12-06T23-47-49Z`. */
+export const stampOf = (at: Date): string =>
+  at
+    .toISOString()
+    .replace(/[:.]/g, "-")
+    .replace(/-\d{3}Z$/, "Z")
 
 export interface Machine {
   readonly cpu: string

@@ -3,7 +3,10 @@
  * startup, API calls per object (one create, one update, the operator otherwise idle), bursts,
  * latency at a steady rate, update burst, idle footprint.
  */
+import { readFileSync } from "node:fs"
 import { performance } from "node:perf_hooks"
+import { fileURLToPath } from "node:url"
+import { parse } from "yaml"
 import * as Audit from "./Audit.ts"
 import * as Client from "./Client.ts"
 import type * as Contenders from "./Contenders.ts"
@@ -73,6 +76,22 @@ const NS = "bench"
 const EVCS = `/apis/kopf.dev/v1/namespaces/${NS}/ephemeralvolumeclaims`
 const PVCS = `/api/v1/namespaces/${NS}/persistentvolumeclaims`
 const MiB = 1024 * 1024
+
+/** The EVC example's CRD and storage class, for {@link setup}. */
+export const manifests = {
+  crd: parse(
+    readFileSync(
+      fileURLToPath(new URL("../../examples/evc/deploy/crd.yaml", import.meta.url)),
+      "utf8"
+    )
+  ),
+  storageClass: parse(
+    readFileSync(
+      fileURLToPath(new URL("../../examples/evc/deploy/storageclass.yaml", import.meta.url)),
+      "utf8"
+    )
+  )
+}
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

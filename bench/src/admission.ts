@@ -28,6 +28,7 @@ import { Effect, Schema } from "effect"
 import * as Client from "./Client.ts"
 import * as Kopf from "./Kopf.ts"
 import * as Proc from "./Proc.ts"
+import * as Report from "./Report.ts"
 
 const { values: flags } = parseArgs({
   options: {
@@ -50,7 +51,7 @@ const port = 9443
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 const repo = here("../../")
-const results = here("../results/")
+const results = Report.resultsDir
 const group = "bench.kubefx.dev"
 const crd = Crd.make({
   group,
@@ -277,10 +278,7 @@ const table = (rows: Partial<Record<Name, Result>>) => {
 const program = Effect.gen(function* () {
   if (only.includes("kopf")) Kopf.ensure((l) => console.log(l))
   mkdirSync(join(results, "logs"), { recursive: true })
-  const stamp = new Date()
-    .toISOString()
-    .replace(/[:.]/g, "-")
-    .replace(/-\d{3}Z$/, "Z")
+  const stamp = Report.stampOf(new Date())
   const certs = mkdtempSync(join(tmpdir(), "kubefx-admission-bench-"))
   const material = yield* Certificates.generate(["127.0.0.1"])
   writeFileSync(join(certs, "tls.crt"), material.cert)

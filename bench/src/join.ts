@@ -13,7 +13,6 @@
 import { readFileSync, writeFileSync } from "node:fs"
 import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { ControlPlane } from "@kubefx/controlplane"
@@ -21,6 +20,7 @@ import { Shard } from "@kubefx/core"
 import { Effect } from "effect"
 import * as Client from "./Client.ts"
 import * as Fleet from "./Fleet.ts"
+import * as Report from "./Report.ts"
 import * as Scenarios from "./Scenarios.ts"
 import * as Tracker from "./Tracker.ts"
 
@@ -34,14 +34,10 @@ const { values: flags } = parseArgs({
 const count = Number(flags.evcs)
 const timeoutMs = Number(flags["timeout-seconds"]) * 1000
 
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
-const results = here("../results/")
-const stamp = new Date()
-  .toISOString()
-  .replace(/[:.]/g, "-")
-  .replace(/-\d{3}Z$/, "Z")
+const results = Report.resultsDir
+const stamp = Report.stampOf(new Date())
 const logs = join(results, "logs", `${stamp}-join`)
-const { NS, EVCS, manifests } = Fleet
+const { NS, EVCS } = Fleet
 
 const settings = (identity: string) => ({
   sharding: { group: "bench", namespace: NS, identity },
@@ -89,7 +85,7 @@ const program = Effect.scoped(
       Effect.sync(() => Client.make(harness, { maxSockets: 32 })),
       (k) => Effect.sync(() => k.close())
     )
-    yield* Effect.promise(() => Scenarios.setup(kube, manifests))
+    yield* Effect.promise(() => Scenarios.setup(kube, Scenarios.manifests))
     const two = yield* Fleet.start(cluster, ["r0", "r1"], settings, logs)
     yield* Effect.promise(() => two.ready(120_000))
     const tracker = yield* Effect.promise(() => Tracker.start(kube, NS))

@@ -24,15 +24,13 @@
  * kube-controller-manager), so that none inherits the objects or the etcd history of another.
  * Results: `bench/results/<timestamp>.json` and `.md`, and `bench/results/latest.md`.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, release, totalmem, type } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { ControlPlane } from "@kubefx/controlplane"
 import { Effect } from "effect"
-import { parse } from "yaml"
 import * as Client from "./Client.ts"
 import * as Contenders from "./Contenders.ts"
 import * as Kopf from "./Kopf.ts"
@@ -85,17 +83,9 @@ const options: Scenarios.Options = {
   heap: flags.heap
 }
 
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
-const results = here("../results/")
+const results = Report.resultsDir
 const logs = join(results, "logs")
-const stamp = new Date()
-  .toISOString()
-  .replace(/[:.]/g, "-")
-  .replace(/-\d{3}Z$/, "Z")
-const manifests = {
-  crd: parse(readFileSync(here("../../examples/evc/deploy/crd.yaml"), "utf8")),
-  storageClass: parse(readFileSync(here("../../examples/evc/deploy/storageclass.yaml"), "utf8"))
-}
+const stamp = Report.stampOf(new Date())
 
 const python = only.includes("kopf") ? Kopf.ensure((l) => console.log(l)) : undefined
 mkdirSync(logs, { recursive: true })
@@ -121,7 +111,7 @@ const runOne = (name: Contenders.Name) =>
       )
       const result: Scenarios.Result = { bursts: [], loadAverage: loadavg() }
       yield* Effect.tryPromise(async () => {
-        await Scenarios.setup(kube, manifests)
+        await Scenarios.setup(kube, Scenarios.manifests)
         const version = (await kube.json("GET", "/version")) as { gitVersion?: string }
         apiserverVersion = version.gitVersion ?? "?"
       })

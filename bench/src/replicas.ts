@@ -22,13 +22,13 @@ import { writeFileSync } from "node:fs"
 import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { ControlPlane } from "@kubefx/controlplane"
 import { Effect } from "effect"
 import * as Client from "./Client.ts"
 import * as Fleet from "./Fleet.ts"
+import * as Report from "./Report.ts"
 import * as Scenarios from "./Scenarios.ts"
 import * as Tracker from "./Tracker.ts"
 
@@ -49,13 +49,9 @@ const burst = Number(flags.burst)
 const takeover = Number(flags.takeover)
 const timeoutMs = Number(flags["timeout-seconds"]) * 1000
 
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
-const results = here("../results/")
-const stamp = new Date()
-  .toISOString()
-  .replace(/[:.]/g, "-")
-  .replace(/-\d{3}Z$/, "Z")
-const { NS, manifests } = Fleet
+const results = Report.resultsDir
+const stamp = Report.stampOf(new Date())
+const { NS } = Fleet
 const MiB = 1024 * 1024
 
 interface ReplicaResult {
@@ -106,7 +102,7 @@ const runConfig = (config: Config) =>
         Effect.sync(() => Client.make(harness, { maxSockets: 32 })),
         (k) => Effect.sync(() => k.close())
       )
-      yield* Effect.promise(() => Scenarios.setup(kube, manifests))
+      yield* Effect.promise(() => Scenarios.setup(kube, Scenarios.manifests))
       const fleet = yield* Fleet.start(
         cluster,
         Array.from({ length: config.replicas }, (_, i) => `r${i}`),
